@@ -1,0 +1,59 @@
+"""Settings from `GRADER_*` environment variables, with embedded defaults that run on one machine."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    return Path.home() / ".local" / "share" / "grader"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GRADER_", env_file=None, extra="ignore")
+
+    home: Path = Field(default_factory=_default_home, description="Where state, keys and caches live.")
+
+    # Fetch policy: which git servers learners may submit from.
+    allowed_hosts: list[str] = Field(
+        default=["github.com", "gitlab.com", "codeberg.org", "bitbucket.org"],
+        description="Hosts (host or host:port) a repo URL may name.",
+    )
+    allowed_schemes: list[str] = Field(default=["https"], description="URL schemes a repo URL may use.")
+    fetch_timeout_s: float = 60.0
+    max_repo_mb: int = 50
+    max_repo_files: int = 5000
+
+    # Sandbox
+    runtime: str = Field(default="auto", description="Container runtime: auto (runsc when offered), runsc, runc.")
+    require_gvisor: bool = Field(default=False, description="Refuse to grade unless runsc is available.")
+    deadline_grace_s: float = 5.0
+    base_image: str = Field(
+        default="auto",
+        description="Base of runner images: auto (registry image when reachable, else debootstrap), "
+        "debootstrap, or an image reference.",
+    )
+
+    # Store and queue (service)
+    database_url: str = ""
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+    @property
+    def work_dir(self) -> Path:
+        return self.home / "work"
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'grader.db'}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

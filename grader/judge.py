@@ -1,0 +1,168 @@
+"""The judge: tamper tripwires, then rubric scoring. Pure: run facts in, Grade out.
+
+A tripwire that fires means a zero score, a flag naming it, and (downstream) no credential. Limits a
+learner's code hits (deadline, memory, output) are graded failures with a reason, never tripwires.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from pydantic import BaseModel
+
+from grader.grade import Flag, Grade, Outcome, TestGrade
+from grader.rubric import score_rubric, zero_criteria
+from grader.run_report import ContainerRun, ReportedTest, RunReport
+from grader.spec import LoadedAssignment
+from grader.testids import base_id
+
+ACCEPTED_EXIT_CODES = {0, 1}
+CANARY_SUITE = "canary"
+
+
+class RunFacts(BaseModel):
+    """Everything the judge needs about one run."""
+
+    report: RunReport
+    container: ContainerRun
+    canaries: list[str]
+    commit: str
+    mode: str = "unit"
+
+
+def _stop_reason(facts: RunFacts, timeout_s: int, memory_mb: int) -> str:
+    """Why the run was cut short by a limit, or "" when it ran to its end."""
+    end = facts.report.end
+    if facts.container.timed_out or (end is not None and end.timed_out):
+        return f"time limit exceeded: the tests did not finish within {timeout_s} s"
+    if facts.container.oom_killed:
+        return f"memory limit exceeded: the run used more than {memory_mb} MB"
+    return ""
+
+
+def _output_reason(facts: RunFacts, output_kb: int) -> str:
+    end = facts.report.end
+    if end is not None and end.output_truncated:
+        return f"output limit exceeded: printed {end.output_bytes} bytes, the limit is {output_kb} KB"
+    return ""
+
+
+def _harness_tripwires(facts: RunFacts, limit_hit: bool) -> list[Flag]:
+    report, flags = facts.report, []
+    if report.forged_lines:
+        flags.append(Flag(code="forged-result-line", detail=f"{report.forged_lines} result line(s) with a wrong token"))
+    malformed = report.malformed_lines + (report.end.malformed_events if report.end else 0)
+    if malformed:
+        flags.append(Flag(code="malformed-results", detail=f"{malformed} malformed result event(s)"))
+    if report.duplicate_results:
+        flags.append(Flag(code="duplicate-result", detail="reported twice: " + ", ".join(report.duplicate_results[:5])))
+    if facts.container.output_truncated:
+        flags.append(Flag(code="output-flood", detail="the container wrote past its output cap outside the harness"))
+    if limit_hit:
+        return flags
+    end = report.end
+    if not report.started or end is None:
+        flags.append(Flag(code="harness-incomplete", detail="the harness did not report the end of the run"))
+        return flags
+    if not end.child_finished:
+        flags.append(Flag(code="pytest-exited-early", detail=f"pytest ended without finishing (exit {end.child_exit})"))
+    if end.child_exit not in ACCEPTED_EXIT_CODES:
+        flags.append(Flag(code="unexpected-exit-code", detail=f"pytest exit code {end.child_exit}; only 0 and 1 are accepted"))
+    elif report.finish_status is not None and report.finish_status != end.child_exit:
+        flags.append(
+            Flag(code="exit-status-mismatch", detail=f"pytest finished with {report.finish_status}, exited {end.child_exit}")
+        )
+    return flags
+
+
+def _canary_tripwires(facts: RunFacts, limit_hit: bool) -> list[Flag]:
+    reported = {r.id.rpartition("::")[2]: r for r in facts.report.results if r.suite == CANARY_SUITE}
+    flags = []
+    for name in facts.canaries:
+        result = reported.get(name)
+        if result is None and not limit_hit:
+            flags.append(Flag(code="canary-missing", detail=f"planted test {name} did not report"))
+        elif result is not None and result.outcome is not Outcome.FAILED:
+            flags.append(Flag(code="canary-passed", detail=f"planted must-fail test {name} reported {result.outcome}"))
+    return flags
+
+
+def _grade_tests(
+    assignment: LoadedAssignment, facts: RunFacts, limit_reason: str
+) -> tuple[list[TestGrade], list[Flag]]:
+    by_base: dict[tuple[str, str], list[ReportedTest]] = defaultdict(list)
+    for result in facts.report.results:
+        if result.suite != CANARY_SUITE:
+            by_base[(result.suite, base_id(result.id))].append(result)
+    collect_errors = {(e.suite, e.file.split("::")[0]): e.message for e in facts.report.collect_errors}
+    tests: list[TestGrade] = []
+    flags: list[Flag] = []
+    missing: list[str] = []
+    expected: set[tuple[str, str]] = set()
+    for suite, ids in assignment.test_ids.items():
+        for test_id in ids:
+            expected.add((suite, test_id))
+            criterion = assignment.criterion_of[test_id]
+            results = by_base.get((suite, test_id), [])
+            tests.extend(
+                TestGrade(
+                    id=r.id, suite=suite, criterion=criterion, outcome=r.outcome, duration=r.duration, message=r.message
+                )
+                for r in results
+            )
+            if results:
+                continue
+            file_error = collect_errors.get((suite, test_id.split("::")[0]))
+            if file_error is not None:
+                message = "could not be collected: " + file_error
+            elif limit_reason:
+                message = "did not run: " + limit_reason
+            else:
+                message = "no result was reported"
+                missing.append(f"{suite}:{test_id}")
+            tests.append(TestGrade(id=test_id, suite=suite, criterion=criterion, outcome=Outcome.MISSING, message=message))
+    if missing:
+        flags.append(Flag(code="missing-results", detail=f"{len(missing)} expected test(s) never reported: {missing[:5]}"))
+    unexpected = sorted(f"{s}:{i}" for (s, i) in by_base if (s, i) not in expected)
+    if unexpected:
+        flags.append(Flag(code="unexpected-test", detail=f"results for tests the author never wrote: {unexpected[:5]}"))
+    return tests, flags
+
+
+def judge(assignment: LoadedAssignment, facts: RunFacts) -> Grade:
+    spec = assignment.spec
+    limits = spec.limits
+    stop_reason = _stop_reason(facts, limits.timeout_s, limits.memory_mb)
+    limit_hit = bool(stop_reason)
+    reason = stop_reason or _output_reason(facts, limits.output_kb)
+    tests, test_flags = _grade_tests(assignment, facts, stop_reason)
+    flags = _harness_tripwires(facts, limit_hit) + _canary_tripwires(facts, limit_hit) + test_flags
+    common = {
+        "assignment_id": spec.id,
+        "assignment_version": spec.version,
+        "spec_hash": assignment.spec_hash,
+        "mode": facts.mode,
+        "commit": facts.commit,
+        "max_score": spec.rubric.max_points,
+        "tests": tests,
+        "flags": flags,
+    }
+    if any(f.tripwire for f in flags):
+        codes = ", ".join(sorted({f.code for f in flags if f.tripwire}))
+        return Grade(
+            **common,
+            score=0.0,
+            percent=0.0,
+            passed=False,
+            criteria=zero_criteria(spec.rubric, tests),
+            reason=f"integrity check failed ({codes}): the results cannot be trusted",
+        )
+    criteria, score, percent, passed = score_rubric(spec.rubric, tests)
+    if not reason and not passed:
+        unmet = [c.id for c in criteria if c.required and not c.meets_pass_level]
+        reason = (
+            f"required criteria below their pass level: {unmet}"
+            if unmet
+            else f"{percent}% is below the pass mark of {spec.rubric.pass_rule.min_percent}%"
+        )
+    return Grade(**common, score=score, percent=percent, passed=passed and not reason, criteria=criteria, reason=reason)

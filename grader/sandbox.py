@@ -1,0 +1,197 @@
+"""Sandboxed containers: every restriction of DESIGN.md "Sandbox", and nothing left behind.
+
+The worker owns the clock: a container that outlives its deadline is killed and removed by name,
+and its output is read with a cap, so neither a hang nor a flood can hurt the worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from docker.errors import APIError, NotFound
+from docker.models.containers import Container
+from docker.types import Mount, Ulimit
+
+from grader.config import Settings
+from grader.docker_client import available_runtimes, docker_client
+from grader.run_report import ContainerRun
+from grader.spec import Limits
+
+LABEL = "io.capstone-grader.run"
+CONTAINER_UID = "1000:1000"
+TESTS_ROOT = "/grader/tests"
+SUBMISSION_DIR = "/workspace/submission"
+
+
+class SandboxUnavailable(RuntimeError):
+    """The sandbox cannot be set up as policy demands (for example gVisor required but missing)."""
+
+
+def choose_runtime(settings: Settings, needs_network: bool = False) -> str:
+    """runsc (gVisor) where the engine offers it; runc for service networks, which runsc cannot set up here."""
+    runtimes = available_runtimes()
+    if settings.runtime in ("runsc", "runc"):
+        wanted = settings.runtime
+    else:
+        wanted = "runsc" if "runsc" in runtimes and not needs_network else "runc"
+    if settings.require_gvisor and wanted != "runsc" and not needs_network:
+        raise SandboxUnavailable("gVisor is required (GRADER_REQUIRE_GVISOR) but the engine does not offer runsc")
+    if wanted not in runtimes:
+        raise SandboxUnavailable(f"the Docker engine does not offer the {wanted!r} runtime; it has {sorted(runtimes)}")
+    return wanted
+
+
+def hardened_options(limits: Limits, runtime: str, name: str) -> dict[str, Any]:
+    """Container options shared by every sandboxed container."""
+    memory = f"{limits.memory_mb}m"
+    return {
+        "name": name,
+        "user": CONTAINER_UID,
+        "network_mode": "none",
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges:true"],
+        "read_only": True,
+        "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={limits.disk_mb}m,mode=1777"},
+        "mem_limit": memory,
+        "memswap_limit": memory,
+        "nano_cpus": int(limits.cpus * 1e9),
+        "pids_limit": limits.pids,
+        "ulimits": [
+            Ulimit(name="nofile", soft=256, hard=256),
+            Ulimit(name="core", soft=0, hard=0),
+            Ulimit(name="fsize", soft=limits.disk_mb * 1024 * 1024, hard=limits.disk_mb * 1024 * 1024),
+        ],
+        "init": True,
+        "runtime": runtime,
+        "labels": {LABEL: name},
+        "environment": {"LANG": "C.UTF-8"},
+        "detach": True,
+        "stdin_open": True,
+        "auto_remove": False,
+    }
+
+
+def new_run_name(prefix: str = "grader-run") -> str:
+    return f"{prefix}-{secrets.token_hex(8)}"
+
+
+def remove_by_name(name: str) -> None:
+    with contextlib.suppress(NotFound, APIError):
+        docker_client().containers.get(name).remove(force=True)
+
+
+def _send_stdin(container: Container, payload: bytes) -> None:
+    sock = container.attach_socket(params={"stdin": 1, "stream": 1})
+    raw: socket.socket = getattr(sock, "_sock", sock)
+    raw.sendall(payload)
+    with contextlib.suppress(OSError):
+        raw.shutdown(socket.SHUT_WR)
+    raw.close()
+
+
+class _CappedReader(threading.Thread):
+    """Reads a container's stdout in the background, keeping at most `limit` bytes."""
+
+    def __init__(self, container: Container, limit: int) -> None:
+        super().__init__(daemon=True)
+        self.container = container
+        self.limit = limit
+        self.buffer = bytearray()
+        self.total = 0
+        self.overflowed = threading.Event()
+
+    def run(self) -> None:
+        with contextlib.suppress(APIError, OSError, ValueError):
+            for chunk in self.container.logs(stdout=True, stderr=False, stream=True, follow=True):
+                self.total += len(chunk)
+                room = self.limit - len(self.buffer)
+                if room > 0:
+                    self.buffer.extend(chunk[:room])
+                if self.total > self.limit:
+                    self.overflowed.set()
+                    return
+
+
+@contextlib.contextmanager
+def container_guard(name: str) -> Iterator[None]:
+    """Whatever happens, the container named `name` is gone afterwards."""
+    try:
+        yield
+    finally:
+        remove_by_name(name)
+
+
+def run_container(
+    image: str,
+    limits: Limits,
+    settings: Settings,
+    *,
+    stdin_payload: dict[str, Any],
+    mounts: list[Mount],
+    runtime: str,
+    output_limit: int,
+    name: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> ContainerRun:
+    """Run one hardened container to completion or deadline and return what was observed."""
+    name = name or new_run_name()
+    options = hardened_options(limits, runtime, name) | {"mounts": mounts} | (extra or {})
+    deadline_s = limits.timeout_s + settings.deadline_grace_s
+    with container_guard(name):
+        container = docker_client().containers.create(image, **options)
+        started = time.monotonic()
+        container.start()
+        _send_stdin(container, (json.dumps(stdin_payload) + "\n").encode())
+        reader = _CappedReader(container, output_limit)
+        reader.start()
+        timed_out = False
+        while True:
+            if reader.overflowed.is_set():
+                container.kill()
+                break
+            try:
+                container.wait(timeout=0.5)
+                break
+            except Exception:  # the SDK raises requests' ReadTimeout while the container still runs
+                if time.monotonic() - started > deadline_s:
+                    timed_out = True
+                    with contextlib.suppress(APIError):
+                        container.kill()
+                    break
+        state = container.wait(timeout=30)
+        reader.join(timeout=10)
+        container.reload()
+        duration = time.monotonic() - started
+        return ContainerRun(
+            name=name,
+            runtime=runtime,
+            exit_code=None if timed_out else int(state.get("StatusCode", -1)),
+            timed_out=timed_out,
+            oom_killed=bool(container.attrs["State"].get("OOMKilled")),
+            output=bytes(reader.buffer),
+            output_bytes=reader.total,
+            output_truncated=reader.overflowed.is_set(),
+            duration=round(duration, 3),
+        )
+
+
+def unit_mounts(suites: dict[str, Path], snapshot: Path) -> list[Mount]:
+    mounts = [Mount(target=SUBMISSION_DIR, source=str(snapshot), type="bind", read_only=True)]
+    mounts.extend(
+        Mount(target=f"{TESTS_ROOT}/{suite}", source=str(path), type="bind", read_only=True)
+        for suite, path in suites.items()
+    )
+    return mounts
+
+
+def leftover_containers() -> list[str]:
+    """Names of sandbox containers still present (there should never be any after a run)."""
+    return [str(c.name) for c in docker_client().containers.list(all=True, filters={"label": LABEL})]

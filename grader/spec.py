@@ -1,0 +1,397 @@
+"""The assignment spec: pydantic models, the YAML loader and the checks that need the spec's files.
+
+A spec error always names the file, the field path and what was expected, so a course author can fix
+it without reading our code.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import re
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from grader.testids import discover_test_ids
+
+SPEC_FILE = "assignment.yaml"
+_SEMVER = re.compile(r"^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$")
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+_DURATION = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?$")
+_PACKAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9,._-]+\])?\s*([<>=!~]=?\s*[0-9A-Za-z.*+-]+\s*,?\s*)*$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Mode(StrEnum):
+    UNIT = "unit"
+    SERVICE = "service"
+
+
+class Visibility(StrEnum):
+    NONE = "none"
+    SUMMARY = "summary"
+    NAMES = "names"
+    FULL = "full"
+
+
+class Limits(Strict):
+    timeout_s: Annotated[int, Field(gt=0, le=3600)] = 120
+    memory_mb: Annotated[int, Field(ge=32, le=16384)] = 512
+    cpus: Annotated[float, Field(gt=0, le=16)] = 1.0
+    pids: Annotated[int, Field(ge=8, le=4096)] = 128
+    output_kb: Annotated[int, Field(ge=1, le=65536)] = 256
+    disk_mb: Annotated[int, Field(ge=1, le=10240)] = 64
+
+
+class Suites(Strict):
+    visible: str
+    hidden: str | None = None
+
+
+class PassRule(Strict):
+    min_percent: Annotated[float, Field(ge=0, le=100)] = 80
+    require: list[str] = []
+
+
+class Criterion(Strict):
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")]
+    title: str
+    points: Annotated[float, Field(gt=0)]
+    tests: Annotated[list[str], Field(min_length=1)]
+    levels: dict[str, Annotated[float, Field(ge=0, le=100)]] = Field(min_length=1)
+    pass_level: str | None = None
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _pass_level_is_a_level(self) -> Criterion:
+        if self.pass_level is not None and self.pass_level not in self.levels:
+            raise ValueError(f"pass_level {self.pass_level!r} is not one of the levels {sorted(self.levels)}")
+        return self
+
+    def ordered_levels(self) -> list[tuple[str, float]]:
+        """Levels from the highest threshold to the lowest."""
+        return sorted(self.levels.items(), key=lambda item: item[1], reverse=True)
+
+    def pass_threshold(self) -> float:
+        if self.pass_level is not None:
+            return self.levels[self.pass_level]
+        return min(self.levels.values())
+
+
+class Rubric(Strict):
+    pass_rule: PassRule = Field(default_factory=PassRule, alias="pass")
+    criteria: Annotated[list[Criterion], Field(min_length=1)]
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _ids_unique_and_required_known(self) -> Rubric:
+        ids = [c.id for c in self.criteria]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"criterion ids must be unique; repeated: {dupes}")
+        unknown = [r for r in self.pass_rule.require if r not in ids]
+        if unknown:
+            raise ValueError(f"pass.require names unknown criteria {unknown}; known: {ids}")
+        return self
+
+    @property
+    def max_points(self) -> float:
+        return round(sum(c.points for c in self.criteria), 2)
+
+
+class Alignment(Strict):
+    targetName: str
+    targetUrl: str
+    targetDescription: str | None = None
+    targetFramework: str | None = None
+    targetCode: str | None = None
+
+
+class AchievementSpec(Strict):
+    name: str
+    description: str
+    criteria: str
+    skills: list[str] = []
+    alignments: list[Alignment] = []
+    image: str | None = None
+
+
+class CredentialSpec(Strict):
+    achievement: AchievementSpec
+    valid_for: str | None = None
+
+    @field_validator("valid_for")
+    @classmethod
+    def _iso_duration(cls, value: str | None) -> str | None:
+        if value is not None and not _DURATION.match(value):
+            raise ValueError("expected an ISO-8601 duration such as P2Y or P18M")
+        return value
+
+
+class SubmissionPolicy(Strict):
+    max_attempts: Annotated[int, Field(ge=1)] | None = None
+    cooldown_s: Annotated[int, Field(ge=0)] = 0
+    due: datetime | None = None
+    late: Literal["reject", "accept", "flag"] = "reject"
+
+
+class FeedbackPolicy(Strict):
+    visible_tests: Visibility = Visibility.FULL
+    hidden_tests: Visibility = Visibility.SUMMARY
+
+
+class ReadinessProbe(Strict):
+    path: str = "/"
+    timeout_s: Annotated[float, Field(gt=0, le=300)] = 30
+
+
+class ServiceSpec(Strict):
+    """How the learner's project is built and started in service mode."""
+
+    build: str | None = None
+    start: str
+    port: Annotated[int, Field(ge=1, le=65535)]
+    ready: ReadinessProbe = Field(default_factory=ReadinessProbe)
+
+
+class AssignmentSpec(Strict):
+    id: Annotated[str, Field(pattern=_SLUG.pattern)]
+    version: str
+    title: str
+    runner: str
+    mode: Mode = Mode.UNIT
+    packages: list[str] = []
+    limits: Limits = Field(default_factory=Limits)
+    tests: Suites
+    rubric: Rubric
+    credential: CredentialSpec
+    submission: SubmissionPolicy = Field(default_factory=SubmissionPolicy)
+    feedback: FeedbackPolicy = Field(default_factory=FeedbackPolicy)
+    service: ServiceSpec | None = None
+
+    @field_validator("version")
+    @classmethod
+    def _semver(cls, value: str) -> str:
+        if not _SEMVER.match(value):
+            raise ValueError("expected a semantic version such as 1.0.0")
+        return value
+
+    @field_validator("packages")
+    @classmethod
+    def _requirements(cls, value: list[str]) -> list[str]:
+        for package in value:
+            if not _PACKAGE.match(package) or package.startswith("-"):
+                raise ValueError(f"{package!r} is not a plain requirement such as 'pytest==8.*'")
+        return value
+
+    @model_validator(mode="after")
+    def _service_block_matches_mode(self) -> AssignmentSpec:
+        if self.mode is Mode.SERVICE and self.service is None:
+            raise ValueError("mode 'service' needs a 'service' block (start, port, ready)")
+        if self.mode is Mode.UNIT and self.service is not None:
+            raise ValueError("a 'service' block is only allowed with mode 'service'")
+        return self
+
+
+class SpecIssue(BaseModel):
+    """One problem with a spec: where it is and what was expected."""
+
+    file: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.field}: {self.message}"
+
+
+class SpecError(Exception):
+    def __init__(self, issues: list[SpecIssue]) -> None:
+        self.issues = issues
+        super().__init__("\n".join(str(i) for i in issues))
+
+
+class LoadedAssignment(BaseModel):
+    """A validated spec together with where it lives, its test ids and its content hash."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    spec: AssignmentSpec
+    root: Path
+    spec_hash: str
+    test_ids: dict[str, list[str]]  # suite name -> test ids (without parameter suffixes)
+    criterion_of: dict[str, str]  # test id -> criterion id
+
+    @property
+    def visible_dir(self) -> Path:
+        return self.root / self.spec.tests.visible
+
+    @property
+    def hidden_dir(self) -> Path | None:
+        return self.root / self.spec.tests.hidden if self.spec.tests.hidden else None
+
+    def suite_dirs(self) -> dict[str, Path]:
+        dirs = {"visible": self.visible_dir}
+        if self.hidden_dir is not None:
+            dirs["hidden"] = self.hidden_dir
+        return dirs
+
+    def all_test_ids(self) -> list[str]:
+        return [tid for ids in self.test_ids.values() for tid in ids]
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + item)
+    return "".join(parts) or "(top level)"
+
+
+def _issues_from_validation(error: ValidationError, file: str) -> list[SpecIssue]:
+    issues = []
+    for err in error.errors():
+        loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function-after")))
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown field (check its spelling against the spec reference)"
+        elif err["type"] == "missing":
+            message = "required field is missing"
+        issues.append(SpecIssue(file=file, field=_field_path(loc), message=message))
+    return issues
+
+
+def parse_spec(text: str, file: str = SPEC_FILE) -> AssignmentSpec:
+    """Parse and validate spec YAML. Raises SpecError naming the file and every bad field."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(document)"
+        raise SpecError([SpecIssue(file=file, field=where, message=f"not valid YAML: {exc}")]) from exc
+    if not isinstance(data, dict):
+        raise SpecError([SpecIssue(file=file, field="(top level)", message="expected a mapping of fields")])
+    try:
+        return AssignmentSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(_issues_from_validation(exc, file)) from exc
+
+
+def hash_assignment(root: Path, spec: AssignmentSpec) -> str:
+    """Content hash over the spec file and every test file: what a grade was measured against."""
+    digest = hashlib.sha256()
+    files = [root / SPEC_FILE]
+    for rel in (spec.tests.visible, spec.tests.hidden):
+        if rel:
+            files.extend(sorted(p for p in (root / rel).rglob("*") if p.is_file() and "__pycache__" not in p.parts))
+    for path in files:
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return "sha256:" + digest.hexdigest()
+
+
+def map_tests_to_criteria(
+    criteria: list[Criterion], test_ids: list[str], file: str
+) -> tuple[dict[str, str], list[SpecIssue]]:
+    """Each test belongs to exactly one criterion; a criterion with no test is an error, not a silent zero."""
+    issues: list[SpecIssue] = []
+    criterion_of: dict[str, str] = {}
+    for index, criterion in enumerate(criteria):
+        matched = [t for t in test_ids if any(fnmatch.fnmatchcase(t, g) for g in criterion.tests)]
+        if not matched:
+            issues.append(
+                SpecIssue(
+                    file=file,
+                    field=f"rubric.criteria[{index}].tests",
+                    message=f"criterion {criterion.id!r}: the globs {criterion.tests} match no test",
+                )
+            )
+        for test_id in matched:
+            if test_id in criterion_of:
+                issues.append(
+                    SpecIssue(
+                        file=file,
+                        field=f"rubric.criteria[{index}].tests",
+                        message=f"test {test_id!r} is already scored by criterion {criterion_of[test_id]!r}",
+                    )
+                )
+            else:
+                criterion_of[test_id] = criterion.id
+    for test_id in test_ids:
+        if test_id not in criterion_of:
+            issues.append(
+                SpecIssue(file=file, field="rubric.criteria", message=f"test {test_id!r} matches no criterion")
+            )
+    return criterion_of, issues
+
+
+def known_runners(runners_dir: Path) -> list[str]:
+    return sorted(p.name for p in runners_dir.iterdir() if (p / "Dockerfile").is_file()) if runners_dir.is_dir() else []
+
+
+def default_runners_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "runners"
+
+
+def load_assignment(path: Path, runners_dir: Path | None = None) -> LoadedAssignment:
+    """Load a spec directory (or its assignment.yaml) and check everything that needs its files."""
+    root = path.parent if path.is_file() else path
+    spec_path = root / SPEC_FILE
+    file = str(spec_path)
+    if not spec_path.is_file():
+        raise SpecError([SpecIssue(file=file, field="(file)", message="no assignment.yaml here")])
+    spec = parse_spec(spec_path.read_text(encoding="utf-8"), file)
+    issues: list[SpecIssue] = []
+
+    runners = known_runners(runners_dir or default_runners_dir())
+    if spec.runner not in runners:
+        issues.append(SpecIssue(file=file, field="runner", message=f"unknown runner {spec.runner!r}; known: {runners}"))
+
+    test_ids: dict[str, list[str]] = {}
+    for suite, rel in (("visible", spec.tests.visible), ("hidden", spec.tests.hidden)):
+        if rel is None:
+            continue
+        suite_dir = (root / rel).resolve()
+        if not suite_dir.is_dir() or not suite_dir.is_relative_to(root.resolve()):
+            issues.append(
+                SpecIssue(file=file, field=f"tests.{suite}", message=f"{rel!r} is not a folder inside {root}")
+            )
+            continue
+        ids, problems = discover_test_ids(suite_dir)
+        issues.extend(SpecIssue(file=p.file, field=p.where, message=p.message) for p in problems)
+        if not ids:
+            issues.append(SpecIssue(file=file, field=f"tests.{suite}", message=f"no tests found in {rel!r}"))
+        test_ids[suite] = ids
+
+    every_id = [t for ids in test_ids.values() for t in ids]
+    repeated = sorted({t for t in every_id if every_id.count(t) > 1})
+    if repeated:
+        issues.append(
+            SpecIssue(file=file, field="tests", message=f"test ids repeat between suites: {repeated}")
+        )
+    criterion_of, mapping_issues = map_tests_to_criteria(spec.rubric.criteria, every_id, file)
+    if every_id:
+        issues.extend(mapping_issues)
+    if issues:
+        raise SpecError(issues)
+    return LoadedAssignment(
+        spec=spec,
+        root=root.resolve(),
+        spec_hash=hash_assignment(root, spec),
+        test_ids=test_ids,
+        criterion_of=criterion_of,
+    )
+
+
+def spec_as_dict(spec: AssignmentSpec) -> dict[str, Any]:
+    return spec.model_dump(mode="json", by_alias=True, exclude_none=True)
