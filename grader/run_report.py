@@ -62,6 +62,7 @@ class RunReport(BaseModel):
     collect_errors: list[CollectError] = []
     finish_status: int | None = None
     end: HarnessEnd | None = None
+    crash: str = ""
     forged_lines: int = 0
     malformed_lines: int = 0
     duplicate_results: list[str] = []
@@ -92,6 +93,8 @@ def _apply(report: RunReport, event: dict[str, Any], seen: set[tuple[str, str]])
         if report.end is not None:
             raise ValueError("end reported twice")
         report.end = HarnessEnd.model_validate(event)
+    elif kind == "crash":
+        report.crash = str(event.get("traceback", ""))[-4000:]
     else:
         raise ValueError(f"unknown event {kind!r}")
 

@@ -29,6 +29,8 @@ LABEL = "io.capstone-grader.run"
 CONTAINER_UID = "1000:1000"
 TESTS_ROOT = "/grader/tests"
 SUBMISSION_DIR = "/workspace/submission"
+# Under gVisor the engine's pids limit also counts the sandbox kernel's own threads.
+RUNSC_PIDS_HEADROOM = 128
 
 
 class SandboxUnavailable(RuntimeError):
@@ -63,7 +65,7 @@ def hardened_options(limits: Limits, runtime: str, name: str) -> dict[str, Any]:
         "mem_limit": memory,
         "memswap_limit": memory,
         "nano_cpus": int(limits.cpus * 1e9),
-        "pids_limit": limits.pids,
+        "pids_limit": limits.pids + (RUNSC_PIDS_HEADROOM if runtime == "runsc" else 0),
         "ulimits": [
             Ulimit(name="nofile", soft=256, hard=256),
             Ulimit(name="core", soft=0, hard=0),

@@ -23,14 +23,22 @@ class Reporter:
         self.roots = [(name, os.path.realpath(path)) for name, path in suites.items()]
         self.roots.append(("canary", os.path.realpath(canary_dir)))
         self.outcomes = {}
+        self.paths = {}
         self.out = os.fdopen(EVENT_FD, "w", buffering=1, encoding="utf-8")
 
     def send(self, event):
         self.out.write(json.dumps(event, separators=(",", ":")) + "\n")
         self.out.flush()
 
-    def locate(self, fspath, nodeid):
-        real = os.path.realpath(str(fspath))
+    def pytest_collectstart(self, collector):
+        self.paths[collector.nodeid] = str(collector.path)
+
+    def pytest_itemcollected(self, item):
+        self.paths[item.nodeid] = str(item.path)
+
+    def locate(self, nodeid):
+        # Node ids of files outside pytest's rootdir are not stable paths; the collected node knows its own.
+        real = os.path.realpath(self.paths.get(nodeid, ""))
         for suite, root in self.roots:
             if real.startswith(root + os.sep):
                 rel = os.path.relpath(real, root).replace(os.sep, "/")
@@ -40,7 +48,7 @@ class Reporter:
 
     def pytest_collectreport(self, report):
         if report.failed:
-            suite, file_id = self.locate(report.fspath, report.nodeid)
+            suite, file_id = self.locate(report.nodeid)
             self.send({"event": "collect_error", "suite": suite, "file": file_id,
                        "message": str(report.longreprtext)[-MAX_MESSAGE:]})
 
@@ -54,7 +62,7 @@ class Reporter:
             state["outcome"] = "skipped"
             state["message"] = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else ""
         if report.when == "teardown":
-            suite, test_id = self.locate(report.fspath, report.nodeid)
+            suite, test_id = self.locate(report.nodeid)
             self.send({"event": "result", "suite": suite, "id": test_id, "outcome": state["outcome"],
                        "duration": round(state["duration"], 4), "message": state["message"]})
 

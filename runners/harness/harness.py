@@ -149,6 +149,16 @@ def main():
     os.dup2(sink, 2)
     started = time.monotonic()
     emitter.emit({"event": "start", "harness": 1})
+    try:
+        run(config, emitter, started)
+    except Exception:
+        import traceback
+
+        emitter.emit({"event": "crash", "traceback": traceback.format_exc()[-4000:]})
+        sys.exit(3)
+
+
+def run(config, emitter, started):
 
     run_dir = "/tmp/run"
     canary_dir = os.path.join(run_dir, "canaries")
