@@ -1,0 +1,727 @@
+"""JSON-LD to RDF and RDF Dataset Canonicalization (RDFC-1.0), with JSON-LD "safe mode".
+
+Two implementations produce the same canonical N-Quads:
+
+* the reference path: pyld expansion (with a handler for dropped properties) and pyld's URDNA2015,
+  which is RDFC-1.0 for SHA-256;
+* the fast path: a direct JSON-LD-to-RDF walk over the subset of JSON-LD 1.1 that credentials use
+  (term definitions with ``@id``/``@type``/``@container`` ``@set``/``@list``, type- and property-scoped
+  contexts, ``@protected``, compact IRIs), with processed contexts cached, and pyoxigraph's RDFC-1.0
+  canonicalizer.
+
+The fast path never guesses: anything outside its subset, and anything safe mode would reject, makes
+it hand the document to the reference path, which then either produces the result or raises the
+precise error. Tests check both paths agree on the standard's test vector and on generated
+credentials.
+
+Safe mode: the VC 2.0 context has no ``@vocab``, so plain JSON-LD silently drops an undefined property
+(and leaves an undefined type as a relative IRI that RDF cannot hold): that data would look signed but
+would not be. Both paths refuse such documents with :class:`UndefinedTermError` naming the term.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable
+from numbers import Integral, Real
+from typing import Any, Final
+
+import pyoxigraph as ox
+from pyld import jsonld
+
+from credentials.contexts import document_loader, load_context
+from credentials.errors import CredentialError, JsonLdProcessingError, UndefinedTermError
+
+RDF_TYPE: Final = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+RDF_FIRST: Final = "http://www.w3.org/1999/02/22-rdf-syntax-ns#first"
+RDF_REST: Final = "http://www.w3.org/1999/02/22-rdf-syntax-ns#rest"
+RDF_NIL: Final = "http://www.w3.org/1999/02/22-rdf-syntax-ns#nil"
+XSD: Final = "http://www.w3.org/2001/XMLSchema#"
+XSD_STRING: Final = XSD + "string"
+XSD_BOOLEAN: Final = XSD + "boolean"
+XSD_INTEGER: Final = XSD + "integer"
+XSD_DOUBLE: Final = XSD + "double"
+
+KEYWORDS: Final = frozenset(
+    {
+        "@base", "@container", "@context", "@default", "@direction", "@embed", "@explicit", "@graph",
+        "@id", "@import", "@included", "@index", "@json", "@language", "@list", "@nest", "@none",
+        "@omitDefault", "@prefix", "@preserve", "@propagate", "@protected", "@requireAll", "@reverse",
+        "@set", "@type", "@value", "@version", "@vocab",
+    }
+)  # fmt: skip
+_KEYWORD_LIKE = re.compile(r"^@[a-zA-Z]+$")
+# Same test as pyld's _is_absolute_iri (including its quirky "+-." range), so both paths agree.
+_ABSOLUTE_IRI = re.compile(r"^([A-Za-z][A-Za-z0-9+-.]*|_):[^\s]*$")
+_PREFIX_IRI_END = re.compile(r".*[:/\?#\[\]@]$")
+# Literals with control characters other than \t \n \r are escaped differently by RDF toolkits;
+# leave them to the reference implementation.
+_ODD_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+# What pyld needs: only bundled contexts, and no base IRI, so that relative IRIs stay relative (and
+# are caught) instead of being resolved against pyld's made-up default base.
+_PYLD_OPTIONS: Final[dict[str, Any]] = {"documentLoader": document_loader, "base": None}
+
+
+# --------------------------------------------------------------------------------------------------
+# Reference path (pyld)
+# --------------------------------------------------------------------------------------------------
+
+
+def _unwrap_pyld_error(exc: BaseException) -> CredentialError:
+    """pyld wraps document-loader errors; surface ours, otherwise describe the JSON-LD error."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, CredentialError):
+            return cur
+        nxt = cur.__cause__ or cur.__context__ or getattr(cur, "cause", None)
+        cur = nxt if isinstance(nxt, BaseException) else None
+    msg = str(getattr(exc, "message", None) or exc).splitlines()[0]
+    code = getattr(exc, "code", None)
+    return JsonLdProcessingError(f"invalid JSON-LD: {msg}" + (f" ({code})" if code else ""))
+
+
+def _is_abs(value: object) -> bool:
+    return isinstance(value, str) and _ABSOLUTE_IRI.match(value) is not None
+
+
+def _check_expanded(items: Any) -> None:
+    """Reject relative IRIs left in an expanded document (undefined types, relative ids)."""
+    if isinstance(items, list):
+        for item in items:
+            _check_expanded(item)
+        return
+    if not isinstance(items, dict):
+        return
+    if "@value" in items:
+        return
+    node_id = items.get("@id")
+    if node_id is not None and not _is_abs(node_id):
+        raise UndefinedTermError(
+            str(node_id), "it is used as an identifier but is a relative IRI (not an absolute IRI)"
+        )
+    for type_ in items.get("@type", []):
+        if not _is_abs(type_):
+            raise UndefinedTermError(str(type_), "type is not defined, so it expands to a relative IRI")
+    for key, value in items.items():
+        if key in ("@id", "@type"):
+            continue
+        if key == "@reverse" and isinstance(value, dict):
+            _check_expanded(list(value.values()))
+        else:
+            _check_expanded(value)
+
+
+def _keyword_like_keys(doc: Any) -> Iterable[str]:
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            if key.startswith("@") and key not in KEYWORDS:
+                yield key
+            yield from _keyword_like_keys(value)
+    elif isinstance(doc, list):
+        for item in doc:
+            yield from _keyword_like_keys(item)
+
+
+def expand_safe(doc: dict[str, Any]) -> list[Any]:
+    """Expand ``doc`` with pyld, refusing any property or type that its contexts do not define."""
+    dropped: list[str | None] = []
+    try:
+        expanded: list[Any] = jsonld.expand(doc, dict(_PYLD_OPTIONS), on_property_dropped=dropped.append)
+    except CredentialError:
+        raise
+    except Exception as exc:  # pyld raises JsonLdError and wraps loader errors in it
+        raise _unwrap_pyld_error(exc) from exc
+    if dropped:
+        term = dropped[0] if dropped[0] is not None else next(iter(_keyword_like_keys(doc)), "@?")
+        raise UndefinedTermError(term, "no context defines this property, so it would be dropped unsigned")
+    _check_expanded(expanded)
+    return expanded
+
+
+def canonicalize_reference(doc: dict[str, Any]) -> str:
+    """Canonical N-Quads of ``doc`` computed entirely by pyld (URDNA2015 = RDFC-1.0 with SHA-256)."""
+    expanded = expand_safe(doc)
+    try:
+        out: str = jsonld.normalize(
+            expanded, {**_PYLD_OPTIONS, "algorithm": "URDNA2015", "format": "application/n-quads"}
+        )
+    except Exception as exc:
+        raise _unwrap_pyld_error(exc) from exc
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Fast path: processed contexts
+# --------------------------------------------------------------------------------------------------
+
+
+class _Unsupported(Exception):
+    """The fast path met something outside its subset (or something safe mode rejects)."""
+
+
+_NO_CONTEXT: Final[Any] = object()
+_ALLOWED_DEF_KEYS = frozenset({"@id", "@type", "@container", "@context", "@protected"})
+_ALLOWED_CONTAINERS: tuple[frozenset[str], ...] = (frozenset(), frozenset({"@set"}), frozenset({"@list"}))
+_IRI_CACHE_LIMIT = 4096
+
+
+class _Term:
+    """A processed term definition (the fields pyld compares when a protected term is redefined)."""
+
+    __slots__ = ("container", "context", "iri", "is_list", "prefix", "protected", "supported", "type")
+
+    def __init__(
+        self, iri: str, type_: str | None, container: frozenset[str], context: Any, prefix: bool
+    ) -> None:
+        self.iri = iri
+        self.type = type_
+        self.container = container
+        self.is_list = "@list" in container
+        # Terms with other containers (e.g. the VC context's @graph "proof") may be defined, but the
+        # fast path does not expand their values.
+        self.supported = container in _ALLOWED_CONTAINERS
+        self.context = context
+        self.prefix = prefix
+        self.protected = False
+
+    def same_definition(self, other: _Term) -> bool:
+        return (self.iri, self.type, self.container, self.prefix) == (
+            other.iri,
+            other.type,
+            other.container,
+            other.prefix,
+        ) and (self.context is other.context or self.context == other.context)
+
+
+class _Ctx:
+    """An active context. Immutable once built; derived contexts and IRI expansions are cached."""
+
+    __slots__ = ("_derived", "_doc_iris", "_vocab_iris", "previous", "terms", "vocab")
+
+    def __init__(self, terms: dict[str, _Term], vocab: str | None, previous: _Ctx | None) -> None:
+        self.terms = terms
+        self.vocab = vocab
+        self.previous = previous
+        self._derived: dict[tuple[int, bool, bool], tuple[Any, _Ctx]] = {}
+        self._vocab_iris: dict[str, str | None] = {}
+        self._doc_iris: dict[str, str | None] = {}
+
+    def clone(self) -> _Ctx:
+        return _Ctx(dict(self.terms), self.vocab, self.previous)
+
+    # -- IRI expansion (mirrors pyld's _expand_iri with base=None) --
+
+    def _expand(self, value: str, vocab: bool) -> str | None:
+        if value in KEYWORDS:
+            return value
+        if value.startswith("@") and _KEYWORD_LIKE.match(value):
+            return None
+        if vocab:
+            term = self.terms.get(value)
+            if term is not None:
+                return term.iri
+        colon = value.find(":")
+        if colon > 0:
+            prefix, suffix = value[:colon], value[colon + 1 :]
+            if prefix == "_" or suffix.startswith("//"):
+                return value if _ABSOLUTE_IRI.match(value) else None
+            pterm = self.terms.get(prefix)
+            if pterm is not None and pterm.prefix:
+                iri = pterm.iri + suffix
+                return iri if _ABSOLUTE_IRI.match(iri) else None
+            if _ABSOLUTE_IRI.match(value):
+                return value
+        if vocab and self.vocab is not None:
+            return self.vocab + value
+        return None  # relative: safe mode rejects it
+
+    def vocab_iri(self, value: str) -> str | None:
+        try:
+            return self._vocab_iris[value]
+        except KeyError:
+            iri = self._expand(value, vocab=True)
+            if len(self._vocab_iris) < _IRI_CACHE_LIMIT:
+                self._vocab_iris[value] = iri
+            return iri
+
+    def doc_iri(self, value: str) -> str | None:
+        try:
+            return self._doc_iris[value]
+        except KeyError:
+            iri = self._expand(value, vocab=False)
+            if len(self._doc_iris) < _IRI_CACHE_LIMIT:
+                self._doc_iris[value] = iri
+            return iri
+
+    # -- context processing --
+
+    def derive(self, local: Any, *, propagate: bool = True, override_protected: bool = False) -> _Ctx:
+        key = (id(local), propagate, override_protected)
+        hit = self._derived.get(key)
+        if hit is not None and hit[0] is local:
+            return hit[1]
+        result = _process_context(self, local, propagate, override_protected)
+        # Keep `local` alive with the entry, so its id cannot be reused by another object.
+        self._derived[key] = (local, result)
+        return result
+
+
+def _process_context(active: _Ctx, local: Any, propagate: bool, override_protected: bool) -> _Ctx:
+    locals_ = local if isinstance(local, list) else [local]
+    if not locals_:
+        return active.clone()
+    first = locals_[0]
+    if isinstance(first, dict) and "@propagate" in first:
+        raise _Unsupported("@propagate")
+    rval = active
+    if not propagate and rval.previous is None:
+        rval = rval.clone()
+        rval.previous = active
+    for item in locals_:
+        if isinstance(item, dict) and "@context" in item:
+            item = item["@context"]
+        if isinstance(item, str):
+            item = load_context(item)["@context"]  # raises UnknownContextError for unbundled URLs
+            if isinstance(item, list):
+                rval = _process_context(rval, item, True, override_protected)
+                continue
+        if not isinstance(item, dict):
+            raise _Unsupported("context that is not an object")
+        rval = _apply_local_context(rval, item, override_protected)
+    return rval
+
+
+def _apply_local_context(active: _Ctx, local: dict[str, Any], override_protected: bool) -> _Ctx:
+    result = active.clone()
+    for key, value in local.items():
+        if key == "@version":
+            if value != 1.1:
+                raise _Unsupported("@version")
+        elif key == "@vocab":
+            if not isinstance(value, str) or not _ABSOLUTE_IRI.match(value):
+                raise _Unsupported("@vocab")
+            result.vocab = value
+        elif key == "@protected":
+            if not isinstance(value, bool):
+                raise _Unsupported("@protected")
+        elif key.startswith("@"):
+            raise _Unsupported(key)
+    defined: dict[str, bool] = {}
+    for term in local:
+        if not term.startswith("@"):
+            _define_term(result, local, term, defined, override_protected)
+    return result
+
+
+def _expand_in_definition(
+    ctx: _Ctx, local: dict[str, Any], value: str, defined: dict[str, bool], override: bool
+) -> str:
+    """Expand an IRI inside a context, defining the terms it depends on first (vocab-relative)."""
+    if value in local and not defined.get(value):
+        _define_term(ctx, local, value, defined, override)
+    colon = value.find(":")
+    if colon > 0:
+        prefix = value[:colon]
+        if prefix in local and not defined.get(prefix):
+            _define_term(ctx, local, prefix, defined, override)
+    iri = ctx._expand(value, vocab=True)
+    if iri is None or iri in KEYWORDS:
+        raise _Unsupported(f"context IRI {value!r}")
+    return iri
+
+
+def _define_term(
+    ctx: _Ctx, local: dict[str, Any], term: str, defined: dict[str, bool], override: bool
+) -> None:
+    state = defined.get(term)
+    if state is True:
+        return
+    if state is False:
+        raise _Unsupported("cyclic term definition")
+    defined[term] = False
+    value = local[term]
+    if term == "" or ":" in term or "/" in term:
+        raise _Unsupported(f"term {term!r}")
+    simple = isinstance(value, str)
+    if simple:
+        defn: dict[str, Any] = {"@id": value}
+    elif isinstance(value, dict) and _ALLOWED_DEF_KEYS.issuperset(value):
+        defn = value
+    else:
+        raise _Unsupported(f"definition of {term!r}")
+
+    if "@id" in defn:
+        id_ = defn["@id"]
+        if not isinstance(id_, str):
+            raise _Unsupported(f"@id of {term!r}")
+        if id_ in KEYWORDS:
+            if id_ in ("@context", "@preserve"):
+                raise _Unsupported("keyword alias")
+            iri = id_
+        elif id_.startswith("@"):
+            raise _Unsupported(f"@id of {term!r}")
+        else:
+            iri = _expand_in_definition(ctx, local, id_, defined, override)
+    elif ctx.vocab is not None:
+        iri = ctx.vocab + term
+    else:
+        raise _Unsupported(f"no IRI for {term!r}")
+
+    prefix = (
+        simple and iri not in KEYWORDS and (iri.startswith("_:") or _PREFIX_IRI_END.match(iri) is not None)
+    )
+
+    type_: str | None = None
+    if "@type" in defn:
+        raw_type = defn["@type"]
+        if not isinstance(raw_type, str) or raw_type == "@none":
+            raise _Unsupported(f"@type of {term!r}")
+        if raw_type in ("@id", "@vocab", "@json"):
+            type_ = raw_type
+        else:
+            type_ = _expand_in_definition(ctx, local, raw_type, defined, override)
+
+    raw_container = defn.get("@container")
+    container = frozenset(
+        raw_container
+        if isinstance(raw_container, list)
+        else ([] if raw_container is None else [raw_container])
+    )
+
+    scoped = defn.get("@context", _NO_CONTEXT)
+    if scoped is None:
+        raise _Unsupported(f"null scoped context of {term!r}")
+
+    mapping = _Term(iri, type_, container, scoped, prefix)
+    protected_flag = defn.get("@protected")
+    mapping.protected = bool(protected_flag) or (
+        bool(local.get("@protected")) and protected_flag is not False
+    )
+    previous = ctx.terms.get(term)
+    if previous is not None and previous.protected and not override:
+        if not previous.same_definition(mapping):
+            raise _Unsupported(f"protected term {term!r} redefined")
+        mapping.protected = True
+    ctx.terms[term] = mapping
+    defined[term] = True
+
+
+_INITIAL = _Ctx({}, None, None)
+_TOP_CONTEXTS: dict[tuple[str, ...], _Ctx] = {}
+
+
+def _top_context(raw: Any) -> _Ctx:
+    """The active context of a document whose ``@context`` is a URL or a list of URLs (cached)."""
+    if isinstance(raw, str):
+        key: tuple[str, ...] = (raw,)
+    elif isinstance(raw, list) and raw and all(isinstance(u, str) for u in raw):
+        key = tuple(raw)
+    else:
+        raise _Unsupported("inline or missing @context")
+    ctx = _TOP_CONTEXTS.get(key)
+    if ctx is None:
+        ctx = _INITIAL
+        for url in key:
+            ctx = ctx.derive(load_context(url)["@context"])
+        if len(_TOP_CONTEXTS) < 64:
+            _TOP_CONTEXTS[key] = ctx
+    return ctx
+
+
+# --------------------------------------------------------------------------------------------------
+# Fast path: JSON-LD to RDF
+# --------------------------------------------------------------------------------------------------
+
+_Object = ox.NamedNode | ox.BlankNode | ox.Literal
+_RDF_TYPE_NODE = ox.NamedNode(RDF_TYPE)
+_RDF_FIRST_NODE = ox.NamedNode(RDF_FIRST)
+_RDF_REST_NODE = ox.NamedNode(RDF_REST)
+_RDF_NIL_NODE = ox.NamedNode(RDF_NIL)
+
+
+def _canonical_double(value: float) -> str:
+    """xsd:double canonical form exactly as pyld writes it (matching jsonld.js)."""
+    return re.sub(r"(\d)0*E\+?(-)?0*(\d)", r"\1E\2\3", f"{value:1.15E}")
+
+
+def _is_integer(value: object) -> bool:
+    return isinstance(value, Integral) or (isinstance(value, Real) and float(value).is_integer())
+
+
+def _literal(value: Any, datatype: str | None) -> ox.Literal:
+    """An RDF literal for a JSON scalar, with pyld's conversion rules."""
+    if isinstance(value, bool):
+        return _typed("true" if value else "false", datatype or XSD_BOOLEAN)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _Unsupported("non-finite number")
+    if isinstance(value, float) and not value.is_integer():
+        return _typed(_canonical_double(value), datatype or XSD_DOUBLE)
+    if datatype == XSD_DOUBLE:
+        try:
+            return _typed(_canonical_double(float(value)), XSD_DOUBLE)
+        except (TypeError, ValueError):
+            return _typed(str(value), XSD_DOUBLE)
+    if isinstance(value, int | float):
+        if abs(value) >= 1e21:
+            return _typed(_canonical_double(value), datatype or XSD_DOUBLE)
+        return _typed(str(int(value)), datatype or XSD_INTEGER)
+    if not isinstance(value, str):
+        raise _Unsupported("non-JSON value")
+    if _ODD_CONTROL.search(value):
+        raise _Unsupported("control character in literal")
+    return _typed(value, datatype or XSD_STRING)
+
+
+_DATATYPE_NODES: dict[str, ox.NamedNode] = {}
+
+
+def _typed(lexical: str, datatype: str) -> ox.Literal:
+    if datatype == XSD_STRING:
+        return ox.Literal(lexical)
+    node = _DATATYPE_NODES.get(datatype)
+    if node is None:
+        node = ox.NamedNode(datatype)
+        if len(_DATATYPE_NODES) < _IRI_CACHE_LIMIT:
+            _DATATYPE_NODES[datatype] = node
+    return ox.Literal(lexical, datatype=node)
+
+
+class _ToRdf:
+    """One conversion of a compact JSON-LD document into RDF quads (default graph only)."""
+
+    __slots__ = ("_labels", "_nodes", "quads")
+
+    def __init__(self) -> None:
+        self.quads: list[ox.Quad] = []
+        self._labels: dict[str, ox.BlankNode] = {}
+        self._nodes: dict[str, ox.NamedNode] = {}
+
+    def _resource(self, iri: str) -> ox.NamedNode | ox.BlankNode:
+        if iri.startswith("_:"):
+            bnode = self._labels.get(iri)
+            if bnode is None:
+                bnode = self._labels[iri] = ox.BlankNode()
+            return bnode
+        return self._named(iri)
+
+    def _named(self, iri: str) -> ox.NamedNode:
+        node = self._nodes.get(iri)
+        if node is None:
+            try:
+                node = self._nodes[iri] = ox.NamedNode(iri)
+            except ValueError as exc:  # pyoxigraph is stricter about IRIs than pyld
+                raise _Unsupported(f"IRI {iri!r}") from exc
+        return node
+
+    def document(self, doc: dict[str, Any]) -> None:
+        if "@context" not in doc:
+            raise _Unsupported("no @context")
+        ctx = _top_context(doc["@context"])
+        self._node(ctx, None, doc, top=True)
+
+    def _node(
+        self, active: _Ctx, active_property: str | None, element: dict[str, Any], top: bool = False
+    ) -> Any:
+        # Property-scoped context of the property holding this node (looked up before reverting).
+        scoped: Any = _NO_CONTEXT
+        if active_property is not None:
+            term = active.terms.get(active_property)
+            if term is not None:
+                scoped = term.context
+        # Type-scoped contexts do not propagate into nested nodes, except into a bare reference.
+        if active.previous is not None and not (
+            len(element) == 1 and active.vocab_iri(next(iter(element))) == "@id"
+        ):
+            if len(element) <= 2 and any(active.vocab_iri(k) == "@value" for k in element):
+                raise _Unsupported("value object")
+            active = active.previous
+        if scoped is not _NO_CONTEXT:
+            active = active.derive(scoped, propagate=True, override_protected=True)
+        if "@context" in element and not top:
+            raise _Unsupported("embedded @context")
+
+        type_scoped = active
+        type_values: list[str] = []
+        for key in sorted(element):
+            if active.vocab_iri(key) != "@type":
+                continue
+            raw = element[key]
+            names = raw if isinstance(raw, list) else [raw]
+            if not all(isinstance(n, str) for n in names):
+                raise _Unsupported("non-string @type")
+            type_values.extend(names)
+            for name in sorted(names):
+                tterm = type_scoped.terms.get(name)
+                if tterm is not None and tterm.context is not _NO_CONTEXT:
+                    active = active.derive(tterm.context, propagate=False)
+        return self._node_body(active, type_scoped, element, type_values)
+
+    def _node_body(
+        self, active: _Ctx, type_scoped: _Ctx, element: dict[str, Any], type_values: list[str]
+    ) -> Any:
+        subject_iri: str | None = None
+        props: list[tuple[str, list[Any]]] = []
+        for key, value in element.items():
+            if key == "@context":
+                continue
+            expanded = active.vocab_iri(key)
+            if expanded is None:
+                raise _Unsupported(f"undefined term {key!r}")
+            if expanded[0] == "@":
+                if expanded == "@id":
+                    if subject_iri is not None or not isinstance(value, str):
+                        raise _Unsupported("@id")
+                    subject_iri = active.doc_iri(value)
+                    if subject_iri is None:
+                        raise _Unsupported(f"relative @id {value!r}")
+                elif expanded != "@type":  # types were collected by the caller
+                    raise _Unsupported(f"keyword {expanded}")
+                continue
+            if expanded.startswith("_:"):
+                raise _Unsupported("blank node predicate")
+            objects = self._property_values(active, key, value)
+            if objects:
+                props.append((expanded, objects))
+
+        subject = self._resource(subject_iri) if subject_iri is not None else ox.BlankNode()
+        quads = self.quads
+        for name in type_values:
+            type_iri = type_scoped.vocab_iri(name)
+            if type_iri is None or type_iri[0] == "@":
+                raise _Unsupported(f"undefined type {name!r}")
+            quads.append(ox.Quad(subject, _RDF_TYPE_NODE, self._resource(type_iri)))
+        for predicate_iri, objects in props:
+            predicate = self._named(predicate_iri)
+            for obj in objects:
+                quads.append(ox.Quad(subject, predicate, obj))
+        return subject
+
+    def _property_values(self, active: _Ctx, key: str, value: Any) -> list[Any]:
+        term = active.terms.get(key)
+        term_ctx = active
+        if term is not None:
+            if term.type == "@json" or not term.supported:
+                raise _Unsupported(f"value of {key!r}")
+            if term.context is not _NO_CONTEXT:
+                term_ctx = active.derive(term.context, propagate=True, override_protected=True)
+        is_list = term is not None and term.is_list
+        items = value if isinstance(value, list) else [value]
+        objects: list[Any] = []
+        for item in items:
+            if item is None:
+                continue
+            if isinstance(item, list):
+                if is_list:
+                    raise _Unsupported("list of lists")
+                objects.extend(self._property_values(active, key, item))
+                continue
+            objects.append(self._item(term_ctx, key, term, item))
+        if is_list:
+            if value is None:
+                return []
+            return [self._rdf_list(objects)]
+        return objects
+
+    def _item(self, ctx: _Ctx, key: str, term: _Term | None, item: Any) -> Any:
+        if isinstance(item, dict):
+            return self._node(ctx, key, item)
+        # Scalars are coerced with the term as defined in the property's context.
+        sterm = ctx.terms.get(key, term)
+        type_ = sterm.type if sterm is not None else None
+        if isinstance(item, str) and type_ in ("@id", "@vocab"):
+            iri = ctx.doc_iri(item) if type_ == "@id" else ctx.vocab_iri(item)
+            if iri is None or iri[0] == "@":
+                raise _Unsupported(f"relative IRI value {item!r}")
+            return self._resource(iri)
+        datatype = type_ if type_ not in (None, "@id", "@vocab") else None
+        return _literal(item, datatype)
+
+    def _rdf_list(self, objects: list[Any]) -> Any:
+        if not objects:
+            return _RDF_NIL_NODE
+        head = cell = ox.BlankNode()
+        for index, obj in enumerate(objects):
+            self.quads.append(ox.Quad(cell, _RDF_FIRST_NODE, obj))
+            nxt: Any = ox.BlankNode() if index + 1 < len(objects) else _RDF_NIL_NODE
+            self.quads.append(ox.Quad(cell, _RDF_REST_NODE, nxt))
+            cell = nxt
+        return head
+
+
+def _escape(value: str) -> str:
+    # The escaping of pyld's (and jsonld.js's) N-Quads writer.
+    return (
+        value.replace("\\", "\\\\")
+        .replace("\t", "\\t")
+        .replace("\n", "\\n")
+        .replace("\r", "\\r")
+        .replace('"', '\\"')
+    )
+
+
+def _term_nquad(term: Any) -> str:
+    if type(term) is ox.NamedNode:
+        return f"<{term.value}>"
+    if type(term) is ox.BlankNode:
+        return f"_:{term.value}"
+    datatype = term.datatype.value
+    text = f'"{_escape(term.value)}"'
+    if term.language:
+        return f"{text}@{term.language}"
+    if datatype != XSD_STRING:
+        return f"{text}^^<{datatype}>"
+    return text
+
+
+def _nquads_sorted(dataset: Iterable[ox.Quad]) -> str:
+    lines = [
+        f"{_term_nquad(q.subject)} {_term_nquad(q.predicate)} {_term_nquad(q.object)} .\n" for q in dataset
+    ]
+    lines.sort()
+    return "".join(lines)
+
+
+def to_quads(doc: dict[str, Any]) -> list[ox.Quad] | None:
+    """Quads of ``doc`` by the fast path, or None when the document needs the reference path."""
+    converter = _ToRdf()
+    try:
+        converter.document(doc)
+    except _Unsupported:
+        return None
+    return converter.quads
+
+
+def canonicalize_fast_only(doc: dict[str, Any]) -> str | None:
+    """Canonical N-Quads by the fast path alone; None if the document is outside its subset."""
+    quads = to_quads(doc)
+    if quads is None:
+        return None
+    dataset = ox.Dataset(quads)
+    dataset.canonicalize(ox.CanonicalizationAlgorithm.RDFC_1_0)
+    return _nquads_sorted(dataset)
+
+
+def canonicalize(doc: dict[str, Any]) -> str:
+    """Canonical N-Quads (RDFC-1.0) of a JSON-LD document, in safe mode.
+
+    Raises :class:`UndefinedTermError` for a property or type its contexts do not define,
+    :class:`UnknownContextError` for an unbundled context, :class:`JsonLdProcessingError` for
+    invalid JSON-LD.
+    """
+    fast = canonicalize_fast_only(doc)
+    if fast is not None:
+        return fast
+    return canonicalize_reference(doc)
+
+
+def check_terms(doc: dict[str, Any]) -> None:
+    """Raise :class:`UndefinedTermError` if any property or type of ``doc`` is undefined."""
+    if to_quads(doc) is None:
+        expand_safe(doc)
+
+
+CanonicalizeFn = Callable[[dict[str, Any]], str]
