@@ -82,13 +82,13 @@ def _dir_size(path: Path) -> int:
 
 def _explain(error: str, url: RepoUrl) -> Exception:
     text = error.lower()
-    if "redirect" in text or " 30" in text and "http" in text:
+    if "redirect" in text or (" 30" in text and "http" in text):
         return FetchRefused("redirect", f"{url.url} redirects elsewhere; submit the final URL")
     if "couldn't find remote ref" in text or "not our ref" in text or "unadvertised object" in text:
         return FetchFailed(f"the ref does not exist in {url.url}")
     if "low speed" in text or "timed out" in text or "operation too slow" in text:
         return FetchRefused("stalled", f"{url.url} stopped sending data")
-    if "not found" in text or "repository" in text and "not" in text:
+    if "not found" in text or ("repository" in text and "not" in text):
         return FetchFailed(f"no repository at {url.url}")
     return FetchFailed(f"git could not fetch {url.url}: {error.strip()[-500:]}")
 
@@ -103,6 +103,8 @@ def _fetch_commit(repo: git.Repo, url: RepoUrl, ref: str | None, settings: Setti
         with_extended_output=True,
     )
     popen = process.proc
+    if popen is None:
+        raise FetchFailed("git did not start")
     deadline = time.monotonic() + settings.fetch_timeout_s
     cap = settings.max_repo_mb * 1024 * 1024 * 2
     refusal: Exception | None = None
@@ -203,5 +205,3 @@ def fetch_snapshot(url: str, ref: str | None, dest: Path, settings: Settings) ->
         bytes=sum(e[2] for e in entries),
         lfs_pointers=lfs,
     )
-
-

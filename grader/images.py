@@ -99,10 +99,28 @@ def _download_wheels(requirements: list[str], dest: Path, progress: Progress) ->
     progress(f"downloading wheels: {', '.join(requirements)}")
     machine = platform.machine()
     command = [
-        sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-        "--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311",
-        "--platform", f"manylinux2014_{machine}", "--platform", f"manylinux_2_28_{machine}",
-        "--platform", "any", "--dest", str(dest), *requirements,
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--only-binary=:all:",
+        "--python-version",
+        "3.11",
+        "--implementation",
+        "cp",
+        "--abi",
+        "cp311",
+        "--platform",
+        f"manylinux2014_{machine}",
+        "--platform",
+        f"manylinux_2_28_{machine}",
+        "--platform",
+        "any",
+        "--dest",
+        str(dest),
+        *requirements,
     ]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:

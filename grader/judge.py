@@ -67,10 +67,15 @@ def _harness_tripwires(facts: RunFacts, limit_hit: bool) -> list[Flag]:
     if not end.child_finished:
         flags.append(Flag(code="pytest-exited-early", detail=f"pytest ended without finishing (exit {end.child_exit})"))
     if end.child_exit not in ACCEPTED_EXIT_CODES:
-        flags.append(Flag(code="unexpected-exit-code", detail=f"pytest exit code {end.child_exit}; only 0 and 1 are accepted"))
+        flags.append(
+            Flag(code="unexpected-exit-code", detail=f"pytest exit code {end.child_exit}; only 0 and 1 are accepted")
+        )
     elif report.finish_status is not None and report.finish_status != end.child_exit:
         flags.append(
-            Flag(code="exit-status-mismatch", detail=f"pytest finished with {report.finish_status}, exited {end.child_exit}")
+            Flag(
+                code="exit-status-mismatch",
+                detail=f"pytest finished with {report.finish_status}, exited {end.child_exit}",
+            )
         )
     return flags
 
@@ -120,9 +125,13 @@ def _grade_tests(
             else:
                 message = "no result was reported"
                 missing.append(f"{suite}:{test_id}")
-            tests.append(TestGrade(id=test_id, suite=suite, criterion=criterion, outcome=Outcome.MISSING, message=message))
+            tests.append(
+                TestGrade(id=test_id, suite=suite, criterion=criterion, outcome=Outcome.MISSING, message=message)
+            )
     if missing:
-        flags.append(Flag(code="missing-results", detail=f"{len(missing)} expected test(s) never reported: {missing[:5]}"))
+        flags.append(
+            Flag(code="missing-results", detail=f"{len(missing)} expected test(s) never reported: {missing[:5]}")
+        )
     unexpected = sorted(f"{s}:{i}" for (s, i) in by_base if (s, i) not in expected)
     if unexpected:
         flags.append(Flag(code="unexpected-test", detail=f"results for tests the author never wrote: {unexpected[:5]}"))

@@ -119,7 +119,9 @@ def grade_snapshot(
         with watch.stage("issue"):
             credential = issuer.issue(grade, evidence, assignment)
     output = facts.report.end.output if facts.report.end else ""
-    return GradingResult(grade=grade, evidence=evidence, timings=watch.timings, learner_output=output, credential=credential)
+    return GradingResult(
+        grade=grade, evidence=evidence, timings=watch.timings, learner_output=output, credential=credential
+    )
 
 
 def grade_repository(

@@ -41,9 +41,7 @@ def score_rubric(rubric: Rubric, tests: Sequence[TestGrade]) -> tuple[list[Crite
     score = round(sum(c.points for c in criteria), 2)
     max_points = rubric.max_points
     percent = round(100 * score / max_points, 2) if max_points else 0.0
-    passed = percent >= rubric.pass_rule.min_percent and all(
-        c.meets_pass_level for c in criteria if c.required
-    )
+    passed = percent >= rubric.pass_rule.min_percent and all(c.meets_pass_level for c in criteria if c.required)
     return criteria, score, percent, passed
 
 

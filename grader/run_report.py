@@ -110,7 +110,7 @@ def parse_harness_stream(stream: bytes, token: str) -> RunReport:
             report.forged_lines += 1
             continue
         try:
-            event = json.loads(line[len(own_prefix):])
+            event = json.loads(line[len(own_prefix) :])
             if not isinstance(event, dict):
                 raise ValueError("event is not an object")
             if report.end is not None:

@@ -92,7 +92,7 @@ def remove_by_name(name: str) -> None:
 
 def _send_stdin(container: Container, payload: bytes) -> None:
     sock = container.attach_socket(params={"stdin": 1, "stream": 1})
-    raw: socket.socket = getattr(sock, "_sock", sock)
+    raw: socket.socket = getattr(sock, "_sock", None) or sock  # type: ignore[assignment]
     raw.sendall(payload)
     with contextlib.suppress(OSError):
         raw.shutdown(socket.SHUT_WR)

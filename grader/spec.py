@@ -376,9 +376,7 @@ def load_assignment(path: Path, runners_dir: Path | None = None) -> LoadedAssign
     every_id = [t for ids in test_ids.values() for t in ids]
     repeated = sorted({t for t in every_id if every_id.count(t) > 1})
     if repeated:
-        issues.append(
-            SpecIssue(file=file, field="tests", message=f"test ids repeat between suites: {repeated}")
-        )
+        issues.append(SpecIssue(file=file, field="tests", message=f"test ids repeat between suites: {repeated}"))
     criterion_of, mapping_issues = map_tests_to_criteria(spec.rubric.criteria, every_id, file)
     if every_id:
         issues.extend(mapping_issues)

@@ -19,9 +19,7 @@ PROTOCOL_HEADROOM = 2 * 1024 * 1024
 def canary_names(count: int = CANARY_COUNT) -> list[str]:
     """Names that look like ordinary tests, so learner code cannot single them out."""
     words = ["total", "balance", "entry", "post", "report", "account", "ledger", "value", "check", "sum"]
-    return [
-        f"test_{secrets.choice(words)}_{secrets.choice(words)}_{secrets.token_hex(3)}" for _ in range(count)
-    ]
+    return [f"test_{secrets.choice(words)}_{secrets.choice(words)}_{secrets.token_hex(3)}" for _ in range(count)]
 
 
 def run_unit(assignment: LoadedAssignment, image: str, snapshot: Path, commit: str, settings: Settings) -> RunFacts:

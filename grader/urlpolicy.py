@@ -65,7 +65,9 @@ def check_repo_url(url: str, allowed_hosts: list[str], allowed_schemes: list[str
     if scheme == "file":
         raise UrlRefused("local-path", "file:// URLs read the grader's own disk")
     if not scheme or "://" not in url:
-        raise UrlRefused("scheme", f"expected a URL such as https://host/owner/repo.git; allowed schemes: {allowed_schemes}")
+        raise UrlRefused(
+            "scheme", f"expected a URL such as https://host/owner/repo.git; allowed schemes: {allowed_schemes}"
+        )
     if scheme not in allowed_schemes:
         raise UrlRefused("scheme", f"scheme '{scheme}' is not allowed; allowed: {allowed_schemes}")
     if "@" in parts.netloc or parts.username or parts.password:

@@ -1,0 +1,239 @@
+"""The `grader` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.table import Table
+
+from grader.config import Settings, get_settings
+from grader.docker_client import EngineUnavailable
+from grader.feedback import gradescope_results, junit_xml, learner_view, render_html, render_markdown
+from grader.fetch import FetchFailed
+from grader.images import ImageBuildFailed, assignment_image
+from grader.pipeline import CredentialIssuer, GradingResult, grade_repository
+from grader.sandbox import SandboxUnavailable
+from grader.spec import LoadedAssignment, SpecError, load_assignment
+from grader.urlpolicy import UrlRefused
+
+EXIT_BAD_INPUT = 2
+EXIT_SYSTEM_FAULT = 1
+
+app = typer.Typer(help="Grade learners' git repositories and issue verifiable micro-credentials.", no_args_is_help=True)
+assignment_app = typer.Typer(help="Check and build assignment specs.", no_args_is_help=True)
+app.add_typer(assignment_app, name="assignment")
+err = Console(stderr=True)
+out = Console()
+
+
+class Progress:
+    """Live progress through the stages, on stderr so that --json output stays clean."""
+
+    def __init__(self, console: Console, quiet: bool = False) -> None:
+        self.console = console
+        self.quiet = quiet
+        self.status: Any = None
+
+    def __call__(self, stage: str, status: str, detail: str) -> None:
+        if self.quiet:
+            return
+        if status == "start":
+            self.status = self.console.status(f"[bold]{stage}[/] {detail}")
+            self.status.start()
+        elif status == "info" and self.status is not None:
+            self.status.update(f"[bold]{stage}[/] {detail[:100]}")
+        elif status in ("done", "fail"):
+            if self.status is not None:
+                self.status.stop()
+            mark = "[green]✓[/]" if status == "done" else "[red]✗[/]"
+            self.console.print(f"{mark} {stage} {detail[:200]}")
+
+
+def _settings(allow_host: list[str] | None, allow_scheme: list[str] | None) -> Settings:
+    settings = get_settings()
+    update: dict[str, Any] = {}
+    if allow_host:
+        update["allowed_hosts"] = [*settings.allowed_hosts, *allow_host]
+    if allow_scheme:
+        update["allowed_schemes"] = [*settings.allowed_schemes, *allow_scheme]
+    return settings.model_copy(update=update) if update else settings
+
+
+def _load_or_exit(path: Path) -> LoadedAssignment:
+    try:
+        return load_assignment(path)
+    except SpecError as exc:
+        for issue in exc.issues:
+            err.print(f"[red]error[/] {issue}")
+        raise typer.Exit(EXIT_BAD_INPUT) from exc
+
+
+def grade_as_json(result: GradingResult) -> dict[str, Any]:
+    grade = result.grade
+    return {
+        "commit": grade.commit,
+        "repository": result.evidence.repository,
+        "assignment": {"id": grade.assignment_id, "version": grade.assignment_version, "hash": grade.spec_hash},
+        "mode": grade.mode,
+        "score": grade.score,
+        "max_score": grade.max_score,
+        "percent": grade.percent,
+        "passed": grade.passed,
+        "reason": grade.reason,
+        "criteria": [
+            {"id": c.id, "points": c.points, "max": c.max_points, "level": c.level, "percent": c.percent}
+            for c in grade.criteria
+        ],
+        "tests": [
+            {"id": t.id, "suite": t.suite, "outcome": t.outcome.value, "criterion": t.criterion} for t in grade.tests
+        ],
+        "flags": [f.model_dump() for f in grade.flags],
+        "timings": result.timings,
+        "evidence": result.evidence.model_dump(),
+        "credential": result.credential,
+    }
+
+
+def _write_feedback(result: GradingResult, assignment: LoadedAssignment, directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    policy = assignment.spec.feedback
+    view = learner_view(result.grade, policy)
+    title = assignment.spec.title
+    (directory / "feedback.md").write_text(render_markdown(view, title), encoding="utf-8")
+    (directory / "feedback.html").write_text(render_html(view, title), encoding="utf-8")
+    (directory / "results.json").write_text(json.dumps(gradescope_results(result.grade, policy), indent=2))
+    (directory / "junit.xml").write_text(junit_xml(result.grade), encoding="utf-8")
+    if result.credential is not None:
+        (directory / "credential.json").write_text(json.dumps(result.credential, indent=2))
+
+
+def make_issuer(settings: Settings) -> CredentialIssuer | None:
+    """The local issuer (did:key), or None where the credentials package is not available."""
+    try:
+        from grader.issuance import local_issuer
+    except ImportError:
+        return None
+    issuer: CredentialIssuer = local_issuer(settings)
+    return issuer
+
+
+def run_grade(
+    url: str, assignment: LoadedAssignment, settings: Settings, ref: str | None, progress: Progress, issue: bool
+) -> GradingResult:
+    """Grade, mapping every failure to the CLI's exit codes: 2 bad input, 1 fault of the system."""
+    try:
+        return grade_repository(
+            url, assignment, settings, ref=ref, on_event=progress, issuer=make_issuer(settings) if issue else None
+        )
+    except UrlRefused as exc:
+        err.print(f"[red]refused[/] {exc}")
+        raise typer.Exit(EXIT_BAD_INPUT) from exc
+    except FetchFailed as exc:
+        err.print(f"[red]fetch failed[/] {exc}")
+        raise typer.Exit(EXIT_BAD_INPUT) from exc
+    except (EngineUnavailable, ImageBuildFailed, SandboxUnavailable) as exc:
+        err.print(f"[red]system fault[/] {exc}")
+        raise typer.Exit(EXIT_SYSTEM_FAULT) from exc
+
+
+@app.command()
+def grade(
+    repo_url: Annotated[str, typer.Argument(help="https URL of the learner's git repository")],
+    assignment: Annotated[Path, typer.Option("--assignment", "-a", help="Assignment folder or its assignment.yaml")],
+    ref: Annotated[str | None, typer.Option(help="Branch, tag or commit (default: the remote HEAD)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    allow_host: Annotated[list[str] | None, typer.Option(help="Also allow this git host (host or host:port)")] = None,
+    allow_scheme: Annotated[list[str] | None, typer.Option(help="Also allow this URL scheme")] = None,
+    feedback_dir: Annotated[Path | None, typer.Option(help="Write feedback.md/html, results.json, junit.xml")] = None,
+    credential: Annotated[bool, typer.Option(help="Issue a credential when the grade passes")] = True,
+) -> None:
+    """Grade one learner repository against an assignment."""
+    settings = _settings(allow_host, allow_scheme)
+    loaded = _load_or_exit(assignment)
+    result = run_grade(repo_url, loaded, settings, ref, Progress(err, quiet=as_json), credential)
+    if feedback_dir is not None:
+        _write_feedback(result, loaded, feedback_dir)
+    if as_json:
+        sys.stdout.write(json.dumps(grade_as_json(result), indent=2) + "\n")
+        return
+    view = learner_view(result.grade, loaded.spec.feedback)
+    out.print(Markdown(render_markdown(view, loaded.spec.title)))
+    if result.credential is not None:
+        out.print(f"[green]credential issued[/] {result.credential.get('id')}")
+
+
+@assignment_app.command("validate")
+def assignment_validate(path: Annotated[Path, typer.Argument(help="Assignment folder or assignment.yaml")]) -> None:
+    """Check a spec: every error names the file, the field and what was expected. Exit 0 valid, 1 invalid."""
+    try:
+        loaded = load_assignment(path)
+    except SpecError as exc:
+        for issue in exc.issues:
+            out.print(f"[red]error[/] {issue}")
+        out.print(f"{len(exc.issues)} error(s)")
+        raise typer.Exit(1) from exc
+    tests = sum(len(ids) for ids in loaded.test_ids.values())
+    out.print(
+        f"[green]valid[/] {loaded.spec.id} {loaded.spec.version}: {tests} tests, "
+        f"{len(loaded.spec.rubric.criteria)} criteria, {loaded.spec_hash}"
+    )
+
+
+@assignment_app.command("build")
+def assignment_build(path: Annotated[Path, typer.Argument(help="Assignment folder or assignment.yaml")]) -> None:
+    """Build (or find cached) the runner and assignment images."""
+    loaded = _load_or_exit(path)
+    try:
+        with err.status("building images") as status:
+            image = assignment_image(loaded, get_settings(), lambda line: status.update(line[:100]))
+    except (EngineUnavailable, ImageBuildFailed) as exc:
+        err.print(f"[red]system fault[/] {exc}")
+        raise typer.Exit(EXIT_SYSTEM_FAULT) from exc
+    out.print(f"[green]ready[/] {image.tag} {image.id}")
+
+
+@app.command()
+def demo(
+    assignments_dir: Annotated[Path, typer.Option(help="Folder of assignments with solutions/")] = Path("assignments"),
+) -> None:
+    """The main job: grade every bundled solution through a loopback git server and check the results."""
+    from grader.demo import run_demo
+
+    raise typer.Exit(run_demo(assignments_dir, get_settings(), out, err))
+
+
+def _mount_optional_apps() -> None:
+    """Sub-commands that live beside the grading core."""
+    try:
+        from grader.cli_credentials import credential_app, keys_app
+    except ImportError:
+        pass
+    else:
+        app.add_typer(keys_app, name="keys")
+        app.add_typer(credential_app, name="credential")
+    try:
+        from grader.cli_service import register
+    except ImportError:
+        pass
+    else:
+        register(app)
+
+
+_mount_optional_apps()
+
+
+def main() -> None:
+    app()
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str]) -> Table:
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*(str(row.get(c, "")) for c in columns))
+    return table
