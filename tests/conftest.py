@@ -1,0 +1,96 @@
+"""Shared fixtures. Integration fixtures use the real thing: Docker engine, git over HTTP on loopback."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable, Iterator
+from itertools import count
+from pathlib import Path
+
+import pytest
+
+from grader.config import Settings
+from grader.gitserver import LoopbackGitServer
+from grader.pipeline import GradingResult, grade_repository
+from grader.spec import LoadedAssignment, load_assignment
+
+ROOT = Path(__file__).resolve().parent.parent
+LEDGER_DIR = ROOT / "assignments" / "py-ledger"
+LEDGER_SOLUTIONS = LEDGER_DIR / "solutions"
+
+PublishFiles = Callable[[dict[str, str]], str]
+
+
+@pytest.fixture(scope="session")
+def ledger() -> LoadedAssignment:
+    return load_assignment(LEDGER_DIR)
+
+
+@pytest.fixture(scope="session")
+def git_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackGitServer]:
+    with LoopbackGitServer(tmp_path_factory.mktemp("git-server")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def grading_settings(git_server: LoopbackGitServer, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(
+        home=tmp_path_factory.mktemp("grader-home"),
+        allowed_hosts=[git_server.host],
+        allowed_schemes=["http", "https"],
+        fetch_timeout_s=20,
+    )
+
+
+_names = count()
+
+
+@pytest.fixture(scope="session")
+def publish_files(git_server: LoopbackGitServer, tmp_path_factory: pytest.TempPathFactory) -> PublishFiles:
+    """Turn {path: text} into a learner repository served over HTTP; returns its URL."""
+
+    def publish(files: dict[str, str]) -> str:
+        source = tmp_path_factory.mktemp("learner-src")
+        for rel, text in files.items():
+            target = source / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(textwrap.dedent(text))
+        return git_server.publish(f"learner-{next(_names)}", source)
+
+    return publish
+
+
+@pytest.fixture(scope="session")
+def publish_solution(git_server: LoopbackGitServer) -> Callable[[str], str]:
+    def publish(name: str) -> str:
+        return git_server.publish(f"solution-{name}-{next(_names)}", LEDGER_SOLUTIONS / name)
+
+    return publish
+
+
+def reference_files_with(overrides: dict[str, str]) -> dict[str, str]:
+    """The reference ledger solution with some files replaced or added (for hostile variants)."""
+    files = {
+        p.relative_to(LEDGER_SOLUTIONS / "reference").as_posix(): p.read_text()
+        for p in (LEDGER_SOLUTIONS / "reference").rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+    files.update({k: textwrap.dedent(v) for k, v in overrides.items()})
+    return files
+
+
+@pytest.fixture(scope="session")
+def grade_url(grading_settings: Settings, ledger: LoadedAssignment) -> Callable[..., GradingResult]:
+    def run(url: str, assignment: LoadedAssignment | None = None, **kwargs: object) -> GradingResult:
+        return grade_repository(url, assignment or ledger, grading_settings, **kwargs)  # type: ignore[arg-type]
+
+    return run
+
+
+@pytest.fixture
+def no_leftovers() -> Iterator[None]:
+    """After the test: no sandbox container remains."""
+    from grader.sandbox import leftover_containers
+
+    yield
+    assert leftover_containers() == []
