@@ -17,6 +17,7 @@ from grader.spec import LoadedAssignment
 from grader.testids import base_id
 
 ACCEPTED_EXIT_CODES = {0, 1}
+SIGKILLED = 137
 CANARY_SUITE = "canary"
 
 
@@ -37,6 +38,10 @@ def _stop_reason(facts: RunFacts, timeout_s: int, memory_mb: int) -> str:
         return f"time limit exceeded: the tests did not finish within {timeout_s} s"
     if facts.container.oom_killed:
         return f"memory limit exceeded: the run used more than {memory_mb} MB"
+    if facts.container.exit_code == SIGKILLED and end is None:
+        # Only the kernel (memory or process limits) kills a sandbox from outside; our deadline kill is
+        # reported as timed_out above. Docker's OOMKilled flag is not always set in time to see it.
+        return f"resource limit exceeded: the sandbox was killed (memory limit {memory_mb} MB or process limit)"
     return ""
 
 
