@@ -81,6 +81,9 @@ def main():
         "-c", ini, "--rootdir", CONFIG["run_dir"], "--confcutdir", CONFIG["tests_root"],
         "-p", "no:cacheprovider", "-p", "no:pastebin", "-p", "no:legacypath",
         "--continue-on-collection-errors", "--import-mode=importlib", "-q", "--tb=short",
+        # No capture: learner output goes straight to the harness, which caps it. pytest's capture would
+        # buffer it in memory or in /tmp (a tmpfs that counts against the memory limit).
+        "--capture=no",
         "-o", "console_output_style=classic", *paths,
     ]
     sys.exit(pytest.main(args, plugins=[reporter]))
