@@ -28,8 +28,8 @@ EXIT_SYSTEM_FAULT = 1
 app = typer.Typer(help="Grade learners' git repositories and issue verifiable micro-credentials.", no_args_is_help=True)
 assignment_app = typer.Typer(help="Check and build assignment specs.", no_args_is_help=True)
 app.add_typer(assignment_app, name="assignment")
-err = Console(stderr=True)
-out = Console()
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 
 class Progress:
@@ -51,8 +51,9 @@ class Progress:
         elif status in ("done", "fail"):
             if self.status is not None:
                 self.status.stop()
+            # A failure's reason is printed once, by the caller, with its exit code.
             mark = "[green]✓[/]" if status == "done" else "[red]✗[/]"
-            self.console.print(f"{mark} {stage} {detail[:200]}")
+            self.console.print(f"{mark} {stage}")
 
 
 def _settings(allow_host: list[str] | None, allow_scheme: list[str] | None) -> Settings:
@@ -132,7 +133,7 @@ def run_grade(
             url, assignment, settings, ref=ref, on_event=progress, issuer=make_issuer(settings) if issue else None
         )
     except UrlRefused as exc:
-        err.print(f"[red]refused[/] {exc}")
+        err.print(f"[red]error[/] {exc}")
         raise typer.Exit(EXIT_BAD_INPUT) from exc
     except FetchFailed as exc:
         err.print(f"[red]fetch failed[/] {exc}")
@@ -237,3 +238,7 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> Table:
     for row in rows:
         table.add_row(*(str(row.get(c, "")) for c in columns))
     return table
+
+
+if __name__ == "__main__":
+    main()

@@ -56,7 +56,7 @@ def learner_view(grade: Grade, policy: FeedbackPolicy) -> LearnerView:
 def _environment(autoescape: bool) -> Environment:
     return Environment(
         loader=PackageLoader("grader", "templates"),
-        autoescape=select_autoescape(["html"]) if autoescape else False,
+        autoescape=select_autoescape(["html", "html.j2"]) if autoescape else False,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

@@ -54,10 +54,10 @@ def check_repo_url(url: str, allowed_hosts: list[str], allowed_schemes: list[str
         raise UrlRefused("too-long", f"URLs are limited to {MAX_URL_LENGTH} characters")
     if url.startswith("-"):
         raise UrlRefused("option-injection", "a URL may not start with '-' (it would be read as a git option)")
-    if _CONTROL.search(url):
-        raise UrlRefused("control-characters", "the URL contains spaces or control characters")
     if "::" in url:
         raise UrlRefused("transport-helper", "'::' selects a git remote helper such as ext::, which can run commands")
+    if _CONTROL.search(url):
+        raise UrlRefused("control-characters", "the URL contains spaces or control characters")
     if url.startswith(("/", ".", "~")) or re.match(r"^[A-Za-z]:\\", url):
         raise UrlRefused("local-path", "local paths are not repositories a learner can submit")
     parts = urlsplit(url)

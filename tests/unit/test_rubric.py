@@ -20,7 +20,9 @@ def crit(cid: str = "core", points: float = 40, levels: dict[str, float] | None 
 
 def graded(cid: str, passed: int, failed: int) -> list[TestGrade]:
     outcomes = [Outcome.PASSED] * passed + [Outcome.FAILED] * failed
-    return [TestGrade(id=f"test_{cid}.py::t{i}", suite="visible", criterion=cid, outcome=o) for i, o in enumerate(outcomes)]
+    return [
+        TestGrade(id=f"test_{cid}.py::t{i}", suite="visible", criterion=cid, outcome=o) for i, o in enumerate(outcomes)
+    ]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,9 @@
+.PHONY: demo test lint bench
+demo:
+	scripts/demo.sh
+test:
+	scripts/test.sh
+lint:
+	.venv/bin/ruff check grader credentials tests && .venv/bin/mypy
+bench:
+	.venv/bin/python bench/bench_credentials.py
