@@ -41,6 +41,18 @@ class Settings(BaseSettings):
     # Store and queue (service)
     database_url: str = ""
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # Service: API, queue, workers, webhooks (grader.api, grader.queue, grader.worker, grader.webhooks)
+    public_url: str = Field(default="http://127.0.0.1:8000", description="Base URL the API is reached at.")
+    queue_name: str = "grader"
+    job_timeout_s: int = 1800
+    job_retries: int = Field(default=3, description="Retries of a job after an infrastructure fault.")
+    job_retry_base_s: int = Field(default=10, description="First retry delay; doubles each retry.")
+    webhook_retries: int = 6
+    webhook_retry_base_s: int = 5
+    stuck_after_s: float = Field(default=300, description="Reconciler: a non-terminal submission idle this long.")
+    reconcile_interval_s: float = 30
+    learner_submissions_per_hour: int = 30
+    tenant_submissions_per_minute: int = 120
 
     @property
     def cache_dir(self) -> Path:

@@ -1,0 +1,312 @@
+"""The store's tables: SQLAlchemy 2 typed models. The store is the source of truth for the service.
+
+Every row that belongs to a tenant carries `tenant_id`, even where a parent row already implies it,
+so that every query can (and does) filter by tenant directly: isolation does not depend on a join.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite forgets the zone; we put it back)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use timezone-aware UTC")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[str]: JSON, bytes: LargeBinary}
+
+
+class SubmissionState(StrEnum):
+    QUEUED = "queued"
+    FETCHING = "fetching"
+    BUILDING = "building"
+    RUNNING = "running"
+    JUDGING = "judging"
+    ISSUING = "issuing"
+    NOTIFYING = "notifying"
+    RETRYING = "retrying"  # an infrastructure fault; the job will run again
+    GRADED = "graded"  # terminal: a grade exists (passing or not)
+    REJECTED = "rejected"  # terminal: the submission itself was refused (bad URL, unreachable repo)
+    ERROR = "error"  # terminal: infrastructure kept failing after every retry
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATES
+
+
+TERMINAL_STATES = frozenset({SubmissionState.GRADED, SubmissionState.REJECTED, SubmissionState.ERROR})
+
+# The pipeline's stage names and the state a submission is in while the stage runs.
+STAGE_STATES = {
+    "fetch": SubmissionState.FETCHING,
+    "build": SubmissionState.BUILDING,
+    "run": SubmissionState.RUNNING,
+    "judge": SubmissionState.JUDGING,
+    "issue": SubmissionState.ISSUING,
+    "notify": SubmissionState.NOTIFYING,
+}
+
+
+class Scope(StrEnum):
+    SUBMIT = "submit"
+    AUTHOR = "author"
+    ADMIN = "admin"
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # Per-tenant overrides of the service-wide rate limits; None means the default.
+    submissions_per_minute: Mapped[int | None] = mapped_column(Integer, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiKey(Base):
+    """Only a SHA-256 of the secret is kept; `prefix` finds the row without scanning hashes."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    prefix: Mapped[str] = mapped_column(String(32), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Assignment(Base):
+    __tablename__ = "assignments"
+    __table_args__ = (UniqueConstraint("tenant_id", "slug"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    slug: Mapped[str] = mapped_column(String(64))  # the spec's `id`, stable across versions
+    title: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    versions: Mapped[list[AssignmentVersion]] = relationship(back_populates="assignment", lazy="raise")
+
+
+class AssignmentVersion(Base):
+    """One published version: the spec and the whole assignment folder as a tarball, so any worker
+    on any machine can grade with exactly these files."""
+
+    __tablename__ = "assignment_versions"
+    __table_args__ = (UniqueConstraint("assignment_id", "version"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    assignment_id: Mapped[str] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"), index=True)
+    version: Mapped[str] = mapped_column(String(64))
+    spec_yaml: Mapped[str] = mapped_column(Text)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    spec_hash: Mapped[str] = mapped_column(String(80))
+    archive: Mapped[bytes] = mapped_column(LargeBinary)
+    archive_sha256: Mapped[str] = mapped_column(String(64))
+    test_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    assignment: Mapped[Assignment] = relationship(back_populates="versions", lazy="raise")
+
+
+class Submission(Base):
+    __tablename__ = "submissions"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "idempotency_key"),
+        Index("ix_submissions_learner", "tenant_id", "assignment_id", "learner", "created_at"),
+        Index("ix_submissions_state", "state", "updated_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    assignment_id: Mapped[str] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"))
+    assignment_version_id: Mapped[str] = mapped_column(ForeignKey("assignment_versions.id", ondelete="CASCADE"))
+    learner: Mapped[str] = mapped_column(String(320))
+    repo_url: Mapped[str] = mapped_column(String(2048))
+    ref: Mapped[str | None] = mapped_column(String(255), default=None)
+    attempt: Mapped[int] = mapped_column(Integer)  # the learner's nth submission to this assignment
+    run: Mapped[int] = mapped_column(Integer, default=1)  # bumped by each regrade; one grade per run
+    state: Mapped[str] = mapped_column(String(20), default=SubmissionState.QUEUED.value)
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), default=None)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    job_id: Mapped[str | None] = mapped_column(String(100), default=None)
+    tries: Mapped[int] = mapped_column(Integer, default=0)  # job executions of the current run
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    commit: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class SubmissionEvent(Base):
+    """The state history and live progress of a submission (what SSE streams)."""
+
+    __tablename__ = "submission_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    submission_id: Mapped[str] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), index=True)
+    run: Mapped[int] = mapped_column(Integer, default=1)
+    state: Mapped[str] = mapped_column(String(20))
+    stage: Mapped[str] = mapped_column(String(20), default="")
+    status: Mapped[str] = mapped_column(String(20), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class GradeRecord(Base):
+    """At most one grade per (submission, run): the unique constraint makes a re-run job harmless."""
+
+    __tablename__ = "grades"
+    __table_args__ = (UniqueConstraint("submission_id", "run"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    submission_id: Mapped[str] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"))
+    assignment_version_id: Mapped[str] = mapped_column(ForeignKey("assignment_versions.id", ondelete="CASCADE"))
+    run: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float] = mapped_column(Float)
+    max_score: Mapped[float] = mapped_column(Float)
+    percent: Mapped[float] = mapped_column(Float)
+    passed: Mapped[bool] = mapped_column(Boolean)
+    tampered: Mapped[bool] = mapped_column(Boolean)
+    grade: Mapped[dict[str, Any]] = mapped_column(JSON)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
+    timings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    learner_output: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StatusList(Base):
+    """A bitstring status list (revocation) of one tenant; bit i is the credential with index i."""
+
+    __tablename__ = "status_lists"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(20), default="revocation")
+    size: Mapped[int] = mapped_column(Integer)  # in bits; at least 131072 for herd privacy
+    next_index: Mapped[int] = mapped_column(Integer, default=0)
+    bits: Mapped[bytes] = mapped_column(LargeBinary)
+    document: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)  # the signed list credential
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CredentialRecord(Base):
+    """The signed credential as issued; at most one per submission."""
+
+    __tablename__ = "credentials"
+    __table_args__ = (UniqueConstraint("status_list_id", "status_index"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    submission_id: Mapped[str] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), unique=True)
+    grade_id: Mapped[str] = mapped_column(ForeignKey("grades.id", ondelete="CASCADE"))
+    credential_id: Mapped[str] = mapped_column(String(300), unique=True)  # the document's `id`
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status_list_id: Mapped[str | None] = mapped_column(ForeignKey("status_lists.id"), default=None)
+    status_index: Mapped[int | None] = mapped_column(Integer, default=None)
+    issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    revocation_reason: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class IssuerKey(Base):
+    """A reference to a signing key: the private half stays in the key store, never in this table."""
+
+    __tablename__ = "issuer_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    did: Mapped[str] = mapped_column(String(300))
+    verification_method: Mapped[str] = mapped_column(String(400), unique=True)
+    public_key_multibase: Mapped[str] = mapped_column(String(200))
+    keystore_ref: Mapped[str] = mapped_column(String(400))  # where the private key is (a path or KMS name)
+    status: Mapped[str] = mapped_column(String(20), default="active")  # active | retired
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    retired_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class WebhookEndpoint(Base):
+    """The secret is stored as given: it is needed in the clear to sign every delivery."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    secret: Mapped[str] = mapped_column(String(200))
+    events: Mapped[list[str]] = mapped_column(JSON)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One event for one endpoint; `(endpoint_id, event_id)` is unique so an event is queued once."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (UniqueConstraint("endpoint_id", "event_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), index=True)
+    event_id: Mapped[str] = mapped_column(String(200))
+    event_type: Mapped[str] = mapped_column(String(50))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None)
