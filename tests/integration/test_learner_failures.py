@@ -3,8 +3,8 @@ reason, in bounded time, with nothing left behind and the worker unharmed."""
 
 from __future__ import annotations
 
-import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -120,9 +120,12 @@ def test_crash_at_import_fails_every_test_with_the_reason(publish_files, grade_u
     assert any("learner bug at import" in t.message for t in grade.tests)
 
 
-def test_worker_is_unharmed_after_hostile_runs(publish_solution, grade_url, quick_ledger, no_leftovers) -> None:
-    """After every attack above, the same process still grades the reference solution at 100%."""
+def test_worker_is_unharmed_after_hostile_runs(
+    publish_solution, grade_url, quick_ledger, grading_settings, no_leftovers
+) -> None:
+    """After every attack above, the same process still grades the reference solution at 100%,
+    and no work folder or fetch scratch folder is left behind."""
     result = grade_url(publish_solution("reference"), quick_ledger)
     assert result.grade.passed and result.grade.percent == 100.0
-    work = Path(os.environ.get("TMPDIR", "/tmp"))
-    assert not list(work.glob("grader-fetch-*"))
+    assert list(grading_settings.work_dir.iterdir()) == []
+    assert not list(Path(tempfile.gettempdir()).glob("grader-fetch-*"))
