@@ -21,9 +21,11 @@ would not be. Both paths refuse such documents with :class:`UndefinedTermError` 
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from numbers import Integral, Real
 from typing import Any, Final
 
@@ -55,9 +57,6 @@ _KEYWORD_LIKE = re.compile(r"^@[a-zA-Z]+$")
 # Same test as pyld's _is_absolute_iri (including its quirky "+-." range), so both paths agree.
 _ABSOLUTE_IRI = re.compile(r"^([A-Za-z][A-Za-z0-9+-.]*|_):[^\s]*$")
 _PREFIX_IRI_END = re.compile(r".*[:/\?#\[\]@]$")
-# Literals with control characters other than \t \n \r are escaped differently by RDF toolkits;
-# leave them to the reference implementation.
-_ODD_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 # What pyld needs: only bundled contexts, and no base IRI, so that relative IRIs stay relative (and
 # are caught) instead of being resolved against pyld's made-up default base.
@@ -143,7 +142,11 @@ def expand_safe(doc: dict[str, Any]) -> list[Any]:
 
 
 def canonicalize_reference(doc: dict[str, Any]) -> str:
-    """Canonical N-Quads of ``doc`` computed entirely by pyld (URDNA2015 = RDFC-1.0 with SHA-256)."""
+    """Canonical N-Quads of ``doc`` computed entirely by pyld (URDNA2015 = RDFC-1.0 with SHA-256).
+
+    The independent oracle the fast path is tested against. pyld escapes only \\t \\n \\r " \\ in
+    literals, so on other control characters it differs from RDFC-1.0 (and from jsonld.js).
+    """
     expanded = expand_safe(doc)
     try:
         out: str = jsonld.normalize(
@@ -174,9 +177,7 @@ class _Term:
 
     __slots__ = ("container", "context", "iri", "is_list", "prefix", "protected", "supported", "type")
 
-    def __init__(
-        self, iri: str, type_: str | None, container: frozenset[str], context: Any, prefix: bool
-    ) -> None:
+    def __init__(self, iri: str, type_: str | None, container: frozenset[str], context: Any, prefix: bool) -> None:
         self.iri = iri
         self.type = type_
         self.container = container
@@ -334,9 +335,7 @@ def _expand_in_definition(
     return iri
 
 
-def _define_term(
-    ctx: _Ctx, local: dict[str, Any], term: str, defined: dict[str, bool], override: bool
-) -> None:
+def _define_term(ctx: _Ctx, local: dict[str, Any], term: str, defined: dict[str, bool], override: bool) -> None:
     state = defined.get(term)
     if state is True:
         return
@@ -371,9 +370,7 @@ def _define_term(
     else:
         raise _Unsupported(f"no IRI for {term!r}")
 
-    prefix = (
-        simple and iri not in KEYWORDS and (iri.startswith("_:") or _PREFIX_IRI_END.match(iri) is not None)
-    )
+    prefix = simple and iri not in KEYWORDS and (iri.startswith("_:") or _PREFIX_IRI_END.match(iri) is not None)
 
     type_: str | None = None
     if "@type" in defn:
@@ -387,9 +384,7 @@ def _define_term(
 
     raw_container = defn.get("@container")
     container = frozenset(
-        raw_container
-        if isinstance(raw_container, list)
-        else ([] if raw_container is None else [raw_container])
+        raw_container if isinstance(raw_container, list) else ([] if raw_container is None else [raw_container])
     )
 
     scoped = defn.get("@context", _NO_CONTEXT)
@@ -398,9 +393,7 @@ def _define_term(
 
     mapping = _Term(iri, type_, container, scoped, prefix)
     protected_flag = defn.get("@protected")
-    mapping.protected = bool(protected_flag) or (
-        bool(local.get("@protected")) and protected_flag is not False
-    )
+    mapping.protected = bool(protected_flag) or (bool(local.get("@protected")) and protected_flag is not False)
     previous = ctx.terms.get(term)
     if previous is not None and previous.protected and not override:
         if not previous.same_definition(mapping):
@@ -436,11 +429,17 @@ def _top_context(raw: Any) -> _Ctx:
 # Fast path: JSON-LD to RDF
 # --------------------------------------------------------------------------------------------------
 
-_Object = ox.NamedNode | ox.BlankNode | ox.Literal
-_RDF_TYPE_NODE = ox.NamedNode(RDF_TYPE)
-_RDF_FIRST_NODE = ox.NamedNode(RDF_FIRST)
-_RDF_REST_NODE = ox.NamedNode(RDF_REST)
-_RDF_NIL_NODE = ox.NamedNode(RDF_NIL)
+# Quads are tuples of N-Quads term strings: ("<iri>" | "_:bN", "<iri>", "<iri>" | "_:bN" | literal).
+# Blank node labels are provisional ("_:b0", ...) until canonicalization relabels them.
+Quad = tuple[str, str, str]
+
+_TYPE_TERM = f"<{RDF_TYPE}>"
+_FIRST_TERM = f"<{RDF_FIRST}>"
+_REST_TERM = f"<{RDF_REST}>"
+_NIL_TERM = f"<{RDF_NIL}>"
+# Characters that cannot appear in an IRI; pyld would pass them through, pyoxigraph would refuse
+# them: such documents go to the reference path so that both paths keep the same answer.
+_BAD_IRI_CHARS = re.compile(r'[<>"{}|^`\\\x00-\x20]')
 
 
 def _canonical_double(value: float) -> str:
@@ -452,8 +451,37 @@ def _is_integer(value: object) -> bool:
     return isinstance(value, Integral) or (isinstance(value, Real) and float(value).is_integer())
 
 
-def _literal(value: Any, datatype: str | None) -> ox.Literal:
-    """An RDF literal for a JSON scalar, with pyld's conversion rules."""
+_LITERAL_ESCAPES = {chr(c): f"\\u{c:04X}" for c in [*range(0x20), 0x7F]}
+_LITERAL_ESCAPES.update({"\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r", '"': '\\"', "\\": "\\\\"})
+_LITERAL_ESCAPE_RE = re.compile(r'[\x00-\x1f\x7f"\\]')
+_IRI_ESCAPE_RE = re.compile(r'[\x00-\x20<>"{}|^`\\]')
+
+
+def _escape(value: str) -> str:
+    """Escape a literal as canonical N-Quads (RDFC-1.0): ECHAR for \\b \\t \\n \\f \\r " \\, UCHAR for
+    other control characters. This is what rdf-canonize (jsonld.js) and pyoxigraph write; pyld
+    escapes only \\t \\n \\r " \\ and so differs on other control characters."""
+    if _LITERAL_ESCAPE_RE.search(value) is None:
+        return value
+    return _LITERAL_ESCAPE_RE.sub(lambda m: _LITERAL_ESCAPES[m.group()], value)
+
+
+def _escape_iri(value: str) -> str:
+    if _IRI_ESCAPE_RE.search(value) is None:
+        return value
+    return _IRI_ESCAPE_RE.sub(lambda m: f"\\u{ord(m.group()):04X}", value)
+
+
+def _typed(lexical: str, datatype: str) -> str:
+    if datatype == XSD_STRING:
+        return f'"{_escape(lexical)}"'
+    if _BAD_IRI_CHARS.search(datatype):
+        raise _Unsupported(f"datatype IRI {datatype!r}")
+    return f'"{_escape(lexical)}"^^<{datatype}>'
+
+
+def _literal(value: Any, datatype: str | None) -> str:
+    """The N-Quads literal for a JSON scalar, with pyld's conversion rules."""
     if isinstance(value, bool):
         return _typed("true" if value else "false", datatype or XSD_BOOLEAN)
     if isinstance(value, float) and not math.isfinite(value):
@@ -471,51 +499,31 @@ def _literal(value: Any, datatype: str | None) -> ox.Literal:
         return _typed(str(int(value)), datatype or XSD_INTEGER)
     if not isinstance(value, str):
         raise _Unsupported("non-JSON value")
-    if _ODD_CONTROL.search(value):
-        raise _Unsupported("control character in literal")
     return _typed(value, datatype or XSD_STRING)
-
-
-_DATATYPE_NODES: dict[str, ox.NamedNode] = {}
-
-
-def _typed(lexical: str, datatype: str) -> ox.Literal:
-    if datatype == XSD_STRING:
-        return ox.Literal(lexical)
-    node = _DATATYPE_NODES.get(datatype)
-    if node is None:
-        node = ox.NamedNode(datatype)
-        if len(_DATATYPE_NODES) < _IRI_CACHE_LIMIT:
-            _DATATYPE_NODES[datatype] = node
-    return ox.Literal(lexical, datatype=node)
 
 
 class _ToRdf:
     """One conversion of a compact JSON-LD document into RDF quads (default graph only)."""
 
-    __slots__ = ("_labels", "_nodes", "quads")
+    __slots__ = ("_bnodes", "_labels", "quads")
 
     def __init__(self) -> None:
-        self.quads: list[ox.Quad] = []
-        self._labels: dict[str, ox.BlankNode] = {}
-        self._nodes: dict[str, ox.NamedNode] = {}
+        self.quads: list[Quad] = []
+        self._labels: dict[str, str] = {}
+        self._bnodes = 0
 
-    def _resource(self, iri: str) -> ox.NamedNode | ox.BlankNode:
+    def _blank(self) -> str:
+        label = f"_:b{self._bnodes}"
+        self._bnodes += 1
+        return label
+
+    def _resource(self, iri: str) -> str:
         if iri.startswith("_:"):
-            bnode = self._labels.get(iri)
-            if bnode is None:
-                bnode = self._labels[iri] = ox.BlankNode()
-            return bnode
-        return self._named(iri)
-
-    def _named(self, iri: str) -> ox.NamedNode:
-        node = self._nodes.get(iri)
-        if node is None:
-            try:
-                node = self._nodes[iri] = ox.NamedNode(iri)
-            except ValueError as exc:  # pyoxigraph is stricter about IRIs than pyld
-                raise _Unsupported(f"IRI {iri!r}") from exc
-        return node
+            label = self._labels.get(iri)
+            if label is None:
+                label = self._labels[iri] = self._blank()
+            return label
+        return _named(iri)
 
     def document(self, doc: dict[str, Any]) -> None:
         if "@context" not in doc:
@@ -523,9 +531,7 @@ class _ToRdf:
         ctx = _top_context(doc["@context"])
         self._node(ctx, None, doc, top=True)
 
-    def _node(
-        self, active: _Ctx, active_property: str | None, element: dict[str, Any], top: bool = False
-    ) -> Any:
+    def _node(self, active: _Ctx, active_property: str | None, element: dict[str, Any], top: bool = False) -> str:
         # Property-scoped context of the property holding this node (looked up before reverting).
         scoped: Any = _NO_CONTEXT
         if active_property is not None:
@@ -533,9 +539,7 @@ class _ToRdf:
             if term is not None:
                 scoped = term.context
         # Type-scoped contexts do not propagate into nested nodes, except into a bare reference.
-        if active.previous is not None and not (
-            len(element) == 1 and active.vocab_iri(next(iter(element))) == "@id"
-        ):
+        if active.previous is not None and not (len(element) == 1 and active.vocab_iri(next(iter(element))) == "@id"):
             if len(element) <= 2 and any(active.vocab_iri(k) == "@value" for k in element):
                 raise _Unsupported("value object")
             active = active.previous
@@ -560,11 +564,9 @@ class _ToRdf:
                     active = active.derive(tterm.context, propagate=False)
         return self._node_body(active, type_scoped, element, type_values)
 
-    def _node_body(
-        self, active: _Ctx, type_scoped: _Ctx, element: dict[str, Any], type_values: list[str]
-    ) -> Any:
+    def _node_body(self, active: _Ctx, type_scoped: _Ctx, element: dict[str, Any], type_values: list[str]) -> str:
         subject_iri: str | None = None
-        props: list[tuple[str, list[Any]]] = []
+        props: list[tuple[str, list[str]]] = []
         for key, value in element.items():
             if key == "@context":
                 continue
@@ -585,22 +587,21 @@ class _ToRdf:
                 raise _Unsupported("blank node predicate")
             objects = self._property_values(active, key, value)
             if objects:
-                props.append((expanded, objects))
+                props.append((_named(expanded), objects))
 
-        subject = self._resource(subject_iri) if subject_iri is not None else ox.BlankNode()
+        subject = self._resource(subject_iri) if subject_iri is not None else self._blank()
         quads = self.quads
         for name in type_values:
             type_iri = type_scoped.vocab_iri(name)
             if type_iri is None or type_iri[0] == "@":
                 raise _Unsupported(f"undefined type {name!r}")
-            quads.append(ox.Quad(subject, _RDF_TYPE_NODE, self._resource(type_iri)))
-        for predicate_iri, objects in props:
-            predicate = self._named(predicate_iri)
+            quads.append((subject, _TYPE_TERM, self._resource(type_iri)))
+        for predicate, objects in props:
             for obj in objects:
-                quads.append(ox.Quad(subject, predicate, obj))
+                quads.append((subject, predicate, obj))
         return subject
 
-    def _property_values(self, active: _Ctx, key: str, value: Any) -> list[Any]:
+    def _property_values(self, active: _Ctx, key: str, value: Any) -> list[str]:
         term = active.terms.get(key)
         term_ctx = active
         if term is not None:
@@ -610,7 +611,7 @@ class _ToRdf:
                 term_ctx = active.derive(term.context, propagate=True, override_protected=True)
         is_list = term is not None and term.is_list
         items = value if isinstance(value, list) else [value]
-        objects: list[Any] = []
+        objects: list[str] = []
         for item in items:
             if item is None:
                 continue
@@ -626,7 +627,7 @@ class _ToRdf:
             return [self._rdf_list(objects)]
         return objects
 
-    def _item(self, ctx: _Ctx, key: str, term: _Term | None, item: Any) -> Any:
+    def _item(self, ctx: _Ctx, key: str, term: _Term | None, item: Any) -> str:
         if isinstance(item, dict):
             return self._node(ctx, key, item)
         # Scalars are coerced with the term as defined in the property's context.
@@ -640,52 +641,33 @@ class _ToRdf:
         datatype = type_ if type_ not in (None, "@id", "@vocab") else None
         return _literal(item, datatype)
 
-    def _rdf_list(self, objects: list[Any]) -> Any:
+    def _rdf_list(self, objects: list[str]) -> str:
         if not objects:
-            return _RDF_NIL_NODE
-        head = cell = ox.BlankNode()
+            return _NIL_TERM
+        head = cell = self._blank()
         for index, obj in enumerate(objects):
-            self.quads.append(ox.Quad(cell, _RDF_FIRST_NODE, obj))
-            nxt: Any = ox.BlankNode() if index + 1 < len(objects) else _RDF_NIL_NODE
-            self.quads.append(ox.Quad(cell, _RDF_REST_NODE, nxt))
+            self.quads.append((cell, _FIRST_TERM, obj))
+            nxt = self._blank() if index + 1 < len(objects) else _NIL_TERM
+            self.quads.append((cell, _REST_TERM, nxt))
             cell = nxt
         return head
 
 
-def _escape(value: str) -> str:
-    # The escaping of pyld's (and jsonld.js's) N-Quads writer.
-    return (
-        value.replace("\\", "\\\\")
-        .replace("\t", "\\t")
-        .replace("\n", "\\n")
-        .replace("\r", "\\r")
-        .replace('"', '\\"')
-    )
+_NAMED_CACHE: dict[str, str] = {}
 
 
-def _term_nquad(term: Any) -> str:
-    if type(term) is ox.NamedNode:
-        return f"<{term.value}>"
-    if type(term) is ox.BlankNode:
-        return f"_:{term.value}"
-    datatype = term.datatype.value
-    text = f'"{_escape(term.value)}"'
-    if term.language:
-        return f"{text}@{term.language}"
-    if datatype != XSD_STRING:
-        return f"{text}^^<{datatype}>"
-    return text
+def _named(iri: str) -> str:
+    term = _NAMED_CACHE.get(iri)
+    if term is None:
+        if _BAD_IRI_CHARS.search(iri):
+            raise _Unsupported(f"IRI {iri!r}")
+        term = f"<{iri}>"
+        if len(_NAMED_CACHE) < _IRI_CACHE_LIMIT:
+            _NAMED_CACHE[iri] = term
+    return term
 
 
-def _nquads_sorted(dataset: Iterable[ox.Quad]) -> str:
-    lines = [
-        f"{_term_nquad(q.subject)} {_term_nquad(q.predicate)} {_term_nquad(q.object)} .\n" for q in dataset
-    ]
-    lines.sort()
-    return "".join(lines)
-
-
-def to_quads(doc: dict[str, Any]) -> list[ox.Quad] | None:
+def to_quads(doc: dict[str, Any]) -> list[Quad] | None:
     """Quads of ``doc`` by the fast path, or None when the document needs the reference path."""
     converter = _ToRdf()
     try:
@@ -695,14 +677,243 @@ def to_quads(doc: dict[str, Any]) -> list[ox.Quad] | None:
     return converter.quads
 
 
+# --------------------------------------------------------------------------------------------------
+# Fast path: RDFC-1.0
+# --------------------------------------------------------------------------------------------------
+
+
+class _Issuer:
+    """RDFC-1.0 identifier issuer: old label -> new label, in order of issue."""
+
+    __slots__ = ("counter", "issued", "prefix")
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.counter = 0
+        self.issued: dict[str, str] = {}
+
+    def issue(self, old: str) -> str:
+        new = self.issued.get(old)
+        if new is None:
+            new = self.issued[old] = f"{self.prefix}{self.counter}"
+            self.counter += 1
+        return new
+
+    def copy(self) -> _Issuer:
+        clone = _Issuer(self.prefix)
+        clone.counter = self.counter
+        clone.issued = dict(self.issued)
+        return clone
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# Bounds the n-degree hashing work: credentials need a handful of calls; a "poison" dataset crafted
+# to make RDFC-1.0 explode is refused instead of burning the verifier's CPU.
+_NDEGREE_BUDGET = 5000
+
+
+class _Rdfc10:
+    """RDF Dataset Canonicalization (RDFC-1.0 with SHA-256) of default-graph quads of N-Quads terms.
+
+    A transcription of the W3C algorithm (sections 4.4 to 4.8). Credentials usually have blank
+    nodes with distinct first-degree hashes; identical structures (e.g. two equal @list values)
+    need the n-degree step, which is short for them.
+    """
+
+    def __init__(self, quads: list[Quad]) -> None:
+        self.quads = quads
+        self.mentions: dict[str, list[Quad]] = {}
+        for quad in quads:
+            s, _, o = quad
+            if s[0] == "_":
+                self.mentions.setdefault(s, []).append(quad)
+            if o[0] == "_" and o != s:
+                self.mentions.setdefault(o, []).append(quad)
+        self.first_degree: dict[str, str] = {}
+        self.canonical = _Issuer("c14n")
+        self.budget = _NDEGREE_BUDGET
+
+    def hash_first_degree(self, bnode: str) -> str:
+        cached = self.first_degree.get(bnode)
+        if cached is not None:
+            return cached
+        lines = []
+        for s, p, o in self.mentions[bnode]:
+            s2 = s if s[0] != "_" else ("_:a" if s == bnode else "_:z")
+            o2 = o if o[0] != "_" else ("_:a" if o == bnode else "_:z")
+            lines.append(f"{s2} {p} {o2} .\n")
+        lines.sort()
+        result = self.first_degree[bnode] = _sha256("".join(lines))
+        return result
+
+    def _related_hash(self, related: str, predicate: str, issuer: _Issuer, position: str) -> str:
+        canonical = self.canonical.issued.get(related)
+        if canonical is not None:
+            identifier = f"_:{canonical}"
+        else:
+            temporary = issuer.issued.get(related)
+            identifier = f"_:{temporary}" if temporary is not None else self.hash_first_degree(related)
+        return _sha256(f"{position}{predicate}{identifier}")
+
+    def hash_n_degree(self, bnode: str, issuer: _Issuer) -> tuple[str, _Issuer]:
+        self.budget -= 1
+        if self.budget < 0:
+            raise JsonLdProcessingError("RDF canonicalization is too complex (too many blank node permutations)")
+        groups: dict[str, list[str]] = {}
+        for s, p, o in self.mentions[bnode]:
+            if s[0] == "_" and s != bnode:
+                groups.setdefault(self._related_hash(s, p, issuer, "s"), []).append(s)
+            if o[0] == "_" and o != bnode:
+                groups.setdefault(self._related_hash(o, p, issuer, "o"), []).append(o)
+        data = ""
+        for related_hash in sorted(groups):
+            data += related_hash
+            chosen_path = ""
+            chosen_issuer: _Issuer | None = None
+            for permutation in itertools.permutations(groups[related_hash]):
+                candidate = self._permutation_path(permutation, issuer, chosen_path)
+                if candidate is not None and (not chosen_path or candidate[0] < chosen_path):
+                    chosen_path, chosen_issuer = candidate
+            data += chosen_path
+            if chosen_issuer is not None:
+                issuer = chosen_issuer
+        return _sha256(data), issuer
+
+    def _permutation_path(
+        self, permutation: tuple[str, ...], issuer: _Issuer, chosen_path: str
+    ) -> tuple[str, _Issuer] | None:
+        """The path of one permutation, or None as soon as it cannot beat ``chosen_path``."""
+        issuer_copy = issuer.copy()
+        path = ""
+        recursion: list[str] = []
+        for related in permutation:
+            canonical = self.canonical.issued.get(related)
+            if canonical is not None:
+                path += f"_:{canonical}"
+            else:
+                if related not in issuer_copy.issued:
+                    recursion.append(related)
+                path += f"_:{issuer_copy.issue(related)}"
+            if chosen_path and len(path) >= len(chosen_path) and path > chosen_path:
+                return None
+        for related in recursion:
+            result_hash, issuer_copy_next = self.hash_n_degree(related, issuer_copy)
+            path += f"_:{issuer_copy.issue(related)}<{result_hash}>"
+            issuer_copy = issuer_copy_next
+            if chosen_path and len(path) >= len(chosen_path) and path > chosen_path:
+                return None
+        return path, issuer_copy
+
+    def run(self) -> str:
+        by_hash: dict[str, list[str]] = {}
+        for bnode in self.mentions:
+            by_hash.setdefault(self.hash_first_degree(bnode), []).append(bnode)
+        shared: list[list[str]] = []
+        for first_hash in sorted(by_hash):
+            bnodes = by_hash[first_hash]
+            if len(bnodes) == 1:
+                self.canonical.issue(bnodes[0])
+            else:
+                shared.append(bnodes)
+        for bnodes in shared:
+            paths: list[tuple[str, _Issuer]] = []
+            for bnode in bnodes:
+                if bnode in self.canonical.issued:
+                    continue
+                temporary = _Issuer("b")
+                temporary.issue(bnode)
+                paths.append(self.hash_n_degree(bnode, temporary))
+            for _, result_issuer in sorted(paths, key=lambda item: item[0]):
+                for old in result_issuer.issued:
+                    self.canonical.issue(old)
+        labels = {old: f"_:{new}" for old, new in self.canonical.issued.items()}
+        return _serialize_sorted(self.quads, labels)
+
+
+def _serialize_sorted(quads: Iterable[Quad], labels: dict[str, str]) -> str:
+    lines = {
+        f"{labels.get(s, s) if s[0] == '_' else s} {p} {labels.get(o, o) if o[0] == '_' else o} .\n"
+        for s, p, o in quads
+    }
+    return "".join(sorted(lines))
+
+
+def _canonicalize_quads(quads: list[Quad]) -> str:
+    """RDFC-1.0 canonical N-Quads of a default-graph dataset."""
+    return _Rdfc10(list(dict.fromkeys(quads))).run()  # a dataset is a set of quads
+
+
+def _canonicalize_with_oxigraph(quads: list[Quad]) -> str:
+    # pyoxigraph writes canonical N-Quads with RDFC-1.0 escaping, so its lines are the canonical lines.
+    text = "".join(f"{s} {p} {o} .\n" for s, p, o in quads)
+    try:
+        dataset = ox.Dataset(ox.parse(text.encode("utf-8"), format=ox.RdfFormat.N_QUADS))
+    except (SyntaxError, ValueError) as exc:
+        raise _Unsupported("pyoxigraph cannot read the quads") from exc
+    dataset.canonicalize(ox.CanonicalizationAlgorithm.RDFC_1_0)
+    out = ox.serialize(dataset, format=ox.RdfFormat.N_QUADS)
+    if out is None:  # pragma: no cover - serialize returns bytes when no output is given
+        raise _Unsupported("pyoxigraph wrote nothing")
+    # split on "\n" only: str.splitlines() would also split inside literals (U+0085, U+2028, ...)
+    lines = [f"{line}\n" for line in out.decode("utf-8").split("\n") if line]
+    lines.sort()
+    return "".join(lines)
+
+
 def canonicalize_fast_only(doc: dict[str, Any]) -> str | None:
     """Canonical N-Quads by the fast path alone; None if the document is outside its subset."""
     quads = to_quads(doc)
     if quads is None:
         return None
-    dataset = ox.Dataset(quads)
-    dataset.canonicalize(ox.CanonicalizationAlgorithm.RDFC_1_0)
-    return _nquads_sorted(dataset)
+    try:
+        return _canonicalize_quads(quads)
+    except _Unsupported:
+        return None
+
+
+def canonicalize_oxigraph_only(doc: dict[str, Any]) -> str | None:
+    """Fast-path quads canonicalized by pyoxigraph alone (no first-degree shortcut), for tests."""
+    quads = to_quads(doc)
+    if quads is None:
+        return None
+    return _canonicalize_with_oxigraph(list(dict.fromkeys(quads)))
+
+
+def _pyld_term(term: dict[str, Any]) -> str:
+    kind = term["type"]
+    if kind == "IRI":
+        return f"<{_escape_iri(term['value'])}>"
+    if kind == "blank node":
+        value: str = term["value"]
+        return value
+    text = f'"{_escape(term["value"])}"'
+    if term.get("language"):
+        return f"{text}@{term['language']}"
+    datatype = term.get("datatype") or XSD_STRING
+    return text if datatype == XSD_STRING else f"{text}^^<{_escape_iri(datatype)}>"
+
+
+def _canonicalize_fallback(doc: dict[str, Any]) -> str:
+    """pyld's JSON-LD to RDF (safe mode) with our RDFC-1.0, for documents outside the fast path.
+
+    Datasets with named graphs (e.g. embedded credentials with their own proofs) are left to pyld's
+    URDNA2015 entirely.
+    """
+    expanded = expand_safe(doc)
+    try:
+        dataset = jsonld.to_rdf(expanded, dict(_PYLD_OPTIONS))
+    except Exception as exc:
+        raise _unwrap_pyld_error(exc) from exc
+    if set(dataset) - {"@default"}:
+        return canonicalize_reference(doc)
+    quads = [
+        (_pyld_term(t["subject"]), _pyld_term(t["predicate"]), _pyld_term(t["object"]))
+        for t in dataset.get("@default", [])
+    ]
+    return _canonicalize_quads(quads)
 
 
 def canonicalize(doc: dict[str, Any]) -> str:
@@ -715,13 +926,10 @@ def canonicalize(doc: dict[str, Any]) -> str:
     fast = canonicalize_fast_only(doc)
     if fast is not None:
         return fast
-    return canonicalize_reference(doc)
+    return _canonicalize_fallback(doc)
 
 
 def check_terms(doc: dict[str, Any]) -> None:
     """Raise :class:`UndefinedTermError` if any property or type of ``doc`` is undefined."""
     if to_quads(doc) is None:
         expand_safe(doc)
-
-
-CanonicalizeFn = Callable[[dict[str, Any]], str]

@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -27,6 +27,26 @@ ASSERTION_METHOD: Final = "assertionMethod"
 
 Canonicalizer = Callable[[dict[str, Any]], str]
 KeyResolver = Callable[[str], Ed25519PublicKey]
+
+
+class Signer(Protocol):
+    """Something that signs with an Ed25519 key named by a verification method (e.g. a keystore key)."""
+
+    @property
+    def verification_method(self) -> str: ...
+
+    def sign(self, data: bytes) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class Ed25519Signer:
+    """A bare private key with the verification method that names its public key."""
+
+    private_key: Ed25519PrivateKey
+    verification_method: str
+
+    def sign(self, data: bytes) -> bytes:
+        return self.private_key.sign(data)
 
 
 def format_datetime(moment: datetime) -> str:
@@ -75,8 +95,7 @@ def hash_data(
 
 def create_proof(
     document: dict[str, Any],
-    private_key: Ed25519PrivateKey,
-    verification_method: str,
+    signer: Signer,
     *,
     created: datetime | None = None,
     proof_purpose: str = ASSERTION_METHOD,
@@ -88,30 +107,33 @@ def create_proof(
     proof: dict[str, Any] = {
         "type": PROOF_TYPE,
         "created": format_datetime(created or datetime.now(UTC)),
-        "verificationMethod": verification_method,
+        "verificationMethod": signer.verification_method,
         "cryptosuite": CRYPTOSUITE,
         "proofPurpose": proof_purpose,
     }
     unsecured = unsecured_document(document)
     data = hash_data(unsecured, proof_configuration(proof, unsecured["@context"]), canonicalizer)
-    proof["proofValue"] = encode_base58btc(private_key.sign(data.value))
+    proof["proofValue"] = encode_base58btc(signer.sign(data.value))
     return proof
 
 
 def sign_document(
     document: dict[str, Any],
-    private_key: Ed25519PrivateKey,
-    verification_method: str,
+    signer: Signer,
     *,
     created: datetime | None = None,
     proof_purpose: str = ASSERTION_METHOD,
 ) -> dict[str, Any]:
-    """A copy of ``document`` with a new proof (replacing any existing one)."""
+    """A copy of ``document`` with a new proof, as a one-element ``proof`` array (the OB 3.0 schema
+    wants an array). Any existing proof is replaced. Safe mode applies: a document with an undefined
+    term raises :class:`~credentials.errors.UndefinedTermError` and is not signed.
+    """
     signed = copy.deepcopy(unsecured_document(document))
-    signed["proof"] = create_proof(
-        signed, private_key, verification_method, created=created, proof_purpose=proof_purpose
-    )
+    signed["proof"] = [create_proof(signed, signer, created=created, proof_purpose=proof_purpose)]
     return signed
+
+
+sign_credential = sign_document
 
 
 @dataclass(frozen=True)
@@ -197,9 +219,7 @@ def verify_document_proofs(
     results: list[ProofCheck] = []
     for proof in proofs_of(document):
         if proof.get("type") != PROOF_TYPE or proof.get("cryptosuite") != CRYPTOSUITE:
-            results.append(
-                ProofCheck(False, f"unsupported proof {proof.get('type')!r}/{proof.get('cryptosuite')!r}")
-            )
+            results.append(ProofCheck(False, f"unsupported proof {proof.get('type')!r}/{proof.get('cryptosuite')!r}"))
             continue
         vm = proof.get("verificationMethod")
         if not isinstance(vm, str):

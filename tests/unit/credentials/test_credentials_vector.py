@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from credentials import canon
 from credentials.multibase import public_key_multibase
-from credentials.proof import create_proof, hash_data, proof_configuration, verify_proof
+from credentials.proof import Ed25519Signer, create_proof, hash_data, proof_configuration, verify_proof
 
 VECTORS = Path("/work/shared/reference/credentials/test-vectors")
 VECTOR = json.loads((VECTORS / "ob-eddsa-rdfc-2022.json").read_text())
@@ -50,8 +50,7 @@ def test_proof_value_matches_vector() -> None:
     options = VECTOR["proof_options"]
     proof = create_proof(
         _doc(),
-        KEY,
-        options["verificationMethod"],
+        Ed25519Signer(KEY, options["verificationMethod"]),
         created=datetime(2010, 1, 1, 19, 23, 24, tzinfo=UTC),
     )
     assert proof["proofValue"] == EXPECTED["proofValue"]
