@@ -1,0 +1,402 @@
+"""Queue workers: the job functions (allowlisted in grader.queue) and the worker pool.
+
+One grading job runs the pipeline's stages for one submission and writes each stage's state to the
+store as it goes. Every stage can run again safely: a grade is stored at most once per run (unique
+constraint), a credential at most once per submission, a webhook event at most once per endpoint.
+
+Faults are sorted in two: a learner's problem (bad URL, unreachable repository, failing or hostile
+code) ends in a terminal state and never retries; an infrastructure fault (Docker, database, Redis,
+image build) is raised so rq retries the job with backoff, and marks the submission `error` only
+when the last retry has failed too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import signal
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from types import FrameType
+from typing import Any
+
+from redis import Redis
+from rq import Queue, Worker, get_current_job
+from rq.serializers import JSONSerializer
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from grader import queue as jobs
+from grader import webhooks
+from grader.config import Settings, get_settings
+from grader.fetch import FetchFailed
+from grader.grade import Grade
+from grader.pipeline import CredentialIssuer, Evidence, GradingResult, grade_repository
+from grader.spec import LoadedAssignment, SpecError
+from grader.store import ops
+from grader.store.db import engine_for, session_factory, session_scope
+from grader.store.models import (
+    STAGE_STATES,
+    AssignmentVersion,
+    CredentialRecord,
+    GradeRecord,
+    Submission,
+    SubmissionState,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from grader.urlpolicy import UrlRefused
+
+log = logging.getLogger(__name__)
+
+
+class DeliveryFailed(RuntimeError):
+    """A webhook try failed; raised so rq schedules the next try."""
+
+
+@dataclass(frozen=True)
+class Context:
+    settings: Settings
+    factory: sessionmaker[Session]
+    redis: Redis
+    queue: Queue
+
+
+@lru_cache(maxsize=1)
+def context() -> Context:
+    """Per process: built lazily, after rq has forked the work horse, never shared across a fork."""
+    settings = get_settings()
+    factory = session_factory(engine_for(settings.resolved_database_url()))
+    redis = jobs.connect(settings.redis_url)
+    return Context(settings=settings, factory=factory, redis=redis, queue=jobs.make_queue(settings, redis))
+
+
+def _is_last_try() -> bool:
+    job = get_current_job()
+    return job is None or not job.retries_left
+
+
+def _event(ctx: Context, submission_id: str, state: SubmissionState, stage: str, status: str, detail: str) -> None:
+    with session_scope(ctx.factory) as session:
+        submission = session.get(Submission, submission_id)
+        if submission is not None:
+            ops.record_event(session, submission, state, stage, status, detail)
+
+
+def _progress(ctx: Context, submission_id: str) -> Any:
+    """The pipeline's stage callback: every start, end and failure of a stage goes to the store."""
+
+    def on_event(stage: str, status: str, detail: str) -> None:
+        if status not in ("start", "done", "fail"):
+            return  # build log lines are too chatty for the history
+        state = STAGE_STATES.get(stage, SubmissionState.RUNNING)
+        _event(ctx, submission_id, state, stage, status, detail)
+
+    return on_event
+
+
+# Stages ---------------------------------------------------------------------------------------
+
+
+def _load(ctx: Context, version: AssignmentVersion) -> LoadedAssignment:
+    return ops.loaded_version(version, ctx.settings.cache_dir / "assignments")
+
+
+def _store_grade(session: Session, submission: Submission, version_id: str, result: GradingResult) -> GradeRecord:
+    grade = result.grade
+    record = GradeRecord(
+        tenant_id=submission.tenant_id,
+        submission_id=submission.id,
+        assignment_version_id=version_id,
+        run=submission.run,
+        score=grade.score,
+        max_score=grade.max_score,
+        percent=grade.percent,
+        passed=grade.passed,
+        tampered=grade.tampered,
+        grade=grade.model_dump(mode="json"),
+        evidence=result.evidence.model_dump(mode="json"),
+        timings=result.timings,
+        learner_output=result.learner_output[-65536:],
+    )
+    session.add(record)
+    submission.commit = grade.commit
+    session.flush()
+    return record
+
+
+def _grade_stage(ctx: Context, submission_id: str) -> tuple[str, LoadedAssignment]:
+    """Run the pipeline unless this run already has a grade; returns the grade record's id."""
+    with session_scope(ctx.factory) as session:
+        submission = session.get(Submission, submission_id)
+        assert submission is not None
+        version = session.get(AssignmentVersion, submission.assignment_version_id)
+        assert version is not None
+        loaded = _load(ctx, version)
+        existing = session.scalar(
+            select(GradeRecord).where(GradeRecord.submission_id == submission.id, GradeRecord.run == submission.run)
+        )
+        if existing is not None:
+            return existing.id, loaded
+        url, ref, version_id = submission.repo_url, submission.ref, version.id
+    result = grade_repository(url, loaded, ctx.settings, ref=ref, on_event=_progress(ctx, submission_id), issuer=None)
+    for stage, seconds in result.timings.items():
+        jobs.record_stage(ctx.redis, stage, seconds)
+    with session_scope(ctx.factory) as session:
+        submission = session.get(Submission, submission_id)
+        assert submission is not None
+        try:
+            with session.begin_nested():
+                return _store_grade(session, submission, version_id, result).id, loaded
+        except IntegrityError:  # a concurrent run of this job stored it first: keep theirs
+            pass
+    with session_scope(ctx.factory) as session:
+        winner = session.scalar(
+            select(GradeRecord).where(GradeRecord.submission_id == submission_id, GradeRecord.run == submission.run)
+        )
+        assert winner is not None
+        return winner.id, loaded
+
+
+def load_issuer(settings: Settings) -> CredentialIssuer | None:
+    """The credential issuer of this deployment, or None where none is configured."""
+    try:
+        from grader.issuance import local_issuer  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return None
+    issuer: CredentialIssuer = local_issuer(settings)
+    return issuer
+
+
+def _status_of(document: dict[str, Any]) -> tuple[str | None, int | None]:
+    status = document.get("credentialStatus")
+    if isinstance(status, list):
+        status = status[0] if status else None
+    if not isinstance(status, dict):
+        return None, None
+    index = status.get("statusListIndex")
+    return status.get("statusListCredential"), int(index) if index is not None else None
+
+
+def _issue_stage(ctx: Context, submission_id: str, grade_id: str, loaded: LoadedAssignment) -> str | None:
+    """Issue a credential for a passing, untampered grade; at most one per submission."""
+    with session_scope(ctx.factory) as session:
+        existing = session.scalar(select(CredentialRecord).where(CredentialRecord.submission_id == submission_id))
+        if existing is not None:
+            return existing.id
+        record = session.get(GradeRecord, grade_id)
+        assert record is not None
+        if not record.passed or record.tampered:
+            return None
+        grade = Grade.model_validate(record.grade)
+        evidence = Evidence.model_validate(record.evidence)
+        tenant_id = record.tenant_id
+    issuer = load_issuer(ctx.settings)
+    if issuer is None:
+        _event(ctx, submission_id, SubmissionState.ISSUING, "issue", "skipped", "no credential issuer is configured")
+        return None
+    _event(ctx, submission_id, SubmissionState.ISSUING, "issue", "start", "")
+    started = time.monotonic()
+    document = issuer.issue(grade, evidence, loaded)
+    jobs.record_stage(ctx.redis, "issue", time.monotonic() - started)
+    list_url, index = _status_of(document)
+    with session_scope(ctx.factory) as session:
+        credential = CredentialRecord(
+            tenant_id=tenant_id,
+            submission_id=submission_id,
+            grade_id=grade_id,
+            credential_id=str(document.get("id") or f"urn:uuid:{grade_id}"),
+            document=document,
+            status_index=index,
+        )
+        del list_url  # the list is resolved by URL by verifiers; the store keeps the index
+        try:
+            with session.begin_nested():
+                session.add(credential)
+                session.flush()
+        except IntegrityError:
+            return None
+        _event_in(session, submission_id, "issue", "done", credential.credential_id)
+        return credential.id
+
+
+def _event_in(session: Session, submission_id: str, stage: str, status: str, detail: str) -> None:
+    submission = session.get(Submission, submission_id)
+    if submission is not None:
+        ops.record_event(session, submission, SubmissionState.ISSUING, stage, status, detail)
+
+
+def _notify_stage(ctx: Context, submission_id: str, grade_id: str, credential_id: str | None) -> None:
+    with session_scope(ctx.factory) as session:
+        submission = session.get(Submission, submission_id)
+        record = session.get(GradeRecord, grade_id)
+        assert submission is not None and record is not None
+        ops.record_event(session, submission, SubmissionState.NOTIFYING, "notify", "start", "")
+        data = {
+            "submission_id": submission.id,
+            "learner": submission.learner,
+            "run": submission.run,
+            "score": record.score,
+            "max_score": record.max_score,
+            "percent": record.percent,
+            "passed": record.passed,
+            "commit": submission.commit,
+        }
+        deliveries = webhooks.emit(
+            session, submission.tenant_id, "submission.graded", f"{submission.id}.r{submission.run}.graded", data
+        )
+        if credential_id is not None:
+            credential = session.get(CredentialRecord, credential_id)
+            assert credential is not None
+            deliveries += webhooks.emit(
+                session,
+                submission.tenant_id,
+                "credential.issued",
+                f"{credential.id}.issued",
+                {"credential_id": credential.id, "id": credential.credential_id, "submission_id": submission.id},
+            )
+        ids = [d.id for d in deliveries]
+    for delivery_id in ids:
+        jobs.enqueue_delivery(ctx.queue, ctx.settings, delivery_id)
+
+
+# Job functions (the allowlist in grader.queue names these) -----------------------------------
+
+
+def grade_submission(submission_id: str) -> str:
+    """Grade one submission. Returns the final state; raises only to ask rq for a retry."""
+    ctx = context()
+    with session_scope(ctx.factory) as session:
+        submission = session.get(Submission, submission_id)
+        if submission is None:
+            return "missing"
+        if SubmissionState(submission.state).terminal:
+            return submission.state  # a duplicate job of a finished submission
+        submission.tries += 1
+    try:
+        grade_id, loaded = _grade_stage(ctx, submission_id)
+        credential_id = _issue_stage(ctx, submission_id, grade_id, loaded)
+        _notify_stage(ctx, submission_id, grade_id, credential_id)
+    except (UrlRefused, FetchFailed) as exc:
+        _event(ctx, submission_id, SubmissionState.REJECTED, "fetch", "refused", str(exc))
+        jobs.record_outcome(ctx.redis, "rejected")
+        return SubmissionState.REJECTED.value
+    except SpecError as exc:  # the stored assignment no longer loads: retrying cannot help
+        _event(ctx, submission_id, SubmissionState.ERROR, "build", "fail", f"assignment does not load: {exc}")
+        jobs.record_outcome(ctx.redis, "error")
+        return SubmissionState.ERROR.value
+    except Exception as exc:
+        last = _is_last_try()
+        state = SubmissionState.ERROR if last else SubmissionState.RETRYING
+        detail = f"{type(exc).__name__}: {exc}"
+        log.warning("submission %s: infrastructure fault (%s): %s", submission_id, state.value, detail)
+        _event(ctx, submission_id, state, "", "fail", detail)
+        if last:
+            jobs.record_outcome(ctx.redis, "error")
+        raise
+    with session_scope(ctx.factory) as session:
+        record = session.get(GradeRecord, grade_id)
+        submission = session.get(Submission, submission_id)
+        assert record is not None and submission is not None
+        outcome = "tampered" if record.tampered else ("passed" if record.passed else "failed")
+        ops.record_event(session, submission, SubmissionState.GRADED, "", "done", outcome)
+    jobs.record_outcome(ctx.redis, outcome)
+    return SubmissionState.GRADED.value
+
+
+def deliver_webhook(delivery_id: str) -> str:
+    """One try of one webhook delivery; raises on failure so rq retries with exponential backoff."""
+    ctx = context()
+    with session_scope(ctx.factory) as session:
+        delivery = session.get(WebhookDelivery, delivery_id)
+        if delivery is None:
+            return "missing"
+        if delivery.status == "delivered":
+            return "delivered"
+        endpoint = session.get(WebhookEndpoint, delivery.endpoint_id)
+        if endpoint is None or not endpoint.active:
+            return "endpoint-gone"
+        url, secret, payload = endpoint.url, endpoint.secret, delivery.payload
+    outcome = webhooks.send(url, secret, payload, delivery_id, int(time.time()))
+    final = _is_last_try()
+    with session_scope(ctx.factory) as session:
+        delivery = session.get(WebhookDelivery, delivery_id)
+        assert delivery is not None
+        webhooks.record_try(session, delivery, outcome, final)
+    if not outcome.delivered:
+        raise DeliveryFailed(f"delivery {delivery_id} to {url}: {outcome.error}")
+    return "delivered"
+
+
+# The worker pool ------------------------------------------------------------------------------
+
+
+def _work() -> None:
+    """One worker process: an rq Worker on the grading queue, with the retry scheduler."""
+    settings = get_settings()
+    connection = jobs.connect(settings.redis_url)
+    queue = jobs.make_queue(settings, connection)
+    worker = Worker(
+        [queue], connection=connection, serializer=JSONSerializer, job_class=jobs.AllowlistJob, queue_class=Queue
+    )
+    worker.work(with_scheduler=True, logging_level="INFO")
+
+
+class Pool:
+    """N worker processes plus the reconciler, in the foreground until SIGINT/SIGTERM."""
+
+    def __init__(self, settings: Settings, concurrency: int) -> None:
+        self.settings = settings
+        self.concurrency = concurrency
+        self.spawn = multiprocessing.get_context("spawn")
+        self.children: list[multiprocessing.process.BaseProcess] = []
+        self.stopping = False
+
+    def _start_child(self) -> multiprocessing.process.BaseProcess:
+        process = self.spawn.Process(target=_work, daemon=False)
+        process.start()
+        return process
+
+    def _stop(self, signum: int, frame: FrameType | None) -> None:
+        self.stopping = True
+
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        self.children = [self._start_child() for _ in range(self.concurrency)]
+        factory = session_factory(engine_for(self.settings.resolved_database_url()))
+        queue = jobs.make_queue(self.settings, jobs.connect(self.settings.redis_url))
+        next_reconcile = 0.0
+        while not self.stopping:
+            self.children = [c if c.is_alive() else self._start_child() for c in self.children]
+            if time.monotonic() >= next_reconcile:
+                try:
+                    jobs.reconcile(factory, queue, self.settings)
+                except Exception as exc:  # the reconciler must never take the pool down
+                    log.warning("reconcile failed: %s", exc)
+                next_reconcile = time.monotonic() + self.settings.reconcile_interval_s
+            time.sleep(0.5)
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        for child in self.children:
+            if child.is_alive() and child.pid is not None:
+                # rq's warm shutdown: finish the current job, then exit.
+                signal_child(child.pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.settings.job_timeout_s
+        for child in self.children:
+            child.join(max(0.0, deadline - time.monotonic()))
+
+
+def signal_child(pid: int, signum: int) -> None:
+    import os
+
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signum)
+
+
+def run_pool(settings: Settings, concurrency: int) -> None:
+    Pool(settings, concurrency).run()
