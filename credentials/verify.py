@@ -326,11 +326,12 @@ class _Verification:
             except CredentialError as exc:
                 self.record("issuer_key", "failed", str(exc))
                 return {}
+            # The signature can still be checked with a resolved key that fails the binding.
+            keys[index] = key
             problem = self._binding_problem(key, issuer, proof)
             if problem:
                 self.record("issuer_key", "failed", problem)
-                return {}
-            keys[index] = key
+                return keys
             reasons.append(self._binding_reason(key, issuer))
         self.record("issuer_key", "passed", "; ".join(reasons))
         return keys
