@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.integration.test_service_stack import Services, postgres_service
+from tests.unit.service.test_store import factory as factory
+from tests.unit.service.test_store import ledger_archive as ledger_archive
 from tests.unit.service.test_store import (
     test_api_keys_are_stored_hashed_and_checked,
     test_datetimes_come_back_in_utc,
@@ -18,8 +20,6 @@ from tests.unit.service.test_store import (
     test_versions_are_immutable_and_round_trip,
     test_webhook_events_are_queued_once_per_endpoint,
 )
-from tests.unit.service.test_store import factory as factory
-from tests.unit.service.test_store import ledger_archive as ledger_archive
 
 pytestmark = pytest.mark.integration
 

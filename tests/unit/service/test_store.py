@@ -165,9 +165,8 @@ def test_one_grade_per_run_and_one_credential_per_submission(
         session.flush()
         grade_id = grade.id
         session.commit()
-        with pytest.raises(IntegrityError):
-            with session.begin_nested():
-                session.add(GradeRecord(**ids, run=1, **common, grade={}, evidence={}, timings={}))
+        with pytest.raises(IntegrityError), session.begin_nested():
+            session.add(GradeRecord(**ids, run=1, **common, grade={}, evidence={}, timings={}))
         session.add(GradeRecord(**ids, run=2, **common, grade={}, evidence={}, timings={}))  # a regrade's run
         session.flush()
         doc = {"id": f"urn:uuid:{uuid.uuid4()}"}
@@ -177,17 +176,16 @@ def test_one_grade_per_run_and_one_credential_per_submission(
             )
         )
         session.commit()
-        with pytest.raises(IntegrityError):
-            with session.begin_nested():
-                session.add(
-                    CredentialRecord(
-                        tenant_id=sub.tenant_id,
-                        submission_id=sub.id,
-                        grade_id=grade_id,
-                        credential_id=f"urn:uuid:{uuid.uuid4()}",
-                        document={},
-                    )
+        with pytest.raises(IntegrityError), session.begin_nested():
+            session.add(
+                CredentialRecord(
+                    tenant_id=sub.tenant_id,
+                    submission_id=sub.id,
+                    grade_id=grade_id,
+                    credential_id=f"urn:uuid:{uuid.uuid4()}",
+                    document={},
                 )
+            )
 
 
 def test_history_events_and_stuck_submissions(
