@@ -161,7 +161,7 @@ class KeystoreSigner:
 class Keystore:
     """Open with :meth:`open` or create with :meth:`init`; the passphrase unlocks private keys."""
 
-    def __init__(self, directory: Path, passphrase: str) -> None:
+    def __init__(self, directory: Path, passphrase: str | None) -> None:
         self.directory = Path(directory)
         self._passphrase = passphrase
         self._unlocked: dict[str, Ed25519PrivateKey] = {}
@@ -193,6 +193,16 @@ class Keystore:
     @classmethod
     def open(cls, directory: Path | str, passphrase: str | None = None) -> Keystore:
         return cls(Path(directory), passphrase if passphrase is not None else passphrase_from_env())
+
+    @classmethod
+    def open_readonly(cls, directory: Path | str) -> Keystore:
+        """Public metadata only (list keys, resolve them for verification); cannot sign or change keys."""
+        return cls(Path(directory), None)
+
+    def _require_passphrase(self) -> str:
+        if self._passphrase is None:
+            raise KeyError_("the keystore was opened read-only (no passphrase)")
+        return self._passphrase
 
     def _metadata(self) -> _Metadata:
         return _Metadata.model_validate_json((self.directory / METADATA_FILE).read_text(encoding="utf-8"))
@@ -258,6 +268,7 @@ class Keystore:
 
     def rotate(self) -> KeyRecord:
         """Create a new active key and retire the previous active keys (they keep verifying)."""
+        self._require_passphrase()
         now = datetime.now(UTC)
         with _locked(self.directory):
             metadata = self._metadata()
@@ -291,7 +302,7 @@ class Keystore:
         now = datetime.now(UTC)
         key_id = f"key-{now:%Y%m%dT%H%M%S}-{hashlib.sha256(multibase.encode()).hexdigest()[:8]}"
         vm = f"{metadata.controller}#{key_id}" if metadata.controller else did_key_verification_method(public)
-        blob = encrypt_private_key(private, self._passphrase, key_id)
+        blob = encrypt_private_key(private, self._require_passphrase(), key_id)
         _write_private(self.directory / f"{key_id}.key.json", json.dumps(blob, indent=2))
         record = KeyRecord(
             key_id=key_id, state="active", created_at=now, public_key_multibase=multibase, verification_method=vm
@@ -308,7 +319,7 @@ class Keystore:
                 blob = json.loads(path.read_text(encoding="utf-8"))
             except FileNotFoundError:
                 raise KeyNotFoundError(f"private key file of {key_id!r} is missing") from None
-            key = decrypt_private_key(blob, self._passphrase, key_id)
+            key = decrypt_private_key(blob, self._require_passphrase(), key_id)
             if public_key_multibase(key.public_key()) != self.get(key_id).public_key_multibase:
                 raise KeyError_(f"private key file of {key_id!r} does not match its public key")
             self._unlocked[key_id] = key

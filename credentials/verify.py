@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, computed_field
 
 from credentials import canon
 from credentials.contexts import OB_V3, VC_V1, VC_V2, is_known_context
@@ -67,9 +67,16 @@ class VerificationReport(BaseModel):
     credential_id: str | None = None
     issuer: str | None = None
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def valid(self) -> bool:
         return self.usable and not self.failed
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def verified(self) -> bool:
+        """Same as :attr:`valid` (the name some callers use)."""
+        return self.valid
 
     @property
     def usable(self) -> bool:
@@ -79,6 +86,12 @@ class VerificationReport(BaseModel):
     @property
     def failed(self) -> list[Check]:
         return [c for c in self.checks if c.outcome == "failed"]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def errors(self) -> list[str]:
+        """``"<check>: <reason>"`` of every failed check."""
+        return [f"{c.name}: {c.reason}" for c in self.failed]
 
     def check(self, name: CheckName) -> Check:
         for item in self.checks:
