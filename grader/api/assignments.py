@@ -82,6 +82,8 @@ async def _read_upload(request: Request, upload: Upload) -> None:
             )
     except ArchiveError as exc:
         raise ProblemError(422, "bad-archive", str(exc)) from exc
+    except OSError as exc:  # e.g. a file name longer than the file system allows
+        raise ProblemError(422, "bad-archive", f"a file in the upload cannot be stored: {exc.strerror}") from exc
 
 
 async def _read_capped(request: Request) -> bytes:
