@@ -17,6 +17,10 @@ from typing import Any
 
 import httpx
 from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from grader.store.models import WebhookDelivery, WebhookEndpoint, utcnow
 
 SIGNATURE_HEADER = "Grader-Signature"
 EVENT_HEADER = "Grader-Event"
@@ -109,3 +113,49 @@ def send(
 def backoff_intervals(retries: int, base_s: int, cap_s: int = 3600) -> list[int]:
     """Exponential backoff: base, 2*base, 4*base ... capped; one interval per retry."""
     return [min(cap_s, base_s * 2**i) for i in range(retries)]
+
+
+# Store side: turning an event into deliveries, and recording each try. ---------------------------
+
+
+def emit(
+    session: Session, tenant_id: str, event_type: str, event_id: str, data: Mapping[str, Any]
+) -> list[WebhookDelivery]:
+    """One delivery per active endpoint subscribed to `event_type`; emitting the same event id again
+    adds nothing (the (endpoint, event) pair is unique), so a re-run stage never notifies twice."""
+    endpoints = session.scalars(
+        select(WebhookEndpoint).where(WebhookEndpoint.tenant_id == tenant_id, WebhookEndpoint.active.is_(True))
+    ).all()
+    created: list[WebhookDelivery] = []
+    for endpoint in endpoints:
+        if event_type not in endpoint.events:
+            continue
+        exists = session.scalar(
+            select(WebhookDelivery).where(
+                WebhookDelivery.endpoint_id == endpoint.id, WebhookDelivery.event_id == event_id
+            )
+        )
+        if exists is not None:
+            if exists.status == "pending":
+                created.append(exists)  # queued before a crash, maybe never sent: send again
+            continue
+        payload = event_payload(event_id, event_type, utcnow().isoformat(), tenant_id, data)
+        delivery = WebhookDelivery(
+            tenant_id=tenant_id, endpoint_id=endpoint.id, event_id=event_id, event_type=event_type, payload=payload
+        )
+        session.add(delivery)
+        session.flush()
+        created.append(delivery)
+    return created
+
+
+def record_try(session: Session, delivery: WebhookDelivery, outcome: DeliveryOutcome, final: bool) -> None:
+    delivery.attempts += 1
+    delivery.last_status_code = outcome.status_code
+    delivery.last_error = outcome.error
+    if outcome.delivered:
+        delivery.status = "delivered"
+        delivery.delivered_at = utcnow()
+    elif final:
+        delivery.status = "failed"
+    session.flush()
