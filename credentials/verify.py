@@ -215,6 +215,13 @@ class _Verification:
         self.now = now
         self.require_evidence = require_evidence
         self.results: dict[CheckName, Check] = {}
+        self._canonical: tuple[dict[str, Any], str] | None = None
+
+    def _canonicalize(self, doc: dict[str, Any]) -> str:
+        """canon.canonicalize, reusing the unsecured document's form computed by the terms check."""
+        if self._canonical is not None and doc == self._canonical[0]:
+            return self._canonical[1]
+        return canon.canonicalize(doc)
 
     def record(self, name: CheckName, outcome: Outcome, reason: str) -> None:
         self.results[name] = Check(name=name, outcome=outcome, reason=reason)
@@ -306,9 +313,10 @@ class _Verification:
         return False
 
     def check_terms(self) -> bool:
+        # Canonicalizing in safe mode is the terms check; the result is kept for the proof check.
         unsecured = {k: v for k, v in self.doc.items() if k != "proof"}
         try:
-            canon.check_terms(unsecured)
+            self._canonical = (unsecured, canon.canonicalize(unsecured))
         except CredentialError as exc:
             self.record("terms", "failed", str(exc))
             return False
@@ -393,7 +401,7 @@ class _Verification:
         reasons = []
         for index, proof in enumerate(proofs):
             try:
-                result = verify_proof(dict(self.doc), proof, keys[index].public_key)
+                result = verify_proof(dict(self.doc), proof, keys[index].public_key, canonicalizer=self._canonicalize)
             except CredentialError as exc:
                 self.record("proof", "failed", str(exc))
                 return
