@@ -233,6 +233,13 @@ class BitstringStatusListEntry(OBModel):
         return value
 
 
+class CredentialStatus(OBModel):
+    """Any other ``credentialStatus`` (e.g. 1EdTech's revocation list), kept as-is."""
+
+    id: IRI
+    type: str
+
+
 class DataIntegrityProof(OBModel):
     type: Literal["DataIntegrityProof"] = "DataIntegrityProof"
     cryptosuite: str = "eddsa-rdfc-2022"
@@ -240,6 +247,12 @@ class DataIntegrityProof(OBModel):
     verificationMethod: str
     proofPurpose: str = "assertionMethod"
     proofValue: str
+
+
+class Proof(OBModel):
+    """A proof of another kind, kept as-is (the verifier reports it as unsupported)."""
+
+    type: str
 
 
 def _default_contexts() -> list[str | dict[str, Any]]:
@@ -259,8 +272,10 @@ class OpenBadgeCredential(OBModel):
     awardedDate: DateTimeZ | None = None
     credentialSubject: AchievementSubject
     evidence: list[Evidence] | None = None
-    credentialStatus: BitstringStatusListEntry | None = None
-    proof: list[DataIntegrityProof] | None = None
+    credentialStatus: BitstringStatusListEntry | CredentialStatus | None = Field(
+        default=None, union_mode="left_to_right"
+    )
+    proof: list[DataIntegrityProof | Proof] | None = None
 
     @field_validator("context")
     @classmethod

@@ -28,6 +28,7 @@ from credentials.build import (
 )
 from credentials.errors import ContextIntegrityError, UndefinedTermError, UnknownContextError
 from credentials.models import BitstringStatusListEntry, Profile
+from credentials.schema_check import schema_errors
 
 # More examples for a deeper run: CREDENTIALS_HYPOTHESIS_EXAMPLES=1000 pytest ...
 EXAMPLES = int(os.environ.get("CREDENTIALS_HYPOTHESIS_EXAMPLES", "60"))
@@ -126,6 +127,7 @@ def credentials(draw: st.DrawFn) -> dict[str, Any]:
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(credentials())
 def test_fast_path_equals_pyld_and_pyoxigraph(doc: dict[str, Any]) -> None:
+    assert schema_errors(doc) == [], "builder output must be schema-valid"
     fast = canon.canonicalize_fast_only(doc)
     assert fast is not None, "builder output must stay on the fast path"
     # pyoxigraph's RDFC-1.0 on the same quads, and pyld's JSON-LD-to-RDF with our RDFC-1.0
