@@ -18,7 +18,31 @@ from grader.testids import base_id
 
 ACCEPTED_EXIT_CODES = {0, 1}
 SIGKILLED = 137
-CANARY_SUITE = "canary"
+
+
+class Canary(BaseModel):
+    """A must-fail test planted in one of the author's test modules for one run."""
+
+    suite: str
+    file: str
+    name: str
+    left: int
+    right: int
+    total: int  # never left + right: the planted assertion always fails
+
+    @property
+    def id(self) -> str:
+        return f"{self.file}::{self.name}"
+
+
+class ServiceFacts(BaseModel):
+    """Service mode: what the worker saw of the learner's own container."""
+
+    running_at_end: bool
+    exit_code: int | None = None
+    oom_killed: bool = False
+    log: str = ""  # the tail of the service's own output, for feedback
+    log_bytes: int = 0
 
 
 class RunFacts(BaseModel):
@@ -26,14 +50,35 @@ class RunFacts(BaseModel):
 
     report: RunReport
     container: ContainerRun
-    canaries: list[str]
+    canaries: list[Canary]
     commit: str
     mode: str = "unit"
+    notices: list[Flag] = []  # from the worker's own checks of the snapshot (never tripwires)
+    service: ServiceFacts | None = None
+
+
+def _service_reason(facts: RunFacts) -> str:
+    readiness = facts.report.service
+    if facts.mode != "service" or readiness is None or readiness.ready:
+        return ""
+    service = facts.service
+    if service is not None and service.oom_killed:
+        why = "it ran out of memory"
+    elif service is not None and not service.running_at_end:
+        why = f"it exited with code {service.exit_code}"
+    else:
+        why = f"the last answer was: {readiness.detail or 'none'}"
+    return f"the service did not become ready within {readiness.waited_s:.0f} s ({why})"
 
 
 def _stop_reason(facts: RunFacts, timeout_s: int, memory_mb: int) -> str:
     """Why the run was cut short by a limit, or "" when it ran to its end."""
     end = facts.report.end
+    service_reason = _service_reason(facts)
+    if service_reason:
+        return service_reason
+    if facts.service is not None and facts.service.oom_killed:
+        return f"memory limit exceeded: the service used more than {memory_mb} MB"
     if facts.container.timed_out or (end is not None and end.timed_out):
         return f"time limit exceeded: the tests did not finish within {timeout_s} s"
     if facts.container.oom_killed:
@@ -63,6 +108,7 @@ def _harness_tripwires(facts: RunFacts, limit_hit: bool) -> list[Flag]:
         flags.append(Flag(code="duplicate-result", detail="reported twice: " + ", ".join(report.duplicate_results[:5])))
     if facts.container.output_truncated:
         flags.append(Flag(code="output-flood", detail="the container wrote past its output cap outside the harness"))
+    flags.extend(_signed_channel_tripwires(report))
     if limit_hit:
         return flags
     end = report.end
@@ -85,15 +131,66 @@ def _harness_tripwires(facts: RunFacts, limit_hit: bool) -> list[Flag]:
     return flags
 
 
+def _signed_channel_tripwires(report: RunReport) -> list[Flag]:
+    """What the harness saw on the result pipe and in the learner's output (see runners/harness)."""
+    end = report.end
+    flags: list[Flag] = []
+    if end is None:
+        return flags
+    if end.forged_events:
+        flags.append(
+            Flag(code="forged-result-event", detail=f"{end.forged_events} unsigned or out-of-sequence result event(s)")
+        )
+    if end.events_after_finish:
+        flags.append(
+            Flag(code="result-after-finish", detail=f"{end.events_after_finish} result event(s) after pytest finished")
+        )
+    if end.protocol_in_output:
+        flags.append(
+            Flag(
+                code="forged-output",
+                detail=f"the submission printed the result protocol prefix {end.protocol_in_output} time(s)",
+            )
+        )
+    return flags
+
+
+def _signal_flags(facts: RunFacts) -> list[Flag]:
+    """Tamper events are tripwires; notices (and the worker's own notices) only name what was seen."""
+    flags: list[Flag] = []
+    by_code: dict[str, list[str]] = defaultdict(list)
+    for tamper in facts.report.tampers:
+        by_code[tamper.code].append(tamper.detail)
+    flags.extend(Flag(code=code, detail="; ".join(details[:3])) for code, details in by_code.items())
+    seen = set()
+    for notice in facts.report.notices:
+        if notice.code not in seen:
+            seen.add(notice.code)
+            flags.append(Flag(code=notice.code, detail=notice.detail, tripwire=False))
+    end = facts.report.end
+    if end is not None and end.leftover_processes:
+        flags.append(
+            Flag(
+                code="leftover-processes",
+                detail=f"{end.leftover_processes} process(es) still running after pytest ended were killed",
+                tripwire=False,
+            )
+        )
+    return flags + list(facts.notices)
+
+
 def _canary_tripwires(facts: RunFacts, limit_hit: bool) -> list[Flag]:
-    reported = {r.id.rpartition("::")[2]: r for r in facts.report.results if r.suite == CANARY_SUITE}
+    reported = {(r.suite, r.id): r for r in facts.report.results}
+    failed_files = {(e.suite, e.file.split("::")[0]) for e in facts.report.collect_errors}
     flags = []
-    for name in facts.canaries:
-        result = reported.get(name)
-        if result is None and not limit_hit:
-            flags.append(Flag(code="canary-missing", detail=f"planted test {name} did not report"))
+    for canary in facts.canaries:
+        result = reported.get((canary.suite, canary.id))
+        if result is None and not limit_hit and (canary.suite, canary.file) not in failed_files:
+            flags.append(Flag(code="canary-missing", detail=f"planted test {canary.name} did not report"))
         elif result is not None and result.outcome is not Outcome.FAILED:
-            flags.append(Flag(code="canary-passed", detail=f"planted must-fail test {name} reported {result.outcome}"))
+            flags.append(
+                Flag(code="canary-passed", detail=f"planted must-fail test {canary.name} reported {result.outcome}")
+            )
     return flags
 
 
@@ -101,8 +198,9 @@ def _grade_tests(
     assignment: LoadedAssignment, facts: RunFacts, limit_reason: str
 ) -> tuple[list[TestGrade], list[Flag]]:
     by_base: dict[tuple[str, str], list[ReportedTest]] = defaultdict(list)
+    canaries = {(c.suite, c.id) for c in facts.canaries}
     for result in facts.report.results:
-        if result.suite != CANARY_SUITE:
+        if (result.suite, result.id) not in canaries:
             by_base[(result.suite, base_id(result.id))].append(result)
     collect_errors = {(e.suite, e.file.split("::")[0]): e.message for e in facts.report.collect_errors}
     tests: list[TestGrade] = []
@@ -150,7 +248,9 @@ def judge(assignment: LoadedAssignment, facts: RunFacts) -> Grade:
     limit_hit = bool(stop_reason)
     reason = stop_reason or _output_reason(facts, limits.output_kb)
     tests, test_flags = _grade_tests(assignment, facts, stop_reason)
-    flags = _harness_tripwires(facts, limit_hit) + _canary_tripwires(facts, limit_hit) + test_flags
+    flags = (
+        _harness_tripwires(facts, limit_hit) + _canary_tripwires(facts, limit_hit) + test_flags + _signal_flags(facts)
+    )
     common = {
         "assignment_id": spec.id,
         "assignment_version": spec.version,

@@ -31,11 +31,30 @@ class CollectError(BaseModel):
     message: str = ""
 
 
+class Signal(BaseModel):
+    """A tamper event (tripwire) or a notice the harness's child reported."""
+
+    code: str = Field(pattern=r"^[a-z0-9-]{1,40}$")
+    detail: str = ""
+
+
+class ServiceReadiness(BaseModel):
+    """Service mode: whether the learner's service answered its readiness probe (seen from the tester)."""
+
+    ready: bool
+    waited_s: float = 0.0
+    detail: str = ""
+
+
 class HarnessEnd(BaseModel):
     timed_out: bool
     child_finished: bool
     child_exit: int | None
     malformed_events: int = 0
+    forged_events: int = 0  # lines in the result pipe without a valid signature or in the wrong sequence
+    events_after_finish: int = 0
+    protocol_in_output: int = 0  # the protocol prefix printed by learner code
+    leftover_processes: int = 0
     output: str = ""
     output_bytes: int = 0
     output_truncated: bool = False
@@ -66,6 +85,9 @@ class RunReport(BaseModel):
     forged_lines: int = 0
     malformed_lines: int = 0
     duplicate_results: list[str] = []
+    tampers: list[Signal] = []
+    notices: list[Signal] = []
+    service: ServiceReadiness | None = None
 
 
 def _apply(report: RunReport, event: dict[str, Any], seen: set[tuple[str, str]]) -> None:
@@ -93,6 +115,14 @@ def _apply(report: RunReport, event: dict[str, Any], seen: set[tuple[str, str]])
         if report.end is not None:
             raise ValueError("end reported twice")
         report.end = HarnessEnd.model_validate(event)
+    elif kind == "tamper":
+        report.tampers.append(Signal.model_validate(event))
+    elif kind == "notice":
+        report.notices.append(Signal.model_validate(event))
+    elif kind == "service":
+        if report.service is not None:
+            raise ValueError("service readiness reported twice")
+        report.service = ServiceReadiness.model_validate(event)
     elif kind == "crash":
         report.crash = str(event.get("traceback", ""))[-4000:]
     else:

@@ -1,40 +1,665 @@
 """In-container harness, learner side: runs pytest over the author's suites with the learner's code importable.
 
-Started by harness.py with `python3 -I`, a scrubbed environment and a working directory outside the
-learner's tree. pytest is imported before the learner's folder joins sys.path (at the end), so a learner
-module can shadow neither pytest nor this harness; only the author's configuration is used.
+Started by harness.py as `python3 -I child.py CONFIG_FD RESULTS_FD` with a scrubbed environment and a
+working directory outside the learner's tree. Everything that decides a result is set up here before
+the learner's folder joins sys.path (at the very end, once collection starts):
+
+* the run configuration (signing key, test sources, canaries) is read from a pipe, never a file;
+* the process becomes non-dumpable, so learner subprocesses cannot read its memory;
+* the test modules are compiled from the sources the harness sent (hidden ones exist on disk only as
+  empty placeholders), with pytest's assertion rewriting, planted must-fail canaries and a check that
+  flags always-equal objects in `==` and `in`;
+* an audit hook (which cannot be removed) blocks and reports learner code that reads test or harness
+  files, snoops /proc, introspects the test's frames or code, walks the garbage collector, uses
+  ctypes, installs tracers or audit hooks, signals the harness or writes outside /tmp;
+* a snapshot of pytest's and pluggy's modules and classes is checked before each test module is
+  executed and before each result is sent, so patching the reporting machinery is reported;
+* every event is signed (HMAC-SHA256 over a sequence-numbered body) with functions captured here, so
+  events written into the result pipe by anyone else are recognised by the harness as forged.
+
+In-process defences raise the bar; they are not a proof against code running in the same interpreter.
+SECURITY.md says what they cover and what they do not; service mode is the mode without that limit.
+Only the standard library and pytest are used. Nothing sensitive is kept in module globals: learner
+code can reach this module as sys.modules["__main__"].
 """
 
-import json
+import ast
+import ipaddress
 import os
+import posix
+import re
+import signal
 import sys
+import types
+from _hashlib import hmac_digest
+from _thread import allocate_lock, get_ident
+from json import loads
+from json.encoder import encode_basestring_ascii
 
+import _pytest
+import pluggy
 import pytest
+from _pytest.assertion.rewrite import rewrite_asserts
 
-EVENT_FD = int(sys.argv[1])
-CONFIG = json.load(open(sys.argv[2], encoding="utf-8"))
 MAX_MESSAGE = 4000
+MAX_TAMPER_EVENTS = 40
+PR_SET_DUMPABLE = 4
+STDLIB = os.path.dirname(os.__file__) + "/"
+VIA_INTROSPECTION = {STDLIB + "inspect.py", STDLIB + "traceback.py", STDLIB + "dis.py"}
+LEARNER, TRUSTED, NEUTRAL = 1, 2, 3
+FRAME_ATTRS = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame"})
+CODE_ATTRS = frozenset({"__code__", "__defaults__", "gi_code", "cr_code", "ag_code"})
+CODE_OF = {types.FunctionType: "__code__", types.FrameType: "f_code", types.GeneratorType: "gi_code",
+           types.CoroutineType: "cr_code", types.AsyncGeneratorType: "ag_code"}
+PROC_SECRET = re.compile(r"^/proc/(self|thread-self|\d+)(/task/\d+)?/(environ|mem|pagemap|fd/|fdinfo/|map_files/)")
+WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+WRITABLE_DEVICES = {"/dev/null", "/dev/zero", "/dev/full", "/dev/stdout", "/dev/stderr", "/dev/tty"}
+# Module attributes pytest itself rebinds while tests run (saved and restored around each test).
+VOLATILE = {
+    "_pytest.assertion.util": {"_reprcompare", "_assertion_pass", "_config"},
+    "_pytest.assertion.rewrite": {"_reprcompare", "_assertion_pass"},
+    "builtins": {"input", "print", "open", "_", "help", "exit", "quit", "copyright", "credits", "license"},
+}
+
+
+def read_config(fd):
+    chunks = []
+    while True:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(fd)
+    return loads(b"".join(chunks))
+
+
+def make_non_dumpable():
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE) failed")
+
+
+def make_sender(fd, key):
+    """A function that signs and writes one event; everything it calls is bound now."""
+    write, digest, quote, lock = posix.write, hmac_digest, encode_basestring_ascii, allocate_lock()
+    str_type, int_type, float_type, bool_type, dict_type, list_type = str, int, float, bool, dict, list
+    int_repr, float_repr, join, encode = int.__repr__, float.__repr__, str.join, str.encode
+    state = [0]
+
+    def dump(value):
+        kind = type(value)
+        if value is None:
+            return "null"
+        if kind is bool_type:
+            return "true" if value else "false"
+        if kind is str_type:
+            return quote(value)
+        if kind is int_type:
+            return int_repr(value)
+        if kind is float_type:
+            return float_repr(value) if value == value and abs(value) < 1e300 else "0.0"
+        if kind is dict_type:
+            return "{" + join(",", [quote(str_type(k)) + ":" + dump(v) for k, v in value.items()]) + "}"
+        if kind is list_type:
+            return "[" + join(",", [dump(v) for v in value]) + "]"
+        return quote(str_type(value))
+
+    def send(event):
+        with lock:
+            state[0] += 1
+            body = encode(dump(dict_type(event, seq=state[0])), "utf-8", "replace")
+            data = memoryview(encode(digest(key, body, "sha256").hex(), "ascii") + b" " + body + b"\n")
+            while data:
+                data = data[write(fd, data):]
+
+    return send
+
+
+class Classifier:
+    """Who a frame belongs to: the learner, the trusted side (pytest, harness, tests) or the stdlib."""
+
+    def __init__(self, submission, trusted_roots):
+        self.learner_root = submission.rstrip("/") + "/"
+        self.trusted = tuple(trusted_roots)
+
+    def of(self, filename):
+        if filename.startswith(self.learner_root):
+            return LEARNER
+        if filename.startswith("<frozen "):
+            return NEUTRAL
+        if not filename.startswith("/"):
+            return LEARNER  # code compiled at run time (exec, compile): treated as the learner's
+        if filename.startswith(self.trusted):
+            return TRUSTED
+        return NEUTRAL
+
+    def learner_involved(self, frame):
+        """True if learner code is anywhere on the stack, or no trusted code is (a learner's thread/callback)."""
+        trusted_seen = False
+        while frame is not None:
+            kind = self.of(frame.f_code.co_filename)
+            if kind == LEARNER:
+                return True
+            trusted_seen = trusted_seen or kind == TRUSTED
+            frame = frame.f_back
+        return not trusted_seen
+
+    def direct(self, frame):
+        """The learner itself did it, or called inspect/traceback/dis which did it on its behalf."""
+        if frame is None:
+            return True
+        name = frame.f_code.co_filename
+        if self.of(name) == LEARNER:
+            return True
+        if name in VIA_INTROSPECTION and frame.f_back is not None:
+            return self.of(frame.f_back.f_code.co_filename) == LEARNER
+        return False
+
+    def owner(self, obj):
+        """Whose code an audited object (function, frame, generator, class) belongs to."""
+        if isinstance(obj, type):
+            module = sys.modules.get(obj.__dict__.get("__module__") or "", None)
+            filename = getattr(module, "__file__", None) or ""
+            return self.of(filename) if filename else NEUTRAL
+        kind = type(obj)
+        if kind is types.MethodType:
+            obj, kind = obj.__func__, type(obj.__func__)
+        attr = CODE_OF.get(kind)
+        code = getattr(obj, attr, None) if attr else None
+        return self.of(code.co_filename) if isinstance(code, types.CodeType) else NEUTRAL
+
+
+class Blocked(Exception):
+    pass
+
+
+class Guard:
+    """The audit hook: blocks and reports what learner code must not do inside the test process."""
+
+    def __init__(self, classifier, report, notice, protected_roots):
+        self.classify = classifier
+        self.report = report
+        self.notice = notice
+        self.protected = tuple(protected_roots)
+        self.busy = set()
+        self.armed = False
+        self.harness_pid = os.getppid()
+        try:
+            self.harness_group = os.getpgid(self.harness_pid)
+        except OSError:
+            self.harness_group = self.harness_pid
+        self.handlers = {
+            "open": self.on_open,
+            "os.kill": self.on_kill,
+            "os.killpg": self.on_killpg,
+            "socket.connect": self.on_connect,
+            "socket.sendto": self.on_connect,
+            "socket.getaddrinfo": self.on_lookup,
+            "subprocess.Popen": self.on_spawn,
+            "os.system": self.on_spawn,
+            "os.exec": self.on_spawn,
+            "os.posix_spawn": self.on_spawn,
+            "os.spawn": self.on_spawn,
+            "compile": self.on_compile,
+            "code.__new__": self.on_code_new,
+            "object.__setattr__": self.on_setattr,
+            "object.__delattr__": self.on_setattr,
+            "object.__getattr__": self.on_getattr,
+            "sys._getframe": self.on_getframe,
+            "sys._current_frames": self.on_anywhere("frame-introspection", "sys._current_frames()"),
+            "sys.settrace": self.on_anywhere("tracing", "sys.settrace()"),
+            "sys.setprofile": self.on_anywhere("tracing", "sys.setprofile()"),
+            "sys.addaudithook": self.on_anywhere("audit-hook", "sys.addaudithook()"),
+            "gc.get_objects": self.on_anywhere("gc-introspection", "gc.get_objects()"),
+            "gc.get_referrers": self.on_anywhere("gc-introspection", "gc.get_referrers()"),
+            "gc.get_referents": self.on_anywhere("gc-introspection", "gc.get_referents()"),
+        }
+
+    def hook(self, event, args):
+        if not self.armed:
+            return
+        handler = self.handlers.get(event)
+        if handler is None:
+            if event.startswith("ctypes."):
+                handler = self.on_ctypes
+            else:
+                return
+        ident = get_ident()
+        if ident in self.busy:
+            return
+        self.busy.add(ident)
+        try:
+            handler(args, sys._getframe(1))
+        except Blocked as exc:
+            raise PermissionError(f"blocked by the grader's sandbox: {exc}") from None
+        except Exception:
+            pass  # a fault in the guard must never break a legitimate run
+        finally:
+            self.busy.discard(ident)
+
+    def flag(self, code, detail):
+        self.report(code, detail)
+        raise Blocked(detail)
+
+    # -- files ---------------------------------------------------------------------------------
+    def _protected_read(self, path, real):
+        if real.startswith(self.protected) or path.startswith(self.protected):
+            return True
+        for candidate in (path, real):
+            match = PROC_SECRET.match(candidate)
+            if match and (match.group(1) not in ("self", "thread-self", str(os.getpid())) or
+                          match.group(3) in ("mem", "pagemap", "map_files/")):
+                return True
+        return False
+
+    def on_open(self, args, frame):
+        path, mode, flags = (list(args) + [None, None])[:3]
+        if isinstance(path, int) or path is None:
+            return
+        path = os.fsdecode(path)
+        path = path if path.startswith("/") else os.path.join(os.getcwd(), path)
+        real = os.path.realpath(path)
+        writing = bool(mode and any(c in mode for c in "wax+")) or bool(flags and flags & WRITE_FLAGS)
+        if self._protected_read(path, real):
+            if self.classify.learner_involved(frame):
+                self.flag("read-protected-file", f"opened {path}")
+            return
+        if writing and not self._writable(path, real) and self.classify.learner_involved(frame):
+            self.flag("write-outside-tmp", f"opened {path} for writing")
+
+    @staticmethod
+    def _writable(path, real):
+        if path in WRITABLE_DEVICES or path.startswith(("/proc/self/fd/", "/dev/fd/")):
+            return True
+        return real.startswith(("/tmp/", "/dev/shm/")) or real in WRITABLE_DEVICES
+
+    # -- processes and signals -----------------------------------------------------------------
+    def on_kill(self, args, frame):
+        pid, sig = args[0], args[1]
+        hits_harness = pid in (self.harness_pid, 1, -1) or pid == -self.harness_group
+        if sig != 0 and hits_harness and self.classify.learner_involved(frame):
+            self.flag("signal-harness", f"os.kill({pid}, {sig})")
+
+    def on_killpg(self, args, frame):
+        group, sig = args[0], args[1]
+        if sig != 0 and group in (self.harness_group, 1) and self.classify.learner_involved(frame):
+            self.flag("signal-harness", f"os.killpg({group}, {sig})")
+
+    def on_spawn(self, args, frame):
+        text = repr(args)
+        if ("/grader/" in text or "/opt/grader" in text or re.search(r"/proc/[^ ,'\"]*/(environ|mem)", text)) \
+                and self.classify.learner_involved(frame):
+            self.flag("read-protected-file", f"started a process on a protected path: {text[:200]}")
+
+    # -- network (there is none in unit mode; the attempt is named, not punished) --------------
+    def on_connect(self, args, frame):
+        address = args[1] if len(args) > 1 else None
+        host = address[0] if isinstance(address, tuple) and address else None
+        if isinstance(host, str) and not _is_local(host) and self.classify.learner_involved(frame):
+            self.notice("network-attempt", f"connection to {address!r}")
+
+    def on_lookup(self, args, frame):
+        host = args[0] if args else None
+        if isinstance(host, bytes):
+            host = host.decode("ascii", "replace")
+        if isinstance(host, str) and host and not _is_local(host) and self.classify.learner_involved(frame):
+            self.notice("network-attempt", f"name lookup of {host!r}")
+
+    # -- code, frames and introspection --------------------------------------------------------
+    def on_compile(self, args, frame):
+        filename = args[1] if len(args) > 1 else None
+        if isinstance(filename, bytes):
+            filename = os.fsdecode(filename)
+        if isinstance(filename, str) and filename.startswith(self.classify.trusted) \
+                and self.classify.learner_involved(frame):
+            self.flag("code-forgery", f"compiled code under the trusted name {filename}")
+
+    def on_code_new(self, args, frame):
+        filename = args[1] if len(args) > 1 else None
+        if isinstance(filename, str) and filename.startswith(self.classify.trusted) \
+                and self.classify.learner_involved(frame):
+            self.flag("code-forgery", f"built a code object named {filename}")
+
+    def on_setattr(self, args, frame):
+        obj, name = args[0], args[1]
+        if self.classify.owner(obj) == TRUSTED and self.classify.learner_involved(frame):
+            self.flag("pytest-patched", f"changed {name} of {getattr(obj, '__qualname__', type(obj).__name__)}")
+
+    def on_getattr(self, args, frame):
+        obj, name = args[0], args[1]
+        if name in FRAME_ATTRS:
+            if self.classify.direct(frame):
+                self.flag("frame-introspection", f"read .{name}")
+        elif name == "f_code" or name in CODE_ATTRS:
+            if self.classify.owner(obj) == TRUSTED and self.classify.direct(frame):
+                self.flag("frame-introspection" if name == "f_code" else "code-introspection",
+                          f"read .{name} of the tests' or the harness's code")
+
+    def on_getframe(self, args, frame):
+        if self.classify.direct(frame):
+            self.flag("frame-introspection", "sys._getframe() / inspect.stack() from the submission")
+
+    def on_anywhere(self, code, what):
+        def handler(args, frame):
+            if self.classify.learner_involved(frame):
+                self.flag(code, what)
+
+        return handler
+
+    def on_ctypes(self, args, frame):
+        while frame is not None and "/ctypes/" in frame.f_code.co_filename:
+            frame = frame.f_back
+        if frame is None or self.classify.of(frame.f_code.co_filename) == LEARNER:
+            self.flag("ctypes", "the submission used ctypes")
+
+
+def _is_local(host):
+    if host in ("localhost", "localhost.localdomain", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+class Integrity:
+    """Snapshots pytest's and pluggy's machinery and says what changed since."""
+
+    def __init__(self):
+        self.modules = {}
+        self.entries = []
+        self.plugins = None
+        self.hooks = {}
+
+    def take(self):
+        self.modules = {name: mod for name, mod in sys.modules.items() if isinstance(mod, types.ModuleType)}
+        for name, module in self.modules.items():
+            if not (name in ("builtins", "pytest", "_pytest", "pluggy") or name.startswith(("_pytest.", "pluggy."))):
+                continue
+            volatile = VOLATILE.get(name, ())
+            namespace = module.__dict__
+            for attr, value in list(namespace.items()):
+                if attr in volatile or (attr.startswith("__") and attr.endswith("__") and attr != "__import__"):
+                    continue
+                self.entries.append((name, namespace, attr, value))
+                if isinstance(value, type) and getattr(value, "__module__", None) == name:
+                    for member, item in list(value.__dict__.items()):
+                        if member not in ("__dict__", "__weakref__", "__doc__", "__abstractmethods__", "_abc_impl"):
+                            self.entries.append((f"{name}.{attr}", value.__dict__, member, item))
+
+    def take_plugins(self, config):
+        manager = config.pluginmanager
+        self.plugins = {id(p) for p in manager.get_plugins()}
+        self.hooks = {name: self._impls(config, name) for name in (
+            "pytest_runtest_protocol", "pytest_runtest_makereport", "pytest_runtest_logreport",
+            "pytest_pyfunc_call", "pytest_runtest_call", "pytest_report_teststatus", "pytest_sessionfinish",
+        )}
+
+    @staticmethod
+    def _impls(config, name):
+        return [(impl.plugin_name, impl.function) for impl in getattr(config.hook, name).get_hookimpls()]
+
+    def changes(self, config=None):
+        missing = object()
+        found = []
+        current = sys.modules
+        for name, module in self.modules.items():
+            replacement = current.get(name, module)
+            if replacement is not module:
+                found.append(f"sys.modules[{name!r}] replaced")
+        for owner, namespace, attr, value in self.entries:
+            if namespace.get(attr, missing) is not value:
+                found.append(f"{owner}.{attr} changed")
+        if config is not None and self.plugins is not None:
+            if {id(p) for p in config.pluginmanager.get_plugins()} != self.plugins:
+                found.append("pytest's plugin registry changed")
+            for name, impls in self.hooks.items():
+                if self._impls(config, name) != impls:
+                    found.append(f"hook implementations of {name} changed")
+        return found
+
+
+class Sentinel:
+    """Equal to nothing but itself: whatever compares equal to it is not a real value."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return "<grader sentinel>"
+
+
+def make_equality_checks(classifier, report, allow_any):
+    """`==` and `in` for the tests' compiled code: an always-equal value from the learner fails and is reported."""
+    sentinel = Sentinel()
+    mock_any = sys.modules.get("unittest.mock")
+    mock_any = getattr(mock_any, "ANY", None) if mock_any is not None else None
+    bool_type = bool
+
+    def learners(kind):
+        """Whether a type's equality is the learner's own (by where its __eq__ or its module lives)."""
+        method = getattr(kind, "__eq__", None)
+        code = getattr(method, "__code__", None)
+        if isinstance(code, types.CodeType):
+            return classifier.of(code.co_filename) == LEARNER
+        module = sys.modules.get(getattr(kind, "__module__", None) or "", None)
+        filename = getattr(module, "__file__", None) or ""
+        return module is None or classifier.of(filename) == LEARNER
+
+    def equals(a, b):
+        try:
+            return bool_type(a == b)
+        except Exception:
+            return False
+
+    def perturbed(value):
+        kind = type(value)
+        if kind is bool_type:
+            return sentinel
+        if kind in (int, float) or kind.__module__ in ("decimal", "fractions"):
+            return value + 1
+        if kind is str:
+            return value + "\u0000grader"
+        if kind is bytes:
+            return value + b"\x00grader"
+        if kind in (list, tuple):
+            return value + kind([sentinel])
+        return sentinel
+
+    def fake(x, other, depth=0):
+        if x is mock_any and mock_any is not None:
+            return not allow_any
+        kind = type(x)
+        if kind in (list, tuple, set, frozenset) and depth < 2:
+            return any(fake(item, None, depth + 1) for item in list(x)[:1000])
+        if kind is dict and depth < 2:
+            return any(fake(k, None, depth + 1) or fake(v, None, depth + 1) for k, v in list(x.items())[:1000])
+        if kind.__module__ == "builtins" or not learners(kind):
+            return False
+        if equals(x, sentinel):
+            return True
+        if other is None or type(other).__module__ not in ("builtins", "decimal", "fractions"):
+            return False
+        try:
+            return equals(x, perturbed(other))
+        except Exception:
+            return False
+
+    def eq(a, b):
+        result = a == b
+        if result is True or (type(result) is bool_type and result):
+            if fake(a, b) or fake(b, a):
+                report("always-equal", f"a value of type {type(a).__name__} or {type(b).__name__} equals anything")
+                return False
+        return result
+
+    def any_in(container):
+        try:
+            return type(container) in (list, tuple, set, frozenset, dict) and sentinel in container
+        except Exception:
+            return False
+
+    def contains(a, b):
+        result = a in b
+        if result and (fake(a, None) or any_in(b)):
+            report("always-equal", f"a value of type {type(a).__name__} is found in any container")
+            return False
+        return result
+
+    return eq, contains
+
+
+class EqualityRewriter(ast.NodeTransformer):
+    """`a == b` -> `@grader_eq(a, b)`, `a in b` -> `@grader_in(a, b)` (single comparisons only)."""
+
+    def visit_Compare(self, node):
+        self.generic_visit(node)
+        if len(node.ops) != 1:
+            return node
+        if isinstance(node.ops[0], ast.Eq):
+            helper = "@grader_eq"
+        elif isinstance(node.ops[0], ast.In):
+            helper = "@grader_in"
+        else:
+            return node
+        name = ast.copy_location(ast.Name(id=helper, ctx=ast.Load()), node)
+        call = ast.Call(func=name, args=[node.left, node.comparators[0]], keywords=[])
+        return ast.copy_location(call, node)
+
+
+def plant_canaries(tree, canaries):
+    """Insert must-fail tests that look like the module's own, at random places among its tests."""
+    positions = [i for i, node in enumerate(tree.body) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    for canary in canaries:
+        source = f"def {canary['name']}():\n    assert {canary['left']} + {canary['right']} == {canary['total']}\n"
+        node = ast.parse(source).body[0]
+        index = positions[int.from_bytes(os.urandom(2), "big") % len(positions)] if positions else len(tree.body)
+        anchor = tree.body[index] if index < len(tree.body) else tree.body[-1] if tree.body else None
+        if anchor is not None:
+            ast.increment_lineno(node, getattr(anchor, "lineno", 1) - 1)
+        tree.body.insert(index, node)
+        positions = [p + 1 if p >= index else p for p in positions]
+
+
+def compile_test_module(path, source, canaries, config):
+    tree = ast.parse(source, filename=path)
+    plant_canaries(tree, canaries)
+    ast.fix_missing_locations(tree)
+    rewrite_asserts(tree, source.encode("utf-8"), path, config)
+    # No fix_missing_locations after this: pytest's rewriter leaves end positions unset on purpose.
+    tree = EqualityRewriter().visit(tree)
+    return compile(tree, path, "exec", dont_inherit=True)
 
 
 class Reporter:
-    """A pytest plugin that sends one event per test outcome over the result pipe."""
+    """The pytest plugin that owns collection of the author's test modules and reports every outcome."""
 
-    def __init__(self, suites, canary_dir):
-        self.roots = [(name, os.path.realpath(path)) for name, path in suites.items()]
-        self.roots.append(("canary", os.path.realpath(canary_dir)))
+    def __init__(self, cfg, send, guard, integrity, classifier):
+        self.cfg = cfg
+        self.send = send
+        self.guard = guard
+        self.integrity = integrity
+        self.classifier = classifier
+        self.roots = [(name, os.path.realpath(path)) for name, path in cfg["suites"].items()]
         self.outcomes = {}
         self.paths = {}
-        self.out = os.fdopen(EVENT_FD, "w", buffering=1, encoding="utf-8")
+        self.compiled = {}
+        self.config = None
+        self.tampers = 0
+        self.reported = set()
 
-    def send(self, event):
-        self.out.write(json.dumps(event, separators=(",", ":")) + "\n")
-        self.out.flush()
+    # -- reporting -----------------------------------------------------------------------------
+    def tamper(self, code, detail):
+        key = (code, detail[:200])
+        if key in self.reported or self.tampers >= MAX_TAMPER_EVENTS:
+            return
+        self.reported.add(key)
+        self.tampers += 1
+        self.send({"event": "tamper", "code": code, "detail": detail[:500]})
+
+    def notice(self, code, detail):
+        key = ("notice", code)
+        if key not in self.reported:
+            self.reported.add(key)
+            self.send({"event": "notice", "code": code, "detail": detail[:500]})
+
+    def verify(self, where):
+        changed = self.integrity.changes(self.config)
+        if changed:
+            self.tamper("pytest-patched", f"{where}: " + "; ".join(changed[:8]))
+
+    # -- collection ----------------------------------------------------------------------------
+    def pytest_configure(self, config):
+        self.config = config
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection(self, session):
+        self.integrity.take()
+        by_file = {}
+        for canary in self.cfg["canaries"]:
+            by_file.setdefault((canary["suite"], canary["file"]), []).append(canary)
+        for suite, files in self.cfg["sources"].items():
+            root = self.cfg["suites"][suite]
+            for rel, source in files.items():
+                path = os.path.join(root, rel)
+                try:
+                    self.compiled[os.path.realpath(path)] = compile_test_module(
+                        path, source, by_file.get((suite, rel), []), session.config)
+                except SyntaxError as exc:
+                    self.compiled[os.path.realpath(path)] = exc
+        self.cfg["sources"] = None  # the sources are not kept around for learner code to find
+        if self.guard is not None:
+            self.guard.armed = True
+        if self.cfg.get("submission"):
+            sys.path.append(self.cfg["submission"])
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_pycollect_makemodule(self, module_path, parent):
+        code = self.compiled.get(os.path.realpath(str(module_path)))
+        if code is None:
+            return None
+        module = TrustedModule.from_parent(parent, path=module_path)
+        module.grader_load = lambda node: self.load(node, code)
+        return module
+
+    def load(self, node, code):
+        self.verify(f"before importing {node.path.name}")
+        if isinstance(code, SyntaxError):
+            raise node.CollectError(f"the test module does not compile: {code}")
+        name = f"grader_tests_{len(self.paths)}_{node.path.stem}"
+        module = types.ModuleType(name)
+        module.__file__ = str(node.path)
+        eq, contains = make_equality_checks(self.classifier, self.tamper, allow_any=_mentions(code, "ANY"))
+        module.__dict__["@grader_eq"] = eq
+        module.__dict__["@grader_in"] = contains
+        # Registered only while it executes (dataclasses look their module up); afterwards a scan of
+        # sys.modules does not find the tests.
+        sys.modules[name] = module
+        try:
+            exec(code, module.__dict__)
+        except SystemExit as exc:
+            self.notice("exit-at-import", f"sys.exit({exc.code!r}) while {node.path.name} imported the submission")
+            raise node.CollectError(f"the submission called sys.exit({exc.code!r}) while it was imported") from None
+        except (pytest.exit.Exception, pytest.skip.Exception):
+            raise
+        except Exception:
+            info = pytest.ExceptionInfo.from_current()
+            raise node.CollectError(str(info.getrepr(style="short"))) from None
+        finally:
+            sys.modules.pop(name, None)
+        node.config.pluginmanager.consider_module(module)
+        return module
 
     def pytest_collectstart(self, collector):
         self.paths[collector.nodeid] = str(collector.path)
 
     def pytest_itemcollected(self, item):
         self.paths[item.nodeid] = str(item.path)
+
+    def pytest_collection_finish(self, session):
+        self.verify("after collection")
+        self.integrity.take_plugins(session.config)
 
     def locate(self, nodeid):
         # Node ids of files outside pytest's rootdir are not stable paths; the collected node knows its own.
@@ -52,6 +677,7 @@ class Reporter:
             self.send({"event": "collect_error", "suite": suite, "file": file_id,
                        "message": str(report.longreprtext)[-MAX_MESSAGE:]})
 
+    # -- results -------------------------------------------------------------------------------
     def pytest_runtest_logreport(self, report):
         state = self.outcomes.setdefault(report.nodeid, {"outcome": "passed", "duration": 0.0, "message": ""})
         state["duration"] += float(report.duration)
@@ -62,31 +688,65 @@ class Reporter:
             state["outcome"] = "skipped"
             state["message"] = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else ""
         if report.when == "teardown":
+            self.verify(f"before reporting {report.nodeid.rpartition('::')[2]}")
             suite, test_id = self.locate(report.nodeid)
             self.send({"event": "result", "suite": suite, "id": test_id, "outcome": state["outcome"],
                        "duration": round(state["duration"], 4), "message": state["message"]})
 
     def pytest_sessionfinish(self, session, exitstatus):
+        self.verify("at the end of the session")
         self.send({"event": "finish", "exit_status": int(exitstatus)})
 
 
+def _mentions(code, name):
+    """Whether compiled code (at any depth) refers to `name`."""
+    if name in code.co_names:
+        return True
+    return any(_mentions(const, name) for const in code.co_consts if isinstance(const, types.CodeType))
+
+
+class TrustedModule(pytest.Module):
+    """A test module built from the source the harness sent, never from the file on disk."""
+
+    grader_load = None
+
+    def _getobj(self):
+        return self.grader_load(self)
+
+
 def main():
-    reporter = Reporter(CONFIG["suites"], CONFIG["canary_dir"])
-    ini = os.path.join(CONFIG["run_dir"], "pytest.ini")
+    cfg = read_config(int(sys.argv[1]))
+    send = make_sender(int(sys.argv[2]), bytes.fromhex(cfg.pop("key")))
+    make_non_dumpable()
+    for name in ("SIGTERM", "SIGINT", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGALRM"):
+        signal.signal(getattr(signal, name), signal.SIG_DFL)
+    submission = cfg.get("submission")
+    trusted = [os.path.realpath(cfg["tests_root"]) + "/", cfg["tests_root"].rstrip("/") + "/", "/opt/grader/"]
+    trusted += [os.path.dirname(m.__file__) + "/" for m in (pytest, _pytest, pluggy)]
+    classifier = Classifier(submission or "/nonexistent-submission", trusted)
+    integrity = Integrity()
+    guard = None
+    reporter = Reporter(cfg, send, None, integrity, classifier)
+    if submission:
+        protected = [os.path.realpath(cfg["tests_root"]) + "/", cfg["tests_root"].rstrip("/") + "/", "/opt/grader/"]
+        guard = Guard(classifier, reporter.tamper, reporter.notice, protected)
+        reporter.guard = guard
+        sys.addaudithook(guard.hook)
+    ini = os.path.join(cfg["run_dir"], "pytest.ini")
     with open(ini, "w", encoding="utf-8") as handle:
         handle.write("[pytest]\n")
-    sys.path.append(CONFIG["submission"])
-    paths = [CONFIG["canary_dir"], *CONFIG["suites"].values()]
     args = [
-        "-c", ini, "--rootdir", CONFIG["run_dir"], "--confcutdir", CONFIG["tests_root"],
-        "-p", "no:cacheprovider", "-p", "no:pastebin", "-p", "no:legacypath",
+        "-c", ini, "--rootdir", cfg["run_dir"], "--confcutdir", cfg["tests_root"],
+        "-p", "no:cacheprovider", "-p", "no:pastebin", "-p", "no:legacypath", "-p", "no:doctest",
         "--continue-on-collection-errors", "--import-mode=importlib", "-q", "--tb=short",
         # No capture: learner output goes straight to the harness, which caps it. pytest's capture would
         # buffer it in memory or in /tmp (a tmpfs that counts against the memory limit).
         "--capture=no",
-        "-o", "console_output_style=classic", *paths,
+        "-o", "console_output_style=classic", *cfg["suites"].values(),
     ]
-    sys.exit(pytest.main(args, plugins=[reporter]))
+    status = pytest.main(args, plugins=[reporter])
+    sys.stdout.flush()
+    os._exit(int(status))
 
 
 main()

@@ -1,14 +1,23 @@
 """In-container harness, trusted side. Runs as `python3 -I /opt/grader/harness.py`.
 
-It reads its run configuration (with the per-run token) from stdin, makes itself non-dumpable so that
-learner processes of the same uid cannot read its memory, file descriptors or environment, then runs
-pytest with the learner's code in a child process whose output and results it captures. Only this
-process writes to the container's stdout, one line per event: `@@grader:<token>:<json>`.
+It reads its run configuration (with the per-run token and the test modules' sources) from stdin,
+makes itself non-dumpable so that learner processes of the same uid cannot read its memory, file
+descriptors or environment, ignores every signal it can, then runs pytest in a child process
+(child.py) whose output and results it captures. Only this process writes to the container's stdout,
+one line per event: `@@grader:<token>:<json>`.
+
+The child signs each result event with a per-run key (HMAC-SHA256, sequence-numbered) that it reads
+from a pipe before any learner code can run, so a line written into the result pipe by learner code
+(or by a process it left behind) is recognised as forged.
+
+In service mode there is no learner code in this container at all: the harness waits for the
+learner's service to answer, then runs the author's suites against it.
 
 Standard library only: nothing from the learner's tree or the grader package is importable here.
 """
 
 import ctypes
+import hmac
 import json
 import os
 import selectors
@@ -16,17 +25,36 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 
 PREFIX = "@@grader:"
 MAX_EVENT_BYTES = 64 * 1024
 PR_SET_DUMPABLE = 4
 CHILD = "/opt/grader/child.py"
+RELAYED = ("result", "collect_error", "finish", "tamper", "notice")
+# After pytest exits, how long buffered events may take to arrive before leftovers are killed.
+DRAIN_S = 1.0
+# Signals learner processes of the same uid could send to stop the harness; SIGKILL and SIGSTOP
+# cannot be ignored (a killed harness is caught by the worker as an incomplete run).
+IGNORED_SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM",
+                   "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGPIPE", "SIGXFSZ")
 
 
 def make_non_dumpable():
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE) failed")
+
+
+def restore_default_signals():
+    for name in IGNORED_SIGNALS:
+        signal.signal(getattr(signal, name), signal.SIG_DFL)
+
+
+def ignore_signals():
+    for name in IGNORED_SIGNALS:
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
 
 
 class Emitter:
@@ -39,18 +67,9 @@ class Emitter:
         self.out.flush()
 
 
-def write_canaries(directory, names):
-    os.makedirs(directory, exist_ok=True)
-    body = ["# Planted by the grader: each of these must fail.\n"]
-    for name in names:
-        body.append(f"\n\ndef {name}():\n    assert False, 'canary'\n")
-    with open(os.path.join(directory, "test_canaries.py"), "w", encoding="utf-8") as handle:
-        handle.writelines(body)
-
-
-def child_environment():
-    return {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
+def child_environment(service_url):
+    env = {
+        "PATH": "/opt/venv/bin:/usr/local/bin:/usr/bin:/bin",
         "HOME": "/tmp/home",
         "LANG": "C.UTF-8",
         "TMPDIR": "/tmp",
@@ -58,83 +77,162 @@ def child_environment():
         "PYTHONHASHSEED": "0",
         "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
     }
+    if service_url:
+        env["GRADER_SERVICE_URL"] = service_url
+    return env
 
 
 def kill_group(pid):
     try:
         os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
+    except (ProcessLookupError, PermissionError):
         pass
 
 
+def _is_live(pid):
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            state = handle.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in (b"Z", b"X")
+
+
 def kill_everything_else():
-    """Processes the learner left behind (daemons, double forks) die with the run."""
+    """Processes the learner left behind (daemons, double forks) die with the run. Returns how many."""
     me = os.getpid()
+    killed = 0
     for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) not in (1, me):
+        if entry.isdigit() and int(entry) not in (1, me) and _is_live(entry):
             try:
                 os.kill(int(entry), signal.SIGKILL)
+                killed += 1
             except (ProcessLookupError, PermissionError):
                 pass
+    return killed
 
 
-def relay(child, results_fd, emitter, deadline, output_limit):
-    """Forward result events, capture capped output, enforce the deadline. Returns run facts."""
+class EventVerifier:
+    """Checks each line of the result pipe: `<hmac hex> <json>`, sequence numbers 1, 2, 3, ..."""
+
+    def __init__(self, key):
+        self.key = key
+        self.seq = 0
+        self.forged = 0
+        self.malformed = 0
+        self.after_finish = 0
+        self.finished = False
+
+    def check(self, line):
+        """The event to relay, or None when the line is not a genuine, well-formed next event."""
+        mac, _, body = line.partition(b" ")
+        expected = hmac.new(self.key, body, "sha256").hexdigest().encode()
+        if not hmac.compare_digest(mac, expected):
+            self.forged += 1
+            return None
+        try:
+            event = json.loads(body)
+        except ValueError:
+            self.malformed += 1
+            return None
+        if not isinstance(event, dict) or event.pop("seq", None) != self.seq + 1:
+            self.forged += 1  # a replayed or reordered line, or one from a forked copy of the child
+            return None
+        self.seq += 1
+        if self.finished:
+            self.after_finish += 1
+            return None
+        if event.get("event") not in RELAYED:
+            self.malformed += 1
+            return None
+        if event["event"] == "finish":
+            self.finished = True
+        return event
+
+
+class OutputCapture:
+    """Keeps at most `limit` bytes of the child's output and counts protocol prefixes written into it."""
+
+    def __init__(self, limit):
+        self.limit = limit
+        self.kept = bytearray()
+        self.total = 0
+        self.prefixes = 0
+        self.tail = b""
+
+    def add(self, chunk):
+        self.total += len(chunk)
+        room = self.limit - len(self.kept)
+        if room > 0:
+            self.kept.extend(chunk[:room])
+        window = self.tail + chunk
+        self.prefixes += window.count(PREFIX.encode())
+        self.tail = chunk[-(len(PREFIX) - 1):]
+
+
+def relay(child, results_fd, emitter, verifier, deadline, capture):
+    """Forward verified events, capture capped output, enforce the deadline. Returns whether it timed out."""
     selector = selectors.DefaultSelector()
-    selector.register(child.stdout, selectors.EVENT_READ, "output")
+    selector.register(child.stdout.fileno(), selectors.EVENT_READ, "output")
     selector.register(results_fd, selectors.EVENT_READ, "results")
-    output = bytearray()
-    output_total = 0
     pending = b""
-    finished = False
-    malformed = 0
-    timed_out = False
     open_streams = 2
-    while open_streams:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            timed_out = True
-            break
-        for key, _ in selector.select(timeout=min(remaining, 1.0)):
-            chunk = os.read(key.fd if key.data == "results" else child.stdout.fileno(), 65536)
+    exited_at = None
+    while True:
+        now = time.monotonic()
+        if now >= deadline:
+            return True
+        if child.poll() is not None:
+            exited_at = exited_at or now
+            if open_streams == 0 or now - exited_at > DRAIN_S:
+                return False
+        for key, _ in selector.select(timeout=min(deadline - now, 0.25)):
+            chunk = os.read(key.fd, 65536)
             if not chunk:
-                selector.unregister(key.fileobj)
+                selector.unregister(key.fd)
                 open_streams -= 1
                 continue
             if key.data == "output":
-                output_total += len(chunk)
-                room = output_limit - len(output)
-                if room > 0:
-                    output.extend(chunk[:room])
+                capture.add(chunk)
                 continue
             pending += chunk
             while b"\n" in pending:
                 line, pending = pending.split(b"\n", 1)
                 if len(line) > MAX_EVENT_BYTES:
-                    malformed += 1
+                    verifier.malformed += 1
                     continue
-                try:
-                    event = json.loads(line)
-                except ValueError:
-                    malformed += 1
-                    continue
-                if not isinstance(event, dict) or event.get("event") not in ("result", "collect_error", "finish"):
-                    malformed += 1
-                    continue
-                if event["event"] == "finish":
-                    finished = True
-                emitter.emit(event)
+                event = verifier.check(line)
+                if event is not None:
+                    emitter.emit(event)
             if len(pending) > MAX_EVENT_BYTES:
-                malformed += 1
+                verifier.malformed += 1
                 pending = b""
-    return {
-        "timed_out": timed_out,
-        "child_finished": finished,
-        "malformed_events": malformed,
-        "output": output.decode("utf-8", "replace"),
-        "output_bytes": output_total,
-        "output_truncated": output_total > len(output),
-    }
+
+
+def wait_for_service(url, timeout_s):
+    """Poll the learner's service until it answers below 400, or the timeout passes."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    started = time.monotonic()
+    last = "no answer yet"
+    while time.monotonic() - started < timeout_s:
+        try:
+            with opener.open(url, timeout=2) as response:
+                if response.status < 400:
+                    return True, round(time.monotonic() - started, 3), ""
+                last = f"HTTP {response.status}"
+        except urllib.error.HTTPError as exc:
+            last = f"HTTP {exc.code}"
+        except (OSError, ValueError) as exc:
+            last = str(getattr(exc, "reason", exc))[:300]
+        time.sleep(0.25)
+    return False, round(time.monotonic() - started, 3), last
+
+
+def write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
 
 
 def main():
@@ -142,13 +240,14 @@ def main():
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     make_non_dumpable()
+    ignore_signals()
     emitter = Emitter(config["token"])
-    # Nothing else may write to the container's stdout: fd 1 now points at a log sink.
+    # Nothing else may write to the container's stdout: fd 1 and 2 now point at a sink.
     sink = os.open(os.devnull, os.O_WRONLY)
     os.dup2(sink, 1)
     os.dup2(sink, 2)
     started = time.monotonic()
-    emitter.emit({"event": "start", "harness": 1})
+    emitter.emit({"event": "start", "harness": 2})
     try:
         run(config, emitter, started)
     except Exception:
@@ -159,49 +258,75 @@ def main():
 
 
 def run(config, emitter, started):
-
-    run_dir = "/tmp/run"
-    canary_dir = os.path.join(run_dir, "canaries")
-    write_canaries(canary_dir, config["canaries"])
-    os.makedirs(os.path.join(run_dir, "cwd"), exist_ok=True)
-    os.makedirs("/tmp/home", exist_ok=True)
+    service = config.get("service")
+    if service:
+        ready, waited, detail = wait_for_service(service["ready_url"], float(service["ready_timeout_s"]))
+        emitter.emit({"event": "service", "ready": ready, "waited_s": waited, "detail": detail})
+        if not ready:
+            emitter.emit({"event": "end", "timed_out": False, "child_finished": False, "child_exit": None,
+                          "duration": round(time.monotonic() - started, 3)})
+            return
+        started = time.monotonic()  # the test clock starts once the service answers
+    for folder in ("/tmp/home", "/tmp/work"):
+        os.makedirs(folder, exist_ok=True)
+    key = os.urandom(32)
     child_config = {
+        "key": key.hex(),
         "suites": config["suites"],
-        "canary_dir": canary_dir,
-        "submission": config["submission"],
-        "run_dir": run_dir,
+        "sources": config["sources"],
+        "canaries": config["canaries"],
+        "submission": config.get("submission"),
         "tests_root": config["tests_root"],
+        "run_dir": "/tmp/work",
     }
-    with open(os.path.join(run_dir, "child.json"), "w", encoding="utf-8") as handle:
-        json.dump(child_config, handle)
-
-    read_fd, write_fd = os.pipe()
+    config_read, config_write = os.pipe()
+    results_read, results_write = os.pipe()
     child = subprocess.Popen(
-        [sys.executable, "-I", CHILD, str(write_fd), os.path.join(run_dir, "child.json")],
+        [sys.executable, "-I", CHILD, str(config_read), str(results_write)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        pass_fds=(write_fd,),
-        cwd=os.path.join(run_dir, "cwd"),
-        env=child_environment(),
+        pass_fds=(config_read, results_write),
+        cwd="/tmp/work",
+        env=child_environment(service["url"] if service else None),
         start_new_session=True,
+        # The harness ignores signals; the learner's processes must not inherit that.
+        restore_signals=True,
+        preexec_fn=restore_default_signals,
     )
-    os.close(write_fd)
+    os.close(config_read)
+    os.close(results_write)
+    try:
+        write_all(config_write, json.dumps(child_config).encode())
+    except BrokenPipeError:
+        pass
+    os.close(config_write)
+    del child_config
+    verifier = EventVerifier(key)
+    capture = OutputCapture(int(config["output_limit"]))
     deadline = started + float(config["timeout_s"])
-    facts = relay(child, read_fd, emitter, deadline, int(config["output_limit"]))
-    if facts["timed_out"]:
-        kill_group(child.pid)
+    timed_out = relay(child, results_read, emitter, verifier, deadline, capture)
+    kill_group(child.pid)
     try:
         exit_code = child.wait(timeout=5)
     except subprocess.TimeoutExpired:
-        kill_group(child.pid)
-        exit_code = child.wait()
-    kill_group(child.pid)
-    kill_everything_else()
-    facts["child_exit"] = exit_code
-    facts["duration"] = round(time.monotonic() - started, 3)
-    facts["event"] = "end"
-    emitter.emit(facts)
+        exit_code = None
+    leftovers = kill_everything_else()
+    emitter.emit({
+        "event": "end",
+        "timed_out": timed_out,
+        "child_finished": verifier.finished,
+        "child_exit": None if timed_out else exit_code,
+        "malformed_events": verifier.malformed,
+        "forged_events": verifier.forged,
+        "events_after_finish": verifier.after_finish,
+        "protocol_in_output": capture.prefixes,
+        "leftover_processes": leftovers,
+        "output": capture.kept.decode("utf-8", "replace"),
+        "output_bytes": capture.total,
+        "output_truncated": capture.total > len(capture.kept),
+        "duration": round(time.monotonic() - started, 3),
+    })
 
 
 if __name__ == "__main__":
