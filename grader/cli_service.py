@@ -9,7 +9,7 @@ import typer
 from sqlalchemy.orm import Session, sessionmaker
 
 from grader.config import get_settings
-from grader.store import ops
+from grader.store import issuing, ops
 from grader.store.db import engine_for, session_factory, session_scope, upgrade
 from grader.store.models import Scope
 
@@ -44,13 +44,38 @@ def tenant_create(
             raise typer.Exit(1)
         tenant = ops.create_tenant(session, slug, name or slug)
         raw = ops.create_api_key(session, tenant.id, [Scope.ADMIN], "initial admin key")[1] if admin_key else None
-        result = {"tenant": tenant.slug, "tenant_id": tenant.id, "admin_key": raw}
+        result: dict[str, str | None] = {"tenant": tenant.slug, "tenant_id": tenant.id, "admin_key": raw, "did": None}
+        try:
+            keys = issuing.init_tenant_keys(session, get_settings(), tenant)
+            result["did"] = keys[0].did
+        except issuing.IssuerUnavailable as exc:
+            typer.echo(f"no issuer keys yet ({exc}); credentials are issued once they exist", err=True)
     if as_json:
         typer.echo(json.dumps(result))
     else:
-        typer.echo(f"tenant {slug} ({result['tenant_id']})")
+        typer.echo(f"tenant {slug} ({result['tenant_id']}) issuer {result['did'] or '(no keys yet)'}")
         if raw:
             typer.echo(f"admin key (shown once): {raw}")
+
+
+@tenant_app.command("keys")
+def tenant_keys(
+    slug: Annotated[str, typer.Argument(help="Tenant slug")],
+    rotate: Annotated[bool, typer.Option(help="Make a new active key; old keys keep verifying")] = False,
+) -> None:
+    """Create (or rotate) the tenant's issuer keys. Needs GRADER_KEY_PASSPHRASE."""
+    with session_scope(_factory()) as session:
+        tenant = ops.tenant_by_slug(session, slug)
+        if tenant is None:
+            typer.echo(f"no tenant {slug!r}", err=True)
+            raise typer.Exit(1)
+        try:
+            keys = issuing.init_tenant_keys(session, get_settings(), tenant, rotate=rotate)
+        except issuing.IssuerUnavailable as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(1) from exc
+        for key in keys:
+            typer.echo(f"{key.status:8} {key.verification_method}")
 
 
 @apikey_app.command("create")

@@ -17,6 +17,7 @@ import logging
 import multiprocessing
 import signal
 import time
+import uuid
 from dataclasses import dataclass
 from functools import lru_cache
 from types import FrameType
@@ -34,9 +35,9 @@ from grader import webhooks
 from grader.config import Settings, get_settings
 from grader.fetch import FetchFailed
 from grader.grade import Grade
-from grader.pipeline import CredentialIssuer, Evidence, GradingResult, grade_repository
-from grader.spec import LoadedAssignment, SpecError
-from grader.store import ops
+from grader.pipeline import Evidence, GradingResult, grade_repository
+from grader.spec import AssignmentSpec, LoadedAssignment, SpecError
+from grader.store import issuing, ops
 from grader.store.db import engine_for, session_factory, session_scope
 from grader.store.models import (
     STAGE_STATES,
@@ -45,6 +46,7 @@ from grader.store.models import (
     GradeRecord,
     Submission,
     SubmissionState,
+    Tenant,
     WebhookDelivery,
     WebhookEndpoint,
 )
@@ -128,7 +130,7 @@ def _store_grade(session: Session, submission: Submission, version_id: str, resu
     return record
 
 
-def _grade_stage(ctx: Context, submission_id: str) -> tuple[str, LoadedAssignment]:
+def _grade_stage(ctx: Context, submission_id: str) -> str:
     """Run the pipeline unless this run already has a grade; returns the grade record's id."""
     with session_scope(ctx.factory) as session:
         submission = session.get(Submission, submission_id)
@@ -140,8 +142,8 @@ def _grade_stage(ctx: Context, submission_id: str) -> tuple[str, LoadedAssignmen
             select(GradeRecord).where(GradeRecord.submission_id == submission.id, GradeRecord.run == submission.run)
         )
         if existing is not None:
-            return existing.id, loaded
-        url, ref, version_id = submission.repo_url, submission.ref, version.id
+            return existing.id
+        url, ref, version_id, run = submission.repo_url, submission.ref, version.id, submission.run
     result = grade_repository(url, loaded, ctx.settings, ref=ref, on_event=_progress(ctx, submission_id), issuer=None)
     for stage, seconds in result.timings.items():
         jobs.record_stage(ctx.redis, stage, seconds)
@@ -150,83 +152,84 @@ def _grade_stage(ctx: Context, submission_id: str) -> tuple[str, LoadedAssignmen
         assert submission is not None
         try:
             with session.begin_nested():
-                return _store_grade(session, submission, version_id, result).id, loaded
+                return _store_grade(session, submission, version_id, result).id
         except IntegrityError:  # a concurrent run of this job stored it first: keep theirs
             pass
     with session_scope(ctx.factory) as session:
         winner = session.scalar(
-            select(GradeRecord).where(GradeRecord.submission_id == submission_id, GradeRecord.run == submission.run)
+            select(GradeRecord).where(GradeRecord.submission_id == submission_id, GradeRecord.run == run)
         )
         assert winner is not None
-        return winner.id, loaded
+        return winner.id
 
 
-def load_issuer(settings: Settings) -> CredentialIssuer | None:
-    """The credential issuer of this deployment, or None where none is configured."""
-    try:
-        from grader.issuance import local_issuer  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
+def _issue_request(session: Session, submission_id: str, grade_id: str) -> issuing.IssueRequest | None:
+    record = session.get(GradeRecord, grade_id)
+    submission = session.get(Submission, submission_id)
+    assert record is not None and submission is not None
+    if not record.passed or record.tampered:
         return None
-    issuer: CredentialIssuer = local_issuer(settings)
-    return issuer
+    version = session.get(AssignmentVersion, record.assignment_version_id)
+    tenant = session.get(Tenant, record.tenant_id)
+    assert version is not None and tenant is not None
+    return issuing.IssueRequest(
+        tenant=tenant,
+        learner=submission.learner,
+        spec=AssignmentSpec.model_validate(version.spec),
+        grade=Grade.model_validate(record.grade),
+        evidence=Evidence.model_validate(record.evidence),
+        # Fixed per submission, so a re-run that lost the race cannot mint a second identity.
+        credential_id=f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'grader:{submission_id}')}",
+    )
 
 
-def _status_of(document: dict[str, Any]) -> tuple[str | None, int | None]:
-    status = document.get("credentialStatus")
-    if isinstance(status, list):
-        status = status[0] if status else None
-    if not isinstance(status, dict):
-        return None, None
-    index = status.get("statusListIndex")
-    return status.get("statusListCredential"), int(index) if index is not None else None
-
-
-def _issue_stage(ctx: Context, submission_id: str, grade_id: str, loaded: LoadedAssignment) -> str | None:
+def _issue_stage(ctx: Context, submission_id: str, grade_id: str) -> str | None:
     """Issue a credential for a passing, untampered grade; at most one per submission."""
     with session_scope(ctx.factory) as session:
         existing = session.scalar(select(CredentialRecord).where(CredentialRecord.submission_id == submission_id))
         if existing is not None:
             return existing.id
-        record = session.get(GradeRecord, grade_id)
-        assert record is not None
-        if not record.passed or record.tampered:
+        request = _issue_request(session, submission_id, grade_id)
+        if request is None:
             return None
-        grade = Grade.model_validate(record.grade)
-        evidence = Evidence.model_validate(record.evidence)
-        tenant_id = record.tenant_id
-    issuer = load_issuer(ctx.settings)
-    if issuer is None:
-        _event(ctx, submission_id, SubmissionState.ISSUING, "issue", "skipped", "no credential issuer is configured")
-        return None
-    _event(ctx, submission_id, SubmissionState.ISSUING, "issue", "start", "")
+        ops.record_event(session, _row(session, submission_id), SubmissionState.ISSUING, "issue", "start", "")
     started = time.monotonic()
-    document = issuer.issue(grade, evidence, loaded)
-    jobs.record_stage(ctx.redis, "issue", time.monotonic() - started)
-    list_url, index = _status_of(document)
     with session_scope(ctx.factory) as session:
+        try:
+            document, status_list, index = issuing.issue(session, ctx.settings, request)
+        except issuing.IssuerUnavailable as exc:
+            session.rollback()
+            ops.record_event(
+                session, _row(session, submission_id), SubmissionState.ISSUING, "issue", "skipped", str(exc)
+            )
+            return None
         credential = CredentialRecord(
-            tenant_id=tenant_id,
+            tenant_id=request.tenant.id,
             submission_id=submission_id,
             grade_id=grade_id,
-            credential_id=str(document.get("id") or f"urn:uuid:{grade_id}"),
+            credential_id=request.credential_id,
             document=document,
+            status_list_id=status_list.id,
             status_index=index,
         )
-        del list_url  # the list is resolved by URL by verifiers; the store keeps the index
         try:
             with session.begin_nested():
                 session.add(credential)
                 session.flush()
-        except IntegrityError:
+        except IntegrityError:  # a concurrent run issued it first; its status index stays allocated, unused
             return None
-        _event_in(session, submission_id, "issue", "done", credential.credential_id)
-        return credential.id
+        ops.record_event(
+            session, _row(session, submission_id), SubmissionState.ISSUING, "issue", "done", request.credential_id
+        )
+        credential_row_id = credential.id
+    jobs.record_stage(ctx.redis, "issue", time.monotonic() - started)
+    return credential_row_id
 
 
-def _event_in(session: Session, submission_id: str, stage: str, status: str, detail: str) -> None:
+def _row(session: Session, submission_id: str) -> Submission:
     submission = session.get(Submission, submission_id)
-    if submission is not None:
-        ops.record_event(session, submission, SubmissionState.ISSUING, stage, status, detail)
+    assert submission is not None
+    return submission
 
 
 def _notify_stage(ctx: Context, submission_id: str, grade_id: str, credential_id: str | None) -> None:
@@ -277,8 +280,8 @@ def grade_submission(submission_id: str) -> str:
             return submission.state  # a duplicate job of a finished submission
         submission.tries += 1
     try:
-        grade_id, loaded = _grade_stage(ctx, submission_id)
-        credential_id = _issue_stage(ctx, submission_id, grade_id, loaded)
+        grade_id = _grade_stage(ctx, submission_id)
+        credential_id = _issue_stage(ctx, submission_id, grade_id)
         _notify_stage(ctx, submission_id, grade_id, credential_id)
     except (UrlRefused, FetchFailed) as exc:
         _event(ctx, submission_id, SubmissionState.REJECTED, "fetch", "refused", str(exc))

@@ -3,7 +3,6 @@ the credential itself, the status list credential, and the issuer's DID document
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Body
@@ -11,12 +10,15 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from credentials.verify import verify_credential
 from grader.api.deps import AdminCaller, ServicesDep, SessionDep, SubmitCaller
-from grader.api.problems import ProblemError, not_found
+from grader.api.problems import not_found
 from grader.api.schemas import CredentialOut, RevokeIn, VerificationOut
+from grader.config import Settings
 from grader.queue import enqueue_delivery
+from grader.store import issuing
 from grader.store import status as status_lists
-from grader.store.models import CredentialRecord, IssuerKey, StatusList, Tenant, utcnow
+from grader.store.models import CredentialRecord, StatusList, Tenant, utcnow
 from grader.webhooks import emit
 
 router = APIRouter(prefix="/api/v1/credentials", tags=["credentials"])
@@ -69,49 +71,50 @@ def get_credential(credential_id: str, session: SessionDep, services: ServicesDe
     return _out(services, _own(session, who.tenant_id, credential_id))
 
 
-def _window(document: dict[str, Any], now: datetime) -> list[str]:
-    errors = []
-    for field, late in (("validFrom", False), ("validUntil", True)):
-        value = document.get(field)
-        if not isinstance(value, str):
-            continue
-        try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            errors.append(f"{field} is not a date-time: {value!r}")
-            continue
-        if (late and now > moment) or (not late and now < moment):
-            errors.append(f"outside its validity window ({field} {value})")
-    return errors
+def _status_lists_for(session: Session, settings: Settings, document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The list credential the document's status entry points to, when this service publishes it."""
+    entry = document.get("credentialStatus")
+    url = entry.get("statusListCredential") if isinstance(entry, dict) else None
+    prefix = status_lists.list_url(settings.public_url, "")
+    if not isinstance(url, str) or not url.startswith(prefix):
+        return []
+    row = session.get(StatusList, url.removeprefix(prefix))
+    return [issuing.status_list_credential(session, settings, row)] if row is not None else []
 
 
-def verify_document(document: dict[str, Any], revoked: bool | None) -> VerificationOut:
-    """Verify with the credentials package (proof, issuer key, schema, status) where it offers a
-    verifier; the service adds what only the store knows: revocation and the validity window."""
-    checks: list[dict[str, Any]] = []
-    errors: list[str] = []
-    try:
-        from credentials.verify import verify_credential  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        errors.append("no verifier is installed: the credentials package lacks credentials.verify")
-    else:
-        report = verify_credential(document)
-        data = report.model_dump(mode="json") if hasattr(report, "model_dump") else dict(report)
-        checks.extend(data.get("checks", []))
-        errors.extend(str(e) for e in data.get("errors", []))
-        if not data.get("verified", False) and not data.get("errors"):
-            errors.append("the credential did not verify")
-    errors.extend(_window(document, utcnow()))
-    if revoked:
-        errors.append("the credential has been revoked")
-    checks.append({"check": "status", "ok": not revoked})
-    return VerificationOut(verified=not errors, checks=checks, errors=errors, revoked=revoked)
+def _did_documents(session: Session) -> list[dict[str, Any]]:
+    """did.json of every tenant of this service (verifiers of did:web issuers need them offline)."""
+    documents = []
+    for tenant in session.scalars(select(Tenant)):
+        document = issuing.did_document(session, tenant)
+        if document is not None:
+            documents.append(document)
+    return documents
+
+
+def verify_document(session: Session, settings: Settings, document: dict[str, Any]) -> VerificationOut:
+    """Every check of credentials.verify, with this service's status lists and DID documents."""
+    report = verify_credential(
+        document,
+        status_list=_status_lists_for(session, settings, document),
+        did_documents=_did_documents(session),
+        require_evidence=True,
+    )
+    status = next((c for c in report.checks if c.name == "status"), None)
+    revoked = None if status is None or status.outcome == "skipped" else status.outcome == "failed"
+    session.commit()  # a status list signed on the way is kept
+    return VerificationOut(
+        verified=report.verified,
+        checks=[c.model_dump() for c in report.checks],
+        errors=report.errors,
+        revoked=revoked,
+    )
 
 
 @router.get("/{credential_id}/verify", response_model=VerificationOut)
-def verify_stored(credential_id: str, session: SessionDep, who: SubmitCaller) -> VerificationOut:
+def verify_stored(credential_id: str, session: SessionDep, services: ServicesDep, who: SubmitCaller) -> VerificationOut:
     credential = _own(session, who.tenant_id, credential_id)
-    return verify_document(credential.document, credential.revoked_at is not None)
+    return verify_document(session, services.settings, credential.document)
 
 
 @router.post("/{credential_id}/revoke", response_model=CredentialOut)
@@ -127,7 +130,7 @@ def revoke(
     if credential.status_list_id is not None and credential.status_index is not None:
         status_list = session.get(StatusList, credential.status_list_id)
         if status_list is not None:
-            status_lists.mark(session, status_list, credential.status_index, True)
+            status_lists.revoke(session, status_list, credential.status_index, services.settings.public_url)
     deliveries = emit(
         session,
         who.tenant_id,
@@ -143,14 +146,10 @@ def revoke(
 
 @public.post("/api/v1/verify", response_model=VerificationOut, tags=["public"])
 def verify_any(
-    session: SessionDep, document: dict[str, Any] = Body(..., description="A credential")
+    session: SessionDep, services: ServicesDep, document: dict[str, Any] = Body(..., description="A credential")
 ) -> VerificationOut:
     """Verify any credential (no key needed): for employers and anyone shown a credential."""
-    stored = None
-    if isinstance(document.get("id"), str):
-        stored = session.scalar(select(CredentialRecord).where(CredentialRecord.credential_id == document["id"]))
-    revoked = None if stored is None else stored.revoked_at is not None
-    return verify_document(document, revoked)
+    return verify_document(session, services.settings, document)
 
 
 @public.get("/api/v1/public/credentials/{credential_id}", responses={200: {"content": {LD_JSON: {}}}})
@@ -164,72 +163,20 @@ def public_credential(credential_id: str, session: SessionDep) -> JSONResponse:
 
 @public.get("/api/v1/public/status-lists/{list_id}", responses={200: {"content": {LD_JSON: {}}}})
 def status_list_credential(list_id: str, session: SessionDep, services: ServicesDep) -> JSONResponse:
-    """The BitstringStatusListCredential verifiers check revocation against."""
-    status_list = session.get(StatusList, list_id)
-    if status_list is None:
+    """The BitstringStatusListCredential verifiers check revocation against (signed by the tenant)."""
+    row = session.get(StatusList, list_id)
+    if row is None:
         raise not_found("status list", list_id)
-    if status_list.document is not None:
-        return JSONResponse(status_list.document, media_type=LD_JSON)
-    tenant = session.get(Tenant, status_list.tenant_id)
-    assert tenant is not None
-    url = f"{services.settings.public_url.rstrip('/')}/api/v1/public/status-lists/{status_list.id}"
-    document = {
-        "@context": ["https://www.w3.org/ns/credentials/v2"],
-        "id": url,
-        "type": ["VerifiableCredential", "BitstringStatusListCredential"],
-        "issuer": _issuer_did(session, tenant, services),
-        "validFrom": status_list.updated_at.isoformat().replace("+00:00", "Z"),
-        "credentialSubject": {
-            "id": f"{url}#list",
-            "type": "BitstringStatusList",
-            "statusPurpose": status_list.purpose,
-            "encodedList": status_lists.encode_list(status_list.bits),
-        },
-    }
+    document = issuing.status_list_credential(session, services.settings, row)
+    session.commit()
     return JSONResponse(document, media_type=LD_JSON)
 
 
-def _issuer_did(session: Session, tenant: Tenant, services: ServicesDep) -> str:
-    key = session.scalar(
-        select(IssuerKey).where(IssuerKey.tenant_id == tenant.id, IssuerKey.status == "active").limit(1)
-    )
-    if key is not None:
-        return key.did
-    host = services.settings.public_url.split("://", 1)[-1].rstrip("/").replace(":", "%3A").replace("/", ":")
-    return f"did:web:{host}:tenants:{tenant.slug}"
-
-
-def did_document(session: Session, tenant: Tenant, services: ServicesDep) -> dict[str, Any]:
-    did = _issuer_did(session, tenant, services)
-    keys = session.scalars(
-        select(IssuerKey).where(IssuerKey.tenant_id == tenant.id).order_by(IssuerKey.created_at)
-    ).all()
-    if not keys:
-        raise ProblemError(404, "not-found", f"tenant {tenant.slug!r} has no issuer key yet")
-    methods = [
-        {
-            "id": k.verification_method,
-            "type": "Multikey",
-            "controller": k.did,
-            "publicKeyMultibase": k.public_key_multibase,
-        }
-        for k in keys
-    ]
-    active = [k.verification_method for k in keys if k.status == "active"]
-    return {
-        "@context": ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/multikey/v1"],
-        "id": did,
-        "verificationMethod": methods,
-        # Retired keys stay listed so old credentials still verify, but sign nothing new.
-        "assertionMethod": active,
-        "authentication": active,
-    }
-
-
 @public.get("/tenants/{tenant_slug}/did.json", responses={200: {"content": {"application/did+json": {}}}})
-def tenant_did(tenant_slug: str, session: SessionDep, services: ServicesDep) -> JSONResponse:
+def tenant_did(tenant_slug: str, session: SessionDep) -> JSONResponse:
     """The did:web document of a tenant's issuer (did:web:<host>:tenants:<slug>)."""
     tenant = session.scalar(select(Tenant).where(Tenant.slug == tenant_slug))
-    if tenant is None:
-        raise not_found("tenant", tenant_slug)
-    return JSONResponse(did_document(session, tenant, services), media_type="application/did+json")
+    document = issuing.did_document(session, tenant) if tenant is not None else None
+    if document is None:
+        raise not_found("issuer", tenant_slug)
+    return JSONResponse(document, media_type="application/did+json")

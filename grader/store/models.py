@@ -229,7 +229,8 @@ class GradeRecord(Base):
 
 
 class StatusList(Base):
-    """A bitstring status list (revocation) of one tenant; bit i is the credential with index i."""
+    """A bitstring status list (revocation) of one tenant; bit i is the credential with index i.
+    Indices are handed out at random (see credentials.status) so they reveal nothing of issue order."""
 
     __tablename__ = "status_lists"
 
@@ -237,8 +238,9 @@ class StatusList(Base):
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     purpose: Mapped[str] = mapped_column(String(20), default="revocation")
     size: Mapped[int] = mapped_column(Integer)  # in bits; at least 131072 for herd privacy
-    next_index: Mapped[int] = mapped_column(Integer, default=0)
-    bits: Mapped[bytes] = mapped_column(LargeBinary)
+    allocated_count: Mapped[int] = mapped_column(Integer, default=0)
+    bits: Mapped[bytes] = mapped_column(LargeBinary)  # the status bits (1 = revoked)
+    allocated: Mapped[bytes] = mapped_column(LargeBinary)  # which indices were handed out (never reused)
     document: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)  # the signed list credential
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -60,7 +60,9 @@ def tenant_by_slug(session: Session, slug: str) -> Tenant | None:
 def create_api_key(session: Session, tenant_id: str, scopes: list[Scope], name: str = "") -> tuple[ApiKey, str]:
     """A new key; the full secret is returned once and never stored."""
     raw, prefix, secret_hash = apikeys.new_key()
-    key = ApiKey(tenant_id=tenant_id, prefix=prefix, secret_hash=secret_hash, scopes=[s.value for s in scopes], name=name)
+    key = ApiKey(
+        tenant_id=tenant_id, prefix=prefix, secret_hash=secret_hash, scopes=[s.value for s in scopes], name=name
+    )
     session.add(key)
     session.flush()
     return key, raw
@@ -126,7 +128,9 @@ def versions_of(session: Session, assignment: Assignment) -> list[AssignmentVers
     return list(
         session.scalars(
             select(AssignmentVersion)
-            .where(AssignmentVersion.tenant_id == assignment.tenant_id, AssignmentVersion.assignment_id == assignment.id)
+            .where(
+                AssignmentVersion.tenant_id == assignment.tenant_id, AssignmentVersion.assignment_id == assignment.id
+            )
             .order_by(AssignmentVersion.created_at, AssignmentVersion.version)
         )
     )

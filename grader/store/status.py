@@ -1,83 +1,77 @@
 """Bitstring status lists (W3C Bitstring Status List v1.0) kept in the store.
 
-Bit `i` (counted from the most significant bit of the first byte) is the status of the credential
-with `statusListIndex` i; 1 means revoked. Lists are at least 131,072 bits so that one index says
-little about which credential a verifier asks about.
+The bit logic, random index allocation and the list credential come from `credentials.status`;
+this module only loads a tenant's list from its row and writes it back. Bit `i` is the status of
+the credential with `statusListIndex` i; 1 means revoked.
 """
 
 from __future__ import annotations
 
-import base64
-import gzip
+from typing import Final
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from grader.store.models import StatusList, utcnow
+from credentials.status import MIN_BITS, StatusList, decode_bitstring
+from grader.store.models import StatusList as StatusListRow
+from grader.store.models import utcnow
 
-MIN_BITS = 131_072
-
-
-class StatusListFull(RuntimeError):
-    """No free index is left in the tenant's current list (a new list is opened instead)."""
+PURPOSE: Final = "revocation"
 
 
-def empty_bits(size: int = MIN_BITS) -> bytes:
-    return bytes(size // 8)
+def list_url(public_url: str, list_id: str) -> str:
+    """Where verifiers fetch the list credential (served by grader.api.credentials)."""
+    return f"{public_url.rstrip('/')}/api/v1/public/status-lists/{list_id}"
 
 
-def get_bit(bits: bytes, index: int) -> bool:
-    return bool(bits[index // 8] & (0x80 >> (index % 8)))
+def load(row: StatusListRow, public_url: str) -> StatusList:
+    return StatusList(list_url(public_url, row.id), PURPOSE, row.size, bytearray(row.bits), bytearray(row.allocated))
 
 
-def set_bit(bits: bytes, index: int, value: bool) -> bytes:
-    data = bytearray(bits)
-    mask = 0x80 >> (index % 8)
-    data[index // 8] = (data[index // 8] | mask) if value else (data[index // 8] & ~mask)
-    return bytes(data)
+def _save(row: StatusListRow, status_list: StatusList, allocated_count: int) -> None:
+    state = status_list.to_state()  # the package's public form: encoded bitstrings
+    row.bits = decode_bitstring(state.encoded_bits)
+    row.allocated = decode_bitstring(state.encoded_allocated)
+    row.allocated_count = allocated_count
+    row.document = None  # the signed list credential must be made anew
+    row.updated_at = utcnow()
 
 
-def encode_list(bits: bytes) -> str:
-    """The `encodedList` value: multibase base64url (no padding) of the GZIP of the bitstring."""
-    packed = gzip.compress(bits, mtime=0)
-    return "u" + base64.urlsafe_b64encode(packed).rstrip(b"=").decode()
-
-
-def decode_list(encoded: str) -> bytes:
-    if not encoded.startswith("u"):
-        raise ValueError("encodedList must be multibase base64url (prefix 'u')")
-    body = encoded[1:]
-    return gzip.decompress(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-
-
-def current_list(session: Session, tenant_id: str, purpose: str = "revocation") -> StatusList:
+def current_row(session: Session, tenant_id: str) -> StatusListRow:
     """The tenant's open list (locked for update on PostgreSQL), created on first use."""
     rows = session.scalars(
-        select(StatusList)
-        .where(StatusList.tenant_id == tenant_id, StatusList.purpose == purpose)
-        .order_by(StatusList.updated_at.desc())
+        select(StatusListRow)
+        .where(StatusListRow.tenant_id == tenant_id, StatusListRow.purpose == PURPOSE)
+        .order_by(StatusListRow.updated_at.desc())
         .with_for_update()
     ).all()
     for row in rows:
-        if row.next_index < row.size:
+        if row.allocated_count < row.size:
             return row
-    fresh = StatusList(tenant_id=tenant_id, purpose=purpose, size=MIN_BITS, next_index=0, bits=empty_bits())
+    empty = bytes(MIN_BITS // 8)
+    fresh = StatusListRow(
+        tenant_id=tenant_id, purpose=PURPOSE, size=MIN_BITS, allocated_count=0, bits=empty, allocated=empty
+    )
     session.add(fresh)
     session.flush()
     return fresh
 
 
-def allocate_index(session: Session, tenant_id: str) -> tuple[StatusList, int]:
-    status_list = current_list(session, tenant_id)
-    index = status_list.next_index
-    status_list.next_index = index + 1
-    status_list.updated_at = utcnow()
+def allocate_index(session: Session, tenant_id: str, public_url: str) -> tuple[StatusListRow, int]:
+    row = current_row(session, tenant_id)
+    status_list = load(row, public_url)
+    index = status_list.allocate()
+    _save(row, status_list, row.allocated_count + 1)
     session.flush()
-    return status_list, index
+    return row, index
 
 
-def mark(session: Session, status_list: StatusList, index: int, revoked: bool = True) -> None:
-    status_list.bits = set_bit(status_list.bits, index, revoked)
-    status_list.document = None  # the signed list credential must be made anew
-    status_list.updated_at = utcnow()
+def revoke(session: Session, row: StatusListRow, index: int, public_url: str) -> None:
+    status_list = load(row, public_url)
+    status_list.revoke(index)
+    _save(row, status_list, row.allocated_count)
     session.flush()
+
+
+def is_revoked(row: StatusListRow, index: int, public_url: str) -> bool:
+    return load(row, public_url).get(index)

@@ -14,6 +14,7 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from credentials.status import MIN_BITS, read_status
 from grader.spec import load_assignment
 from grader.store import ops
 from grader.store import status as status_lists
@@ -25,6 +26,7 @@ from grader.store.models import (
     CredentialRecord,
     GradeRecord,
     Scope,
+    StatusList,
     Submission,
     SubmissionState,
     Tenant,
@@ -232,19 +234,29 @@ def test_queries_never_cross_tenants(factory: sessionmaker[Session], ledger_arch
 
 
 def test_status_list_allocation_and_revocation(factory: sessionmaker[Session]) -> None:
+    base = "https://grader.example"
     with session_scope(factory) as session:
         owner = tenant(session)
-        first_list, first = status_lists.allocate_index(session, owner.id)
-        second_list, second = status_lists.allocate_index(session, owner.id)
-        assert first_list.id == second_list.id and (first, second) == (0, 1)
-        assert first_list.size >= status_lists.MIN_BITS
-        status_lists.mark(session, first_list, second)
+        first_list, first = status_lists.allocate_index(session, owner.id, base)
+        second_list, second = status_lists.allocate_index(session, owner.id, base)
+        assert first_list.id == second_list.id and first != second  # random, never reused
+        assert first_list.size >= MIN_BITS and first_list.allocated_count == 2
+        status_lists.revoke(session, first_list, second, base)
         list_id = first_list.id
     with session_scope(factory) as session:
-        row = session.get(status_lists.StatusList, list_id)
+        row = session.get(StatusList, list_id)
         assert row is not None
-        bits = status_lists.decode_list(status_lists.encode_list(row.bits))
-        assert status_lists.get_bit(bits, 1) and not status_lists.get_bit(bits, 0)
+        assert status_lists.is_revoked(row, second, base) and not status_lists.is_revoked(row, first, base)
+        published = status_lists.load(row, base).to_credential("did:web:grader.example")
+        assert published["id"] == status_lists.list_url(base, list_id)
+        entry = {
+            "type": "BitstringStatusListEntry",
+            "statusPurpose": "revocation",
+            "statusListIndex": str(second),
+            "statusListCredential": published["id"],
+        }
+        assert read_status(published, entry).state == "set"
+        assert read_status(published, {**entry, "statusListIndex": str(first)}).state == "ok"
 
 
 def test_webhook_events_are_queued_once_per_endpoint(factory: sessionmaker[Session]) -> None:
