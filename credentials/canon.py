@@ -431,7 +431,7 @@ def _top_context(raw: Any) -> _Ctx:
 
 # Quads are tuples of N-Quads term strings: ("<iri>" | "_:bN", "<iri>", "<iri>" | "_:bN" | literal).
 # Blank node labels are provisional ("_:b0", ...) until canonicalization relabels them.
-Quad = tuple[str, str, str]
+Quad = tuple[str, str, str, str]  # subject, predicate, object, graph ("" for the default graph)
 
 _TYPE_TERM = f"<{RDF_TYPE}>"
 _FIRST_TERM = f"<{RDF_FIRST}>"
@@ -595,10 +595,10 @@ class _ToRdf:
             type_iri = type_scoped.vocab_iri(name)
             if type_iri is None or type_iri[0] == "@":
                 raise _Unsupported(f"undefined type {name!r}")
-            quads.append((subject, _TYPE_TERM, self._resource(type_iri)))
+            quads.append((subject, _TYPE_TERM, self._resource(type_iri), ""))
         for predicate, objects in props:
             for obj in objects:
-                quads.append((subject, predicate, obj))
+                quads.append((subject, predicate, obj, ""))
         return subject
 
     def _property_values(self, active: _Ctx, key: str, value: Any) -> list[str]:
@@ -646,9 +646,9 @@ class _ToRdf:
             return _NIL_TERM
         head = cell = self._blank()
         for index, obj in enumerate(objects):
-            self.quads.append((cell, _FIRST_TERM, obj))
+            self.quads.append((cell, _FIRST_TERM, obj, ""))
             nxt = self._blank() if index + 1 < len(objects) else _NIL_TERM
-            self.quads.append((cell, _REST_TERM, nxt))
+            self.quads.append((cell, _REST_TERM, nxt, ""))
             cell = nxt
         return head
 
@@ -712,7 +712,7 @@ def _sha256(text: str) -> str:
 
 # Bounds the n-degree hashing work: credentials need a handful of calls; a "poison" dataset crafted
 # to make RDFC-1.0 explode is refused instead of burning the verifier's CPU.
-_NDEGREE_BUDGET = 5000
+_NDEGREE_BUDGET = 100_000
 
 
 class _Rdfc10:
@@ -727,11 +727,13 @@ class _Rdfc10:
         self.quads = quads
         self.mentions: dict[str, list[Quad]] = {}
         for quad in quads:
-            s, _, o = quad
+            s, _, o, g = quad
             if s[0] == "_":
                 self.mentions.setdefault(s, []).append(quad)
             if o[0] == "_" and o != s:
                 self.mentions.setdefault(o, []).append(quad)
+            if g and g[0] == "_" and g != s and g != o:
+                self.mentions.setdefault(g, []).append(quad)
         self.first_degree: dict[str, str] = {}
         self.canonical = _Issuer("c14n")
         self.budget = _NDEGREE_BUDGET
@@ -741,10 +743,11 @@ class _Rdfc10:
         if cached is not None:
             return cached
         lines = []
-        for s, p, o in self.mentions[bnode]:
+        for s, p, o, g in self.mentions[bnode]:
             s2 = s if s[0] != "_" else ("_:a" if s == bnode else "_:z")
             o2 = o if o[0] != "_" else ("_:a" if o == bnode else "_:z")
-            lines.append(f"{s2} {p} {o2} .\n")
+            g2 = g if not g or g[0] != "_" else ("_:a" if g == bnode else "_:z")
+            lines.append(_line(s2, p, o2, g2))
         lines.sort()
         result = self.first_degree[bnode] = _sha256("".join(lines))
         return result
@@ -758,22 +761,28 @@ class _Rdfc10:
             identifier = f"_:{temporary}" if temporary is not None else self.hash_first_degree(related)
         return _sha256(f"{position}{predicate}{identifier}")
 
-    def hash_n_degree(self, bnode: str, issuer: _Issuer) -> tuple[str, _Issuer]:
+    def _spend(self) -> None:
         self.budget -= 1
         if self.budget < 0:
             raise JsonLdProcessingError("RDF canonicalization is too complex (too many blank node permutations)")
+
+    def hash_n_degree(self, bnode: str, issuer: _Issuer) -> tuple[str, _Issuer]:
+        self._spend()
         groups: dict[str, list[str]] = {}
-        for s, p, o in self.mentions[bnode]:
+        for s, p, o, g in self.mentions[bnode]:
             if s[0] == "_" and s != bnode:
                 groups.setdefault(self._related_hash(s, p, issuer, "s"), []).append(s)
             if o[0] == "_" and o != bnode:
                 groups.setdefault(self._related_hash(o, p, issuer, "o"), []).append(o)
+            if g and g[0] == "_" and g != bnode:
+                groups.setdefault(self._related_hash(g, "", issuer, "g"), []).append(g)
         data = ""
         for related_hash in sorted(groups):
             data += related_hash
             chosen_path = ""
             chosen_issuer: _Issuer | None = None
             for permutation in itertools.permutations(groups[related_hash]):
+                self._spend()
                 candidate = self._permutation_path(permutation, issuer, chosen_path)
                 if candidate is not None and (not chosen_path or candidate[0] < chosen_path):
                     chosen_path, chosen_issuer = candidate
@@ -833,11 +842,15 @@ class _Rdfc10:
         return _serialize_sorted(self.quads, labels)
 
 
+def _line(s: str, p: str, o: str, g: str) -> str:
+    return f"{s} {p} {o} {g} .\n" if g else f"{s} {p} {o} .\n"
+
+
 def _serialize_sorted(quads: Iterable[Quad], labels: dict[str, str]) -> str:
-    lines = {
-        f"{labels.get(s, s) if s[0] == '_' else s} {p} {labels.get(o, o) if o[0] == '_' else o} .\n"
-        for s, p, o in quads
-    }
+    def label(term: str) -> str:
+        return labels.get(term, term) if term and term[0] == "_" else term
+
+    lines = {_line(label(s), p, label(o), label(g)) for s, p, o, g in quads}
     return "".join(sorted(lines))
 
 
@@ -848,7 +861,7 @@ def _canonicalize_quads(quads: list[Quad]) -> str:
 
 def _canonicalize_with_oxigraph(quads: list[Quad]) -> str:
     # pyoxigraph writes canonical N-Quads with RDFC-1.0 escaping, so its lines are the canonical lines.
-    text = "".join(f"{s} {p} {o} .\n" for s, p, o in quads)
+    text = "".join(_line(s, p, o, g) for s, p, o, g in quads)
     try:
         dataset = ox.Dataset(ox.parse(text.encode("utf-8"), format=ox.RdfFormat.N_QUADS))
     except (SyntaxError, ValueError) as exc:
@@ -897,22 +910,23 @@ def _pyld_term(term: dict[str, Any]) -> str:
 
 
 def _canonicalize_fallback(doc: dict[str, Any]) -> str:
-    """pyld's JSON-LD to RDF (safe mode) with our RDFC-1.0, for documents outside the fast path.
-
-    Datasets with named graphs (e.g. embedded credentials with their own proofs) are left to pyld's
-    URDNA2015 entirely.
-    """
+    """pyld's JSON-LD to RDF (safe mode) with our RDFC-1.0, for documents outside the fast path
+    (inline contexts, named graphs such as embedded credentials with their own proofs, ...)."""
     expanded = expand_safe(doc)
     try:
         dataset = jsonld.to_rdf(expanded, dict(_PYLD_OPTIONS))
     except Exception as exc:
         raise _unwrap_pyld_error(exc) from exc
-    if set(dataset) - {"@default"}:
-        return canonicalize_reference(doc)
-    quads = [
-        (_pyld_term(t["subject"]), _pyld_term(t["predicate"]), _pyld_term(t["object"]))
-        for t in dataset.get("@default", [])
-    ]
+    quads: list[Quad] = []
+    for graph_name, triples in dataset.items():
+        graph = (
+            ""
+            if graph_name == "@default"
+            else (graph_name if graph_name.startswith("_:") else f"<{_escape_iri(graph_name)}>")
+        )
+        quads.extend(
+            (_pyld_term(t["subject"]), _pyld_term(t["predicate"]), _pyld_term(t["object"]), graph) for t in triples
+        )
     return _canonicalize_quads(quads)
 
 
