@@ -482,6 +482,8 @@ def _typed(lexical: str, datatype: str) -> str:
 
 def _literal(value: Any, datatype: str | None) -> str:
     """The N-Quads literal for a JSON scalar, with pyld's conversion rules."""
+    if type(value) is str and datatype != XSD_DOUBLE:  # the common case first
+        return _typed(value, datatype or XSD_STRING)
     if isinstance(value, bool):
         return _typed("true" if value else "false", datatype or XSD_BOOLEAN)
     if isinstance(value, float) and not math.isfinite(value):
@@ -550,9 +552,11 @@ class _ToRdf:
 
         type_scoped = active
         type_values: list[str] = []
-        for key in sorted(element):
-            if active.vocab_iri(key) != "@type":
-                continue
+        type_keys = [key for key in element if active.vocab_iri(key) == "@type"]
+        if len(type_keys) > 1:
+            # pyld visits keys in sorted order, and later keys see earlier type-scoped contexts
+            raise _Unsupported("several keys alias @type")
+        for key in type_keys:
             raw = element[key]
             names = raw if isinstance(raw, list) else [raw]
             if not all(isinstance(n, str) for n in names):
@@ -847,10 +851,16 @@ def _line(s: str, p: str, o: str, g: str) -> str:
 
 
 def _serialize_sorted(quads: Iterable[Quad], labels: dict[str, str]) -> str:
-    def label(term: str) -> str:
-        return labels.get(term, term) if term and term[0] == "_" else term
-
-    lines = {_line(label(s), p, label(o), label(g)) for s, p, o, g in quads}
+    lines = set()
+    for s, p, o, g in quads:
+        if s[0] == "_":
+            s = labels.get(s, s)
+        if o[0] == "_":
+            o = labels.get(o, o)
+        if g:
+            lines.add(f"{s} {p} {o} {labels.get(g, g) if g[0] == '_' else g} .\n")
+        else:
+            lines.add(f"{s} {p} {o} .\n")
     return "".join(sorted(lines))
 
 
