@@ -10,9 +10,11 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, unquote
 
@@ -211,6 +213,24 @@ class DidDocumentCache:
 
     def get(self, did: str) -> Mapping[str, Any] | None:
         return self._documents.get(did)
+
+    @classmethod
+    def load(cls, directory: Path) -> DidDocumentCache:
+        """DID documents saved earlier with :meth:`save` (or any ``*.json`` DID documents)."""
+        cache = cls()
+        for path in sorted(Path(directory).glob("*.json")):
+            try:
+                cache.add(json.loads(path.read_text(encoding="utf-8")))
+            except (ValueError, DidResolutionError) as exc:
+                raise DidResolutionError(f"{path} is not a DID document: {exc}") from exc
+        return cache
+
+    def save(self, directory: Path) -> None:
+        """Write each document as ``<quoted DID>.json``, to be used offline later."""
+        target = Path(directory)
+        target.mkdir(parents=True, exist_ok=True)
+        for did, document in self._documents.items():
+            (target / f"{quote(did, safe='')}.json").write_text(json.dumps(document, indent=2), encoding="utf-8")
 
     def __contains__(self, did: object) -> bool:
         return did in self._documents

@@ -75,6 +75,18 @@ def test_did_web_document_with_rotated_keys_resolves_each_key() -> None:
         resolve_verification_method(f"{did}#key-3", [document])
 
 
+def test_did_documents_are_cached_on_disk(tmp_path: Path) -> None:
+    did = did_web("grader.example.edu", "issuers/1")
+    cache = DidDocumentCache([did_web_document(did, [("key-1", VECTOR_KEY.public_key())])])
+    cache.save(tmp_path / "dids")
+    loaded = DidDocumentCache.load(tmp_path / "dids")
+    assert did in loaded
+    assert resolve_verification_method(f"{did}#key-1", loaded).controller == did
+    (tmp_path / "dids" / "junk.json").write_text("{}")
+    with pytest.raises(DidResolutionError, match=r"junk\.json"):
+        DidDocumentCache.load(tmp_path / "dids")
+
+
 def test_did_web_is_never_fetched() -> None:
     with pytest.raises(DidResolutionError, match="never fetched"):
         resolve_verification_method("did:web:grader.example.edu#key-1", None)
