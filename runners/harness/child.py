@@ -262,12 +262,11 @@ class Guard:
         path = path if path.startswith("/") else os.path.join(os.getcwd(), path)
         real = os.path.realpath(path)
         writing = bool(mode and any(c in mode for c in "wax+")) or bool(flags and flags & WRITE_FLAGS)
-        if self._protected_read(path, real):
+        if writing and not self._writable(path, real):
             if self.classify.learner_involved(frame):
-                self.flag("read-protected-file", f"opened {path}")
-            return
-        if writing and not self._writable(path, real) and self.classify.learner_involved(frame):
-            self.flag("write-outside-tmp", f"opened {path} for writing")
+                self.flag("write-outside-tmp", f"opened {path} for writing")
+        elif self._protected_read(path, real) and self.classify.learner_involved(frame):
+            self.flag("read-protected-file", f"opened {path}")
 
     @staticmethod
     def _writable(path, real):
@@ -638,10 +637,11 @@ class Reporter:
         sys.modules[name] = module
         try:
             exec(code, module.__dict__)
-        except SystemExit as exc:
-            self.notice("exit-at-import", f"sys.exit({exc.code!r}) while {node.path.name} imported the submission")
-            raise node.CollectError(f"the submission called sys.exit({exc.code!r}) while it was imported") from None
-        except (pytest.exit.Exception, pytest.skip.Exception):
+        except (SystemExit, pytest.exit.Exception) as exc:
+            what = f"sys.exit({exc.code!r})" if isinstance(exc, SystemExit) else f"pytest.exit({exc.msg!r})"
+            self.notice("exit-at-import", f"{what} while {node.path.name} imported the submission")
+            raise node.CollectError(f"the submission called {what} while it was imported") from None
+        except pytest.skip.Exception:
             raise
         except Exception:
             info = pytest.ExceptionInfo.from_current()

@@ -1,0 +1,194 @@
+"""Shared pieces of the adversarial suite: a quick copy of the ledger assignment, hostile repositories
+built from the bundled solutions, one assertion of "defeated", and the generated results table.
+
+Every attack is a real learner repository served over git HTTP and graded through the whole pipeline
+(fetch, image, sandbox, judge), against the real Docker engine. When the full suite has run and
+passed, `tests/adversarial/RESULTS.md` is rewritten from the recorded outcomes; scripts/security-table.py
+copies that table into SECURITY.md.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import textwrap
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from grader.cli import make_issuer
+from grader.config import Settings
+from grader.pipeline import GradingResult, grade_repository
+from grader.spec import LoadedAssignment, load_assignment
+from tests.conftest import LEDGER_DIR, LEDGER_SOLUTIONS, PublishFiles
+
+HERE = Path(__file__).resolve().parent
+RESULTS_MD = HERE / "RESULTS.md"
+RESULTS_JSON = HERE / "results.json"
+TIMEOUT_S = 10
+FAILING_SCORE = 29.01  # the bundled failing solution, graded honestly (solutions/expected.yaml)
+
+
+@dataclass
+class Outcome:
+    case: str
+    attack: str
+    layer: str
+    passed: bool
+    score: float
+    flags: list[str]
+    notes: str = ""
+
+
+@dataclass
+class Ledger:
+    rows: list[Outcome] = field(default_factory=list)
+
+
+LEDGER = Ledger()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if HERE in Path(str(item.path)).parents or Path(str(item.path)).parent == HERE:
+            item.add_marker(pytest.mark.adversarial)
+            item.add_marker(pytest.mark.integration)
+
+
+def solution_files(name: str, overrides: dict[str, str] | None = None) -> dict[str, str]:
+    """A bundled ledger solution as {path: text}, with files replaced or added (dedented)."""
+    root = LEDGER_SOLUTIONS / name
+    files = {
+        p.relative_to(root).as_posix(): p.read_text()
+        for p in root.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+    files.update({k: textwrap.dedent(v) for k, v in (overrides or {}).items()})
+    return files
+
+
+def failing_with(init_prefix: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The failing solution, with `init_prefix` run first when `ledger` is imported."""
+    base = solution_files("failing")
+    files = solution_files("failing", extra)
+    files["ledger/__init__.py"] = textwrap.dedent(init_prefix) + "\n" + base["ledger/__init__.py"]
+    return files
+
+
+def reference_with(init_prefix: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    base = solution_files("reference")
+    files = solution_files("reference", extra)
+    files["ledger/__init__.py"] = textwrap.dedent(init_prefix) + "\n" + base["ledger/__init__.py"]
+    return files
+
+
+@pytest.fixture(scope="session")
+def quick_ledger(tmp_path_factory: pytest.TempPathFactory) -> LoadedAssignment:
+    """The ledger assignment with a 10 s deadline, so the slow attacks are cut quickly."""
+    target = tmp_path_factory.mktemp("adversarial") / "py-ledger"
+    shutil.copytree(LEDGER_DIR, target, ignore=shutil.ignore_patterns("solutions", "__pycache__"))
+    spec = yaml.safe_load((target / "assignment.yaml").read_text())
+    spec["limits"]["timeout_s"] = TIMEOUT_S
+    (target / "assignment.yaml").write_text(yaml.safe_dump(spec))
+    return load_assignment(target)
+
+
+@pytest.fixture(scope="session")
+def attack(
+    publish_files: PublishFiles, grading_settings: Settings, quick_ledger: LoadedAssignment
+) -> Callable[..., GradingResult]:
+    """Publish a hostile repository and grade it end to end, with a credential issuer where one exists."""
+
+    def run(
+        files: dict[str, str], assignment: LoadedAssignment | None = None, settings: Settings | None = None
+    ) -> GradingResult:
+        chosen = settings or grading_settings
+        url = publish_files(files)
+        return grade_repository(url, assignment or quick_ledger, chosen, issuer=make_issuer(chosen))
+
+    return run
+
+
+@pytest.fixture
+def host_marker(tmp_path: Path) -> Iterator[Path]:
+    """A file on the host that attacks aim at by its absolute path; it must come out unchanged."""
+    marker = tmp_path / "host-marker.txt"
+    marker.write_text("untouched\n")
+    before = marker.stat().st_mtime_ns
+    siblings = sorted(p.name for p in tmp_path.iterdir())
+    yield marker
+    assert marker.read_text() == "untouched\n"
+    assert marker.stat().st_mtime_ns == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == siblings
+
+
+def codes(result: GradingResult) -> set[str]:
+    return {f.code for f in result.grade.flags}
+
+
+def assert_defeated(
+    result: GradingResult,
+    *,
+    flags: set[str] = frozenset(),  # type: ignore[assignment]
+    tripwire: bool = True,
+    score: float | None = None,
+) -> None:
+    """No pass, no credential, every expected flag named; a tripwire means a zero score."""
+    grade = result.grade
+    assert grade.passed is False, (grade.score, grade.reason, codes(result))
+    assert result.credential is None
+    assert flags <= codes(result), (sorted(codes(result)), grade.reason, result.learner_output[-2500:])
+    if tripwire:
+        assert grade.tampered and grade.score == 0.0, (grade.score, sorted(codes(result)))
+    if score is not None:
+        assert grade.score == score, (grade.score, sorted(codes(result)), grade.reason)
+
+
+@pytest.fixture
+def record(request: pytest.FixtureRequest) -> Callable[..., None]:
+    """Record one attack's outcome for the generated table (case id = the test's name)."""
+
+    def add(result: GradingResult | None, attack: str, layer: str, notes: str = "") -> None:
+        case = request.node.name.removeprefix("test_")
+        if result is None:
+            LEDGER.rows.append(Outcome(case, attack, layer, False, 0.0, [], notes))
+            return
+        grade = result.grade
+        flags = sorted(f"**{f.code}**" if f.tripwire else f.code for f in grade.flags)
+        LEDGER.rows.append(Outcome(case, attack, layer, grade.passed, grade.score, flags, notes or grade.reason))
+
+    return add
+
+
+def _render(rows: list[Outcome]) -> str:
+    lines = [
+        "<!-- Generated by tests/adversarial/conftest.py from the last full run of the adversarial suite. -->",
+        "",
+        f"{len(rows)} attacks, each a learner repository graded end to end against the real Docker engine.",
+        "",
+        "| # | case | attack | stopped by | passed | score | flags (**tripwire**, other: notice) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for number, row in enumerate(sorted(rows, key=lambda r: r.case), start=1):
+        flags = ", ".join(row.flags) or "—"
+        lines.append(
+            f"| {number} | `{row.case}` | {row.attack} | {row.layer} | {'yes' if row.passed else 'no'} | "
+            f"{row.score:g} | {flags} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Write the table only from a complete, green run of this folder: never from a partial one."""
+    ours = [i for i in session.items if HERE in Path(str(i.path)).parents or Path(str(i.path)).parent == HERE]
+    recorded = {r.case for r in LEDGER.rows}
+    expected = {i.name.removeprefix("test_") for i in ours if "record" in getattr(i, "fixturenames", ())}
+    if not ours or exitstatus != 0 or session.testsfailed or recorded != expected:
+        return
+    RESULTS_MD.write_text(_render(LEDGER.rows))
+    payload: list[dict[str, Any]] = [r.__dict__ for r in sorted(LEDGER.rows, key=lambda r: r.case)]
+    RESULTS_JSON.write_text(json.dumps(payload, indent=2) + "\n")
