@@ -192,7 +192,17 @@ def create_submission(
             response.status_code = 200
             response.headers["Idempotent-Replayed"] = "true"
             return view(session, existing)
-    submission = _admit(session, services, who.tenant_id, body)
+    try:
+        submission = _admit(session, services, who.tenant_id, body)
+    except ProblemError:
+        # A concurrent request with this key may have committed meanwhile (and now counts against the
+        # cooldown): a retry of the same request must get that submission, not a refusal.
+        existing = _replay(session, who.tenant_id, idempotency_key, body_hash) if idempotency_key else None
+        if existing is None:
+            raise
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+        return view(session, existing)
     submission.idempotency_key = idempotency_key
     submission.request_hash = body_hash
     inserted = ops.insert_submission(session, submission)

@@ -75,15 +75,15 @@ def postgres_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servi
 
 
 class Receiver(ThreadingHTTPServer):
-    """A provider's webhook endpoint: records every request. A body containing a key of `script` is
-    answered with the statuses queued there (then 200); every other body with 200."""
+    """A provider's webhook endpoint: records every request. An event of type T whose body contains X
+    is answered with the statuses queued in `script[(T, X)]` (then 200); every other with 200."""
 
     daemon_threads = True
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _ReceiverHandler)
         self.received: list[dict[str, Any]] = []
-        self.script: dict[str, list[int]] = {}
+        self.script: dict[tuple[str, str], list[int]] = {}
         self.lock = threading.Lock()
 
     @property
@@ -110,7 +110,10 @@ class _ReceiverHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         with self.server.lock:
-            queued = next((v for k, v in self.server.script.items() if k.encode() in body and v), None)
+            kind = json.loads(body).get("type")
+            queued = next(
+                (v for (t, x), v in self.server.script.items() if t == kind and x.encode() in body and v), None
+            )
             status = queued.pop(0) if queued else 200
             self.server.received.append(
                 {
@@ -210,6 +213,8 @@ def stack(redis_service: Services, tmp_path_factory: pytest.TempPathFactory) -> 
         "GRADER_STUCK_AFTER_S": "4",
         "GRADER_RECONCILE_INTERVAL_S": "1",
         "GRADER_LEARNER_SUBMISSIONS_PER_HOUR": "1000",
+        "GRADER_KEY_PASSPHRASE": "integration-test passphrase",  # tenants get issuer keys at creation
+        "GRADER_KEYS_DIR": str(home / "keys"),
     }
     made = Stack(api=f"http://127.0.0.1:{port}", env=env, home=home, git=git)
     made.cli("db", "upgrade")
