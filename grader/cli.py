@@ -101,7 +101,7 @@ def grade_as_json(result: GradingResult) -> dict[str, Any]:
     }
 
 
-def _write_feedback(result: GradingResult, assignment: LoadedAssignment, directory: Path) -> None:
+def write_feedback(result: GradingResult, assignment: LoadedAssignment, directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     policy = assignment.spec.feedback
     view = learner_view(result.grade, policy)
@@ -114,24 +114,24 @@ def _write_feedback(result: GradingResult, assignment: LoadedAssignment, directo
         (directory / "credential.json").write_text(json.dumps(result.credential, indent=2))
 
 
-def make_issuer(settings: Settings) -> CredentialIssuer | None:
-    """The local issuer (did:key), or None where the credentials package is not available."""
-    try:
-        from grader.issuance import local_issuer
-    except ImportError:
-        return None
-    issuer: CredentialIssuer = local_issuer(settings)
-    return issuer
+def make_issuer(settings: Settings, learner: str | None = None) -> CredentialIssuer:
+    """The local issuer: did:key keys under <home>/keys, created on first use."""
+    from grader.issuance import local_issuer
+
+    return local_issuer(settings, learner)
 
 
 def run_grade(
-    url: str, assignment: LoadedAssignment, settings: Settings, ref: str | None, progress: Progress, issue: bool
+    url: str,
+    assignment: LoadedAssignment,
+    settings: Settings,
+    ref: str | None,
+    progress: Progress,
+    issuer: CredentialIssuer | None,
 ) -> GradingResult:
     """Grade, mapping every failure to the CLI's exit codes: 2 bad input, 1 fault of the system."""
     try:
-        return grade_repository(
-            url, assignment, settings, ref=ref, on_event=progress, issuer=make_issuer(settings) if issue else None
-        )
+        return grade_repository(url, assignment, settings, ref=ref, on_event=progress, issuer=issuer)
     except UrlRefused as exc:
         err.print(f"[red]error[/] {exc}")
         raise typer.Exit(EXIT_BAD_INPUT) from exc
@@ -153,13 +153,17 @@ def grade(
     allow_scheme: Annotated[list[str] | None, typer.Option(help="Also allow this URL scheme")] = None,
     feedback_dir: Annotated[Path | None, typer.Option(help="Write feedback.md/html, results.json, junit.xml")] = None,
     credential: Annotated[bool, typer.Option(help="Issue a credential when the grade passes")] = True,
+    learner: Annotated[
+        str | None, typer.Option(help="The learner: a DID, or an email (stored only as a salted hash)")
+    ] = None,
 ) -> None:
     """Grade one learner repository against an assignment."""
     settings = _settings(allow_host, allow_scheme)
     loaded = _load_or_exit(assignment)
-    result = run_grade(repo_url, loaded, settings, ref, Progress(err, quiet=as_json), credential)
+    issuer = make_issuer(settings, learner) if credential else None
+    result = run_grade(repo_url, loaded, settings, ref, Progress(err, quiet=as_json), issuer)
     if feedback_dir is not None:
-        _write_feedback(result, loaded, feedback_dir)
+        write_feedback(result, loaded, feedback_dir)
     if as_json:
         sys.stdout.write(json.dumps(grade_as_json(result), indent=2) + "\n")
         return
@@ -202,11 +206,15 @@ def assignment_build(path: Annotated[Path, typer.Argument(help="Assignment folde
 @app.command()
 def demo(
     assignments_dir: Annotated[Path, typer.Option(help="Folder of assignments with solutions/")] = Path("assignments"),
+    out_dir: Annotated[Path, typer.Option("--out", help="Where feedback, credentials and badges go")] = Path(
+        "demo-output"
+    ),
 ) -> None:
     """The main job: grade every bundled solution through a loopback git server and check the results."""
     from grader.demo import run_demo
 
-    raise typer.Exit(run_demo(assignments_dir, get_settings(), out, err))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    raise typer.Exit(run_demo(assignments_dir, get_settings(), out, err, out_dir))
 
 
 def _mount_optional_apps() -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,9 +23,10 @@ from rich.text import Text
 from credentials.bake import PNG_SIGNATURE, bake_credential, unbake
 from credentials.did import ResolvedKey, did_web, split_verification_method
 from credentials.errors import BakeError, CredentialError, KeyError_
-from credentials.keys import METADATA_FILE, PASSPHRASE_ENV, KeyRecord, Keystore, passphrase_from_env
+from credentials.keys import METADATA_FILE, PASSPHRASE_ENV, KeyRecord, Keystore
 from credentials.multibase import public_key_from_multibase
 from credentials.verify import VerificationReport, verify_credential
+from grader.config import Settings, key_passphrase
 
 KEYS_DIR_ENV = "GRADER_KEYS_DIR"
 EXIT_VALID = 0
@@ -41,8 +41,12 @@ err = Console(stderr=True, soft_wrap=True, emoji=False, highlight=False)
 
 
 def keys_dir() -> Path:
-    configured = os.environ.get(KEYS_DIR_ENV)
-    return Path(configured).expanduser() if configured else Path.home() / ".local" / "share" / "grader" / "keys"
+    """GRADER_KEYS_DIR, else <GRADER_HOME>/keys: the same keystore the local issuer signs with."""
+    return Settings().resolved_keys_dir.expanduser()
+
+
+def _passphrase() -> str:
+    return key_passphrase(Settings())
 
 
 def _fail(message: str, code: int = EXIT_UNUSABLE) -> typer.Exit:
@@ -53,7 +57,7 @@ def _fail(message: str, code: int = EXIT_UNUSABLE) -> typer.Exit:
 def _open_store(*, writable: bool) -> Keystore:
     directory = keys_dir()
     try:
-        return Keystore.open(directory, passphrase_from_env()) if writable else Keystore.open_readonly(directory)
+        return Keystore.open(directory, _passphrase()) if writable else Keystore.open_readonly(directory)
     except KeyError_ as exc:
         raise _fail(str(exc)) from exc
 
@@ -90,7 +94,7 @@ def keys_init(
     """Create the keystore with its first active key."""
     try:
         controller = did_web(did_web_domain, did_web_path) if did_web_domain else None
-        store = Keystore.init(keys_dir(), passphrase_from_env(), controller=controller)
+        store = Keystore.init(keys_dir(), _passphrase(), controller=controller)
     except (KeyError_, ValueError) as exc:
         raise _fail(str(exc)) from exc
     record = store.active_key()
@@ -313,3 +317,20 @@ def credential_unbake(
 
 
 __all__ = ["KEYS_DIR_ENV", "PASSPHRASE_ENV", "credential_app", "keys_app"]
+
+
+@credential_app.command("revoke")
+def credential_revoke(
+    credential_id: Annotated[str, typer.Argument(help="The credential's id (urn:uuid:...)")],
+    reason: Annotated[str, typer.Option("--reason", help="Why; kept by the issuer, not published")],
+) -> None:
+    """Revoke a credential of the local issuer: its bit is set in the signed status list."""
+    from grader.issuance import local_issuer
+
+    issuer = local_issuer(Settings())
+    try:
+        issuer.revoke(credential_id, reason)
+    except KeyError as exc:
+        raise _fail(str(exc.args[0])) from exc
+    out.print(f"[yellow]revoked[/] {escape(credential_id)}: {escape(reason)}")
+    out.print(f"status list credential: {issuer.status_credential_file}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from functools import lru_cache
 from pathlib import Path
 
@@ -54,6 +56,13 @@ class Settings(BaseSettings):
     learner_submissions_per_hour: int = 30
     tenant_submissions_per_minute: int = 120
 
+    keys_dir: Path | None = Field(default=None, description="Issuer keystore (default: <home>/keys).")
+    issuer_name: str = Field(default="Capstone Grader", description="The issuer's display name in credentials.")
+
+    @property
+    def resolved_keys_dir(self) -> Path:
+        return self.keys_dir if self.keys_dir is not None else self.home / "keys"
+
     @property
     def cache_dir(self) -> Path:
         return self.home / "cache"
@@ -69,3 +78,20 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+KEY_PASSPHRASE_ENV = "GRADER_KEY_PASSPHRASE"
+
+
+def key_passphrase(settings: Settings) -> str:
+    """GRADER_KEY_PASSPHRASE, or for local use a generated one kept in <home> (mode 0600)."""
+    configured = os.environ.get(KEY_PASSPHRASE_ENV)
+    if configured:
+        return configured
+    path = settings.home / "local-key-passphrase"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()

@@ -6,6 +6,7 @@ image, sandbox, judge, credential), and its grade is checked against `solutions/
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from grader.config import Settings
 from grader.gitserver import LoopbackGitServer
 from grader.grade import Grade
 from grader.pipeline import GradingResult, grade_repository
-from grader.spec import load_assignment
+from grader.spec import LoadedAssignment, load_assignment
 
 
 def expected_mismatches(grade: Grade, expected: dict[str, Any]) -> list[str]:
@@ -43,10 +44,10 @@ def expected_mismatches(grade: Grade, expected: dict[str, Any]) -> list[str]:
 def _verify_credential(result: GradingResult, settings: Settings) -> tuple[bool, str]:
     if result.credential is None:
         return False, "no credential was issued"
-    from grader.issuance import verify_issued
+    from grader.issuance import report_summary, verify_issued
 
     report = verify_issued(result.credential, settings)
-    return report.valid, report.summary()
+    return report.valid, report_summary(report)
 
 
 def _demo_settings(settings: Settings, server: LoopbackGitServer) -> Settings:
@@ -58,8 +59,21 @@ def _demo_settings(settings: Settings, server: LoopbackGitServer) -> Settings:
     )
 
 
-def run_demo(assignments_dir: Path, settings: Settings, out: Console, err: Console) -> int:
+def _save_outputs(result: GradingResult, assignment: LoadedAssignment, name: str, out_dir: Path) -> None:
+    """Feedback for every solution; the credential and its baked badge for those that passed."""
+    from credentials.bake import bake_credential
+    from grader.cli import write_feedback
+
+    stem = f"{assignment.spec.id}-{name}"
+    write_feedback(result, assignment, out_dir / stem)
+    if result.credential is not None:
+        (out_dir / f"{stem}.credential.json").write_text(json.dumps(result.credential, indent=2))
+        (out_dir / f"{stem}.badge.png").write_bytes(bake_credential(result.credential))
+
+
+def run_demo(assignments_dir: Path, settings: Settings, out: Console, err: Console, out_dir: Path) -> int:
     from grader.cli import Progress, make_issuer
+    from grader.issuance import LocalIssuer
 
     failures = 0
     with tempfile.TemporaryDirectory(prefix="grader-demo-git-") as tmp, LoopbackGitServer(Path(tmp)) as server:
@@ -83,6 +97,7 @@ def run_demo(assignments_dir: Path, settings: Settings, out: Console, err: Conso
                 elif not grade.passed and result.credential is not None:
                     problems.append("a failing grade was issued a credential")
                 failures += bool(problems)
+                _save_outputs(result, assignment, name, out_dir)
                 table.add_row(
                     name,
                     grade.commit[:10],
@@ -91,6 +106,10 @@ def run_demo(assignments_dir: Path, settings: Settings, out: Console, err: Conso
                     ", ".join(f"{c.id}={c.level}" for c in grade.criteria),
                     "[green]as expected[/]" if not problems else "[red]" + "; ".join(problems) + "[/]",
                 )
-            out.print(table)
+            # Wide enough for the levels of every criterion, even when stdout is not a terminal.
+            Console(width=max(out.width, 140), soft_wrap=True, file=out.file).print(table)
+        if isinstance(issuer, LocalIssuer) and issuer.status_list_credential() is not None:
+            (out_dir / "status-list.json").write_text(json.dumps(issuer.status_list_credential(), indent=2))
+    out.print(f"feedback, credentials and badges written to {out_dir}/")
     out.print("[green]all grades as expected[/]" if not failures else f"[red]{failures} unexpected grade(s)[/]")
     return 1 if failures else 0
