@@ -3,6 +3,7 @@ issuer, with a status entry in the tenant's list; credentials.verify accepts it,
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -100,7 +101,9 @@ def test_learner_identity_is_hashed_unless_a_did() -> None:
     assert by_email.identifier.identityType == "emailAddress"
     lms = issuing.subject_for("lms-user-42")
     assert lms.identifier is not None and lms.identifier.identityType == "identifier"
-    assert "42" not in lms.identifier.identityHash
+    salt = lms.identifier.salt or ""
+    assert lms.identifier.identityHash == "sha256$" + hashlib.sha256(("lms-user-42" + salt).encode()).hexdigest()
+    assert len(salt) >= 16 and issuing.subject_for("lms-user-42").identifier != lms.identifier  # salted anew
     assert issuing.subject_for("did:key:z6Mkabc").id == "did:key:z6Mkabc"
 
 
