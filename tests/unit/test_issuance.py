@@ -1,0 +1,175 @@
+"""The issuance rule and the mapping from a Grade to a credential; the local issuer on a temp home."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from credentials.models import Profile
+from credentials.verify import verify_credential
+from grader.config import Settings
+from grader.grade import NOT_YET, CriterionGrade, Flag, Grade
+from grader.issuance import (
+    IssuanceRefused,
+    LocalIssuer,
+    local_issuer,
+    results_input,
+    subject_for,
+    unsigned_credential,
+    valid_until,
+)
+from grader.pipeline import Evidence
+from grader.spec import LoadedAssignment, load_assignment
+from tests.conftest import LEDGER_DIR
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.fixture(scope="module")
+def ledger_spec() -> LoadedAssignment:
+    return load_assignment(LEDGER_DIR)
+
+
+def make_grade(passed: bool = True, flags: list[Flag] | None = None, level: str = "Exemplary") -> Grade:
+    return Grade(
+        assignment_id="py-ledger",
+        assignment_version="1.0.0",
+        spec_hash="sha256:abc",
+        mode="unit",
+        commit=COMMIT,
+        score=90.0 if passed else 10.0,
+        max_score=100.0,
+        percent=90.0 if passed else 10.0,
+        passed=passed,
+        criteria=[
+            CriterionGrade(
+                id=cid,
+                title=cid,
+                points=10,
+                max_points=10,
+                percent=100,
+                level=level,
+                required=False,
+                meets_pass_level=True,
+                tests_passed=1,
+                tests_total=1,
+            )
+            for cid in ("core", "validation", "history", "reports")
+        ],
+        tests=[],
+        flags=flags or [],
+    )
+
+
+EVIDENCE = Evidence(
+    repository="https://git.example.edu/ada/ledger.git",
+    commit=COMMIT,
+    ref=None,
+    assignment_id="py-ledger",
+    assignment_version="1.0.0",
+    spec_hash="sha256:abc",
+    image="grader-assignment/py-ledger:1",
+    image_id="sha256:feed",
+    runtime="runsc",
+    mode="unit",
+)
+
+
+@pytest.fixture
+def issuer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LocalIssuer:
+    monkeypatch.delenv("GRADER_KEY_PASSPHRASE", raising=False)
+    return local_issuer(Settings(home=tmp_path), learner="ada@example.org")
+
+
+def test_valid_until_adds_years_months_weeks_days() -> None:
+    start = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
+    assert valid_until(start, "P2Y") == datetime(2028, 1, 28, 12, 0, tzinfo=UTC)
+    assert valid_until(start, "P1M") == datetime(2026, 2, 28, 12, 0, tzinfo=UTC)
+    assert valid_until(start, "P10D") == datetime(2026, 2, 10, 12, 0, tzinfo=UTC)
+    assert valid_until(start, None) is None
+
+
+def test_levels_map_to_rubric_level_ids() -> None:
+    results = results_input(make_grade(level=NOT_YET))
+    assert {r.level_id for r in results.criteria} == {"not-yet"}
+    assert results.total_score == 90.0
+
+
+def test_email_is_hashed_never_shown() -> None:
+    identity = subject_for("ada@example.org")
+    assert identity.id is None and identity.identifier is not None
+    assert "ada" not in identity.identifier.model_dump_json()
+    assert subject_for("did:example:123").id == "did:example:123"
+
+
+@pytest.mark.parametrize(
+    "grade",
+    [make_grade(passed=False), make_grade(flags=[Flag(code="canary-passed", detail="x")])],
+    ids=["failing", "tampered"],
+)
+def test_no_credential_for_a_grade_that_did_not_pass(grade: Grade, issuer: LocalIssuer, ledger_spec) -> None:
+    with pytest.raises(IssuanceRefused):
+        issuer.issue(grade, EVIDENCE, ledger_spec)
+    with pytest.raises(IssuanceRefused):
+        unsigned_credential(
+            issuer=Profile(id="did:example:issuer"),
+            spec=ledger_spec.spec,
+            achievement_id="https://e.org/a",
+            learner="x@y.z",
+            grade=grade,
+            evidence=EVIDENCE,
+            status=None,
+            credential_id="urn:uuid:1",
+            now=datetime.now(UTC),
+        )
+
+
+def test_issued_credential_verifies_and_pins_the_evidence(issuer: LocalIssuer, ledger_spec) -> None:
+    credential = issuer.issue(make_grade(), EVIDENCE, ledger_spec)
+    report = issuer.verify(credential)
+    assert report.valid, report.errors
+    evidence = credential["evidence"][0]
+    assert evidence["id"] == f"{EVIDENCE.repository}#commit={COMMIT}"
+    for fact in ("py-ledger 1.0.0", "sha256:abc", "sha256:feed", "unit mode"):
+        assert fact in evidence["narrative"]
+    achievement = credential["credentialSubject"]["achievement"]
+    assert achievement["name"] == ledger_spec.spec.credential.achievement.name
+    rubric_rows = [d for d in achievement["resultDescription"] if d["resultType"] == "RubricCriterionLevel"]
+    assert len(rubric_rows) == len(ledger_spec.spec.rubric.criteria)
+    assert credential["validUntil"] > credential["validFrom"]  # valid_for: P2Y
+
+
+def test_tampering_with_an_issued_credential_is_detected(issuer: LocalIssuer, ledger_spec) -> None:
+    credential = issuer.issue(make_grade(), EVIDENCE, ledger_spec)
+    credential["credentialSubject"]["result"][0]["achievedLevel"] = credential["credentialSubject"]["result"][0][
+        "achievedLevel"
+    ].replace("exemplary", "not-yet")
+    credential["evidence"][0]["id"] = "https://git.example.edu/mallory/ledger.git#commit=" + COMMIT
+    assert issuer.verify(credential).check("proof").outcome == "failed"
+
+
+def test_revoked_credential_fails_its_status_check(issuer: LocalIssuer, ledger_spec) -> None:
+    first = issuer.issue(make_grade(), EVIDENCE, ledger_spec)
+    second = issuer.issue(make_grade(), EVIDENCE, ledger_spec)
+    assert first["credentialStatus"]["statusListIndex"] != second["credentialStatus"]["statusListIndex"]
+    record = issuer.revoke(first["id"], "academic misconduct")
+    assert record.revoked and record.reason == "academic misconduct"
+    assert issuer.verify(first).check("status").outcome == "failed"
+    assert issuer.verify(second).valid
+    # The published list says nothing of the reason.
+    assert "misconduct" not in str(issuer.status_list_credential())
+    with pytest.raises(KeyError):
+        issuer.revoke("urn:uuid:never-issued", "x")
+
+
+def test_after_rotation_old_credentials_verify_and_a_retired_key_cannot_sign(issuer: LocalIssuer, ledger_spec) -> None:
+    old = issuer.issue(make_grade(), EVIDENCE, ledger_spec)
+    old_key = issuer.keystore.active_key().key_id
+    issuer.keystore.rotate()
+    assert issuer.verify(old).valid
+    with pytest.raises(Exception, match="retired"):
+        issuer.keystore.signer(old_key)
+    # A fresh verifier that knows only the issuer's did:key still verifies the old credential.
+    assert verify_credential(old).check("proof").outcome == "passed"
