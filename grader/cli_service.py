@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from typing import Annotated
 
 import typer
@@ -101,22 +104,44 @@ def serve(
     port: Annotated[int, typer.Option(help="Port")] = 8000,
     workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
     migrate: Annotated[bool, typer.Option(help="Run database migrations first")] = True,
+    grading_workers: Annotated[
+        int, typer.Option(help="Also run this many queue workers beside the API (one command, one machine)")
+    ] = 0,
 ) -> None:
-    """Serve the REST API with uvicorn."""
+    """Serve the REST API with uvicorn (and, with --grading-workers N, the queue workers too)."""
     import uvicorn
 
     if migrate:
         upgrade(get_settings().resolved_database_url())
-    uvicorn.run("grader.api.asgi:app", host=host, port=port, workers=workers, log_level="info", proxy_headers=True)
+    pool = None
+    if grading_workers > 0:
+        pool = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "from grader.cli import app; app()",
+                "worker",
+                "--concurrency",
+                str(grading_workers),
+                "--exit-with-parent",
+            ]
+        )
+    try:
+        uvicorn.run("grader.api.asgi:app", host=host, port=port, workers=workers, log_level="info", proxy_headers=True)
+    finally:
+        if pool is not None:
+            pool.send_signal(signal.SIGTERM)
+            pool.wait()
 
 
 def worker(
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Worker processes on this machine")] = 1,
+    exit_with_parent: Annotated[bool, typer.Option(hidden=True, help="Stop when the parent process ends")] = False,
 ) -> None:
     """Run N queue workers (and the reconciler) until SIGINT/SIGTERM."""
     from grader.worker import run_pool
 
-    run_pool(get_settings(), concurrency)
+    run_pool(get_settings(), concurrency, exit_with_parent)
 
 
 def reconcile() -> None:

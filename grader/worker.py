@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import os
 import signal
 import time
 import uuid
@@ -351,9 +352,12 @@ def _work() -> None:
 class Pool:
     """N worker processes plus the reconciler, in the foreground until SIGINT/SIGTERM."""
 
-    def __init__(self, settings: Settings, concurrency: int) -> None:
+    def __init__(self, settings: Settings, concurrency: int, exit_with_parent: bool = False) -> None:
         self.settings = settings
         self.concurrency = concurrency
+        # `grader serve --grading-workers` starts the pool as a child; uvicorn ends its process by
+        # re-raising the signal, so the pool watches its parent instead of waiting to be told.
+        self.parent = os.getppid() if exit_with_parent else None
         self.spawn = multiprocessing.get_context("spawn")
         self.children: list[multiprocessing.process.BaseProcess] = []
         self.stopping = False
@@ -374,6 +378,8 @@ class Pool:
         queue = jobs.make_queue(self.settings, jobs.connect(self.settings.redis_url))
         next_reconcile = 0.0
         while not self.stopping:
+            if self.parent is not None and os.getppid() != self.parent:
+                break
             self.children = [c if c.is_alive() else self._start_child() for c in self.children]
             if time.monotonic() >= next_reconcile:
                 try:
@@ -395,11 +401,9 @@ class Pool:
 
 
 def signal_child(pid: int, signum: int) -> None:
-    import os
-
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signum)
 
 
-def run_pool(settings: Settings, concurrency: int) -> None:
-    Pool(settings, concurrency).run()
+def run_pool(settings: Settings, concurrency: int, exit_with_parent: bool = False) -> None:
+    Pool(settings, concurrency, exit_with_parent).run()
