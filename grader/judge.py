@@ -18,6 +18,7 @@ from grader.testids import base_id
 
 ACCEPTED_EXIT_CODES = {0, 1}
 SIGKILLED = 137
+SIGKILL = 9
 
 
 class Canary(BaseModel):
@@ -86,7 +87,11 @@ def _stop_reason(facts: RunFacts, timeout_s: int, memory_mb: int) -> str:
     if facts.container.exit_code == SIGKILLED and end is None:
         # Only the kernel (memory or process limits) kills a sandbox from outside; our deadline kill is
         # reported as timed_out above. Docker's OOMKilled flag is not always set in time to see it.
+        # (A learner's process can also SIGKILL the harness: the run fails the same way, and
+        # _signal_flags names it "sandbox-killed".)
         return f"resource limit exceeded: the sandbox was killed (memory limit {memory_mb} MB or process limit)"
+    if end is not None and end.child_exit == -SIGKILL:
+        return f"resource limit exceeded: the test process was killed (memory limit {memory_mb} MB)"
     return ""
 
 
@@ -168,6 +173,22 @@ def _signal_flags(facts: RunFacts) -> list[Flag]:
             seen.add(notice.code)
             flags.append(Flag(code=notice.code, detail=notice.detail, tripwire=False))
     end = facts.report.end
+    if end is None and facts.container.exit_code == SIGKILLED and not facts.container.timed_out:
+        flags.append(
+            Flag(
+                code="sandbox-killed",
+                detail="the harness was killed before it reported: by the memory limit, or by a process in the sandbox",
+                tripwire=False,
+            )
+        )
+    if end is None and facts.container.timed_out:
+        flags.append(
+            Flag(
+                code="harness-unresponsive",
+                detail="the harness never reported, and the worker's deadline ended the run (stopped or starved)",
+                tripwire=False,
+            )
+        )
     if end is not None and end.leftover_processes:
         flags.append(
             Flag(
