@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -104,6 +105,11 @@ def keys_init(
     out.print(f"[green]created[/] keystore {escape(str(store.directory))}")
     out.print(f"issuer: {escape(store.issuer_id())}")
     out.print(f"active key: {escape(record.key_id)} ({escape(record.verification_method)})")
+    if not os.environ.get(PASSPHRASE_ENV):
+        out.print(
+            f"the keys are encrypted with a generated passphrase kept in {escape(str(Settings().home))} "
+            f"(mode 0600); set {PASSPHRASE_ENV} to use your own"
+        )
     if controller:
         out.print("publish the DID document: grader keys did-document --out did.json")
 

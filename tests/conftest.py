@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 import textwrap
 from collections.abc import Callable, Iterator
 from itertools import count
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +19,7 @@ from grader.pipeline import GradingResult, grade_repository
 from grader.spec import LoadedAssignment, load_assignment
 
 ROOT = Path(__file__).resolve().parent.parent
+INTEROP = ROOT / "tests" / "interop"
 LEDGER_DIR = ROOT / "assignments" / "py-ledger"
 LEDGER_SOLUTIONS = LEDGER_DIR / "solutions"
 
@@ -94,3 +99,27 @@ def no_leftovers() -> Iterator[None]:
 
     yield
     assert leftover_containers() == []
+
+
+@pytest.fixture(scope="session")
+def node_verifier() -> Path:
+    """The independent verifier (Digital Bazaar's JS libraries, offline); npm packages installed on first use."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    assert node and npm, "node and npm are needed for the interop verifier (scripts/bootstrap.sh installs them)"
+    if not (INTEROP / "node_modules" / "@digitalbazaar" / "vc").is_dir():
+        command = "ci" if (INTEROP / "package-lock.json").is_file() else "install"
+        subprocess.run([npm, command, "--no-audit", "--no-fund"], cwd=INTEROP, check=True, capture_output=True, timeout=600)
+    return INTEROP / "verify.mjs"
+
+
+def js_verify(verifier: Path, tmp_path: Path, credentials: list[dict[str, Any]], *extra: str) -> list[dict[str, Any]]:
+    """Run the JS verifier over credentials; returns its [{file, verified, errors}] report."""
+    files = []
+    for index, credential in enumerate(credentials):
+        path = tmp_path / f"credential-{index}.json"
+        path.write_text(json.dumps(credential, ensure_ascii=False), encoding="utf-8")
+        files.append(str(path))
+    result = subprocess.run(["node", str(verifier), *extra, *files], capture_output=True, text=True, timeout=300)
+    assert result.returncode in (0, 1), result.stderr
+    outcome: list[dict[str, Any]] = json.loads(result.stdout)
+    return outcome

@@ -9,17 +9,11 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "credentials"))
-from credsamples import sample_credential
 
 from credentials.build import SubjectIdentity
 from credentials.did import did_key, did_key_verification_method, did_web, did_web_document
@@ -27,40 +21,14 @@ from credentials.models import Profile
 from credentials.proof import Ed25519Signer, sign_credential
 from credentials.status import StatusList
 from credentials.verify import verify_credential
+from tests.conftest import js_verify
+from tests.unit.credentials.credsamples import sample_credential
 
 pytestmark = pytest.mark.integration
 
-INTEROP = Path(__file__).resolve().parents[1] / "interop"
 KEY = Ed25519PrivateKey.generate()
 ISSUER = did_key(KEY.public_key())
 SIGNER = Ed25519Signer(KEY, did_key_verification_method(KEY.public_key()))
-
-
-@pytest.fixture(scope="module")
-def node_verifier() -> Path:
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.skip("node and npm are needed for the interop verifier")
-    if not (INTEROP / "node_modules" / "@digitalbazaar" / "vc").is_dir():
-        command = "ci" if (INTEROP / "package-lock.json").is_file() else "install"
-        subprocess.run(
-            [npm, command, "--no-audit", "--no-fund"], cwd=INTEROP, check=True, capture_output=True, timeout=600
-        )
-    return INTEROP / "verify.mjs"
-
-
-def js_verify(verifier: Path, tmp_path: Path, credentials: list[dict[str, Any]], *extra: str) -> list[dict[str, Any]]:
-    files = []
-    for index, credential in enumerate(credentials):
-        path = tmp_path / f"credential-{index}.json"
-        path.write_text(json.dumps(credential, ensure_ascii=False), encoding="utf-8")
-        files.append(str(path))
-    result = subprocess.run(
-        ["node", str(verifier), *extra, *files], capture_output=True, text=True, timeout=300, check=False
-    )
-    assert result.returncode in (0, 1), result.stderr
-    outcome: list[dict[str, Any]] = json.loads(result.stdout)
-    return outcome
 
 
 def _signed(**kwargs: Any) -> dict[str, Any]:

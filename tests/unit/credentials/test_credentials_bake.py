@@ -8,11 +8,11 @@ import zlib
 from pathlib import Path
 
 import pytest
-from credsamples import sample_credential
 from PIL import Image, ImageChops
 
 from credentials.bake import KEYWORD, _chunks, bake, bake_credential, extract_credential, render_badge, unbake
 from credentials.errors import BakeError
+from tests.unit.credentials.credsamples import sample_credential
 
 INTEROP = Path("/work/shared/reference/credentials/interop")
 

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from credsamples import ACHIEVEMENT, EVIDENCE, ISSUER, LEVELS, RESULTS, VALID_FROM, sample_credential
 from pydantic import ValidationError
 
 from credentials.build import (
@@ -24,6 +23,15 @@ from credentials.build import (
 )
 from credentials.models import IdentityObject, OpenBadgeCredential, Profile
 from credentials.schema_check import schema_errors
+from tests.unit.credentials.credsamples import (
+    ACHIEVEMENT,
+    EVIDENCE,
+    ISSUER,
+    LEVELS,
+    RESULTS,
+    VALID_FROM,
+    sample_credential,
+)
 
 INTEROP = Path("/work/shared/reference/credentials/interop")
 

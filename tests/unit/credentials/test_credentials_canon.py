@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from credsamples import ACHIEVEMENT, ISSUER, sample_credential
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -29,6 +28,7 @@ from credentials.build import (
 from credentials.errors import ContextIntegrityError, JsonLdProcessingError, UndefinedTermError, UnknownContextError
 from credentials.models import BitstringStatusListEntry, Profile
 from credentials.schema_check import schema_errors
+from tests.unit.credentials.credsamples import ACHIEVEMENT, ISSUER, sample_credential
 
 # More examples for a deeper run: CREDENTIALS_HYPOTHESIS_EXAMPLES=1000 pytest ...
 EXAMPLES = int(os.environ.get("CREDENTIALS_HYPOTHESIS_EXAMPLES", "60"))

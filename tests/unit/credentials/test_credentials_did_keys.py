@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from credsamples import sample_credential
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from credentials.did import (
@@ -27,6 +26,7 @@ from credentials.models import Profile
 from credentials.multibase import public_key_multibase
 from credentials.proof import sign_credential
 from credentials.verify import verify_credential
+from tests.unit.credentials.credsamples import sample_credential
 
 VECTOR_KEY = Ed25519PrivateKey.from_private_bytes(
     bytes.fromhex("6241a409e6707bb640a0140a8a32bc3d193c33a661747284d6adfa4ed4180be4")

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-from credsamples import sample_credential
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from credentials.did import did_key, did_key_verification_method
@@ -17,6 +16,7 @@ from credentials.multibase import decode_base64url
 from credentials.proof import Ed25519Signer, sign_credential
 from credentials.status import MIN_BITS, StatusList, decode_bitstring, encode_bitstring, read_status
 from credentials.verify import verify_credential
+from tests.unit.credentials.credsamples import sample_credential
 
 BITSTRING = Path("/work/shared/reference/credentials/interop/bit-string-list")
 URL = "https://grader.example.edu/status/1"

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from credsamples import VALID_FROM, sample_credential
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from credentials.did import did_key, did_key_verification_method, did_web, did_web_document
@@ -18,6 +17,7 @@ from credentials.models import Profile
 from credentials.multibase import public_key_from_multibase
 from credentials.proof import Ed25519Signer, sign_credential
 from credentials.verify import CHECK_ORDER, verify_credential
+from tests.unit.credentials.credsamples import VALID_FROM, sample_credential
 
 INTEROP = Path("/work/shared/reference/credentials/interop")
 KEY = Ed25519PrivateKey.generate()
