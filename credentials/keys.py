@@ -269,6 +269,10 @@ class Keystore:
     def rotate(self) -> KeyRecord:
         """Create a new active key and retire the previous active keys (they keep verifying)."""
         self._require_passphrase()
+        # Prove the passphrase first: otherwise a wrong one would encrypt the new key under it and
+        # leave the keystore with keys under two passphrases.
+        for record in self.list()[-1:]:
+            self._private_key(record.key_id)
         now = datetime.now(UTC)
         with _locked(self.directory):
             metadata = self._metadata()
