@@ -104,11 +104,14 @@ def attack(
     """Publish a hostile repository and grade it end to end, with a credential issuer where one exists."""
 
     def run(
-        files: dict[str, str], assignment: LoadedAssignment | None = None, settings: Settings | None = None
+        files: dict[str, str] | None = None,
+        assignment: LoadedAssignment | None = None,
+        settings: Settings | None = None,
+        url: str | None = None,
     ) -> GradingResult:
         chosen = settings or grading_settings
-        url = publish_files(files)
-        return grade_repository(url, assignment or quick_ledger, chosen, issuer=make_issuer(chosen))
+        target = url or publish_files(files or {})
+        return grade_repository(target, assignment or quick_ledger, chosen, issuer=make_issuer(chosen))
 
     return run
 
@@ -116,14 +119,15 @@ def attack(
 @pytest.fixture
 def host_marker(tmp_path: Path) -> Iterator[Path]:
     """A file on the host that attacks aim at by its absolute path; it must come out unchanged."""
-    marker = tmp_path / "host-marker.txt"
+    folder = tmp_path / "host-side"
+    folder.mkdir()
+    marker = folder / "host-marker.txt"
     marker.write_text("untouched\n")
     before = marker.stat().st_mtime_ns
-    siblings = sorted(p.name for p in tmp_path.iterdir())
     yield marker
     assert marker.read_text() == "untouched\n"
     assert marker.stat().st_mtime_ns == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == siblings
+    assert sorted(p.name for p in folder.iterdir()) == ["host-marker.txt"]
 
 
 def codes(result: GradingResult) -> set[str]:
