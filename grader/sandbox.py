@@ -26,6 +26,7 @@ from grader.run_report import ContainerRun
 from grader.spec import Limits
 
 LABEL = "io.capstone-grader.run"
+NETWORK_LABEL = "io.capstone-grader.network"
 CONTAINER_UID = "1000:1000"
 TESTS_ROOT = "/grader/tests"
 SUBMISSION_DIR = "/workspace/submission"
@@ -100,19 +101,20 @@ def _send_stdin(container: Container, payload: bytes) -> None:
 
 
 class _CappedReader(threading.Thread):
-    """Reads a container's stdout in the background, keeping at most `limit` bytes."""
+    """Reads a container's stdout (and optionally stderr) in the background, keeping at most `limit` bytes."""
 
-    def __init__(self, container: Container, limit: int) -> None:
+    def __init__(self, container: Container, limit: int, stderr: bool = False) -> None:
         super().__init__(daemon=True)
         self.container = container
         self.limit = limit
+        self.stderr = stderr
         self.buffer = bytearray()
         self.total = 0
         self.overflowed = threading.Event()
 
     def run(self) -> None:
         with contextlib.suppress(APIError, OSError, ValueError):
-            for chunk in self.container.logs(stdout=True, stderr=False, stream=True, follow=True):
+            for chunk in self.container.logs(stdout=True, stderr=self.stderr, stream=True, follow=True):
                 self.total += len(chunk)
                 room = self.limit - len(self.buffer)
                 if room > 0:
@@ -131,6 +133,18 @@ def container_guard(name: str) -> Iterator[None]:
         remove_by_name(name)
 
 
+def _on_network(options: dict[str, Any], network: str | None, aliases: list[str] | None = None) -> dict[str, Any]:
+    """Attach to a (service mode) internal network instead of none."""
+    if network is None:
+        return options
+    options = {k: v for k, v in options.items() if k != "network_mode"}
+    options["network"] = network
+    if aliases:
+        endpoint = docker_client().api.create_endpoint_config(aliases=aliases)
+        options["networking_config"] = {network: endpoint}
+    return options
+
+
 def run_container(
     image: str,
     limits: Limits,
@@ -142,11 +156,17 @@ def run_container(
     output_limit: int,
     name: str | None = None,
     extra: dict[str, Any] | None = None,
+    network: str | None = None,
+    extra_time_s: float = 0.0,
 ) -> ContainerRun:
-    """Run one hardened container to completion or deadline and return what was observed."""
+    """Run one hardened container to completion or deadline and return what was observed.
+
+    `extra_time_s` lengthens the worker's deadline beyond the spec's timeout (service mode waits for
+    the learner's service to be ready before the test clock starts).
+    """
     name = name or new_run_name()
-    options = hardened_options(limits, runtime, name) | {"mounts": mounts} | (extra or {})
-    deadline_s = limits.timeout_s + settings.deadline_grace_s
+    options = _on_network(hardened_options(limits, runtime, name) | {"mounts": mounts} | (extra or {}), network)
+    deadline_s = limits.timeout_s + settings.deadline_grace_s + extra_time_s
     with container_guard(name):
         container = docker_client().containers.create(image, **options)
         started = time.monotonic()
@@ -192,6 +212,95 @@ def unit_mounts(suites: dict[str, Path], snapshot: Path) -> list[Mount]:
         for suite, path in suites.items()
     )
     return mounts
+
+
+def tests_mounts(suites: dict[str, Path]) -> list[Mount]:
+    """Service mode's tester: the author's suites only, never the learner's snapshot."""
+    return [
+        Mount(target=f"{TESTS_ROOT}/{suite}", source=str(path), type="bind", read_only=True)
+        for suite, path in suites.items()
+    ]
+
+
+@contextlib.contextmanager
+def internal_network(prefix: str = "grader-net") -> Iterator[str]:
+    """A Docker network with no way out: `internal` (no route off the bridge) and no address on the host's
+    side of the bridge (`inhibit_ipv4`), so containers on it reach each other by name and nothing else,
+    not even the host. Removed afterwards whatever happens."""
+    name = new_run_name(prefix)
+    client = docker_client()
+    network = client.networks.create(
+        name,
+        driver="bridge",
+        internal=True,
+        enable_ipv6=False,
+        options={"com.docker.network.bridge.inhibit_ipv4": "true"},
+        labels={NETWORK_LABEL: name},
+    )
+    try:
+        yield name
+    finally:
+        with contextlib.suppress(NotFound, APIError):
+            network.reload()
+            for container in network.containers:
+                with contextlib.suppress(NotFound, APIError):
+                    container.remove(force=True)
+            network.remove()
+
+
+class ServiceContainer:
+    """The learner's long-running service (service mode), started detached and observed until removed."""
+
+    def __init__(self, container: Container, reader: _CappedReader) -> None:
+        self.container = container
+        self.reader = reader
+
+    def state(self) -> dict[str, Any]:
+        with contextlib.suppress(NotFound, APIError):
+            self.container.reload()
+            return dict(self.container.attrs.get("State") or {})
+        return {}
+
+    def log(self) -> bytes:
+        return bytes(self.reader.buffer)
+
+
+@contextlib.contextmanager
+def service_container(
+    image: str,
+    limits: Limits,
+    *,
+    command: str,
+    mounts: list[Mount],
+    network: str,
+    alias: str,
+    environment: dict[str, str],
+    log_limit: int,
+) -> Iterator[ServiceContainer]:
+    """Start the learner's service on `network`, reachable as `alias`; removed afterwards whatever happens.
+
+    Always runc: the engine's runsc here is registered with --network=none. Every other restriction of
+    hardened_options holds (non-root, no capabilities, read-only root, limits, init).
+    """
+    name = new_run_name("grader-svc")
+    options = hardened_options(limits, "runc", name) | {
+        "mounts": mounts,
+        "entrypoint": ["/bin/sh", "-c", command],
+        "environment": {"LANG": "C.UTF-8"} | environment,
+        "stdin_open": False,
+        "working_dir": SUBMISSION_DIR,
+    }
+    with container_guard(name):
+        container = docker_client().containers.create(image, **_on_network(options, network, [alias]))
+        container.start()
+        reader = _CappedReader(container, log_limit, stderr=True)
+        reader.start()
+        yield ServiceContainer(container, reader)
+
+
+def leftover_networks() -> list[str]:
+    """Names of service-mode networks still present (there should never be any after a run)."""
+    return [str(n.name) for n in docker_client().networks.list(filters={"label": NETWORK_LABEL})]
 
 
 def leftover_containers() -> list[str]:
