@@ -208,7 +208,7 @@ def stack(redis_service: Services, tmp_path_factory: pytest.TempPathFactory) -> 
         "GRADER_FETCH_TIMEOUT_S": "20",
         "GRADER_QUEUE_NAME": f"grader-test-{port}",
         "GRADER_JOB_RETRY_BASE_S": "1",
-        "GRADER_WEBHOOK_RETRY_BASE_S": "1",
+        "GRADER_WEBHOOK_RETRY_BASE_S": "2",
         "GRADER_WEBHOOK_RETRIES": "3",
         "GRADER_STUCK_AFTER_S": "4",
         "GRADER_RECONCILE_INTERVAL_S": "1",
