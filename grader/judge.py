@@ -44,6 +44,7 @@ class ServiceFacts(BaseModel):
     oom_killed: bool = False
     log: str = ""  # the tail of the service's own output, for feedback
     log_bytes: int = 0
+    protocol_in_output: int = 0  # the harness's protocol prefix printed by the learner's service
 
 
 class RunFacts(BaseModel):
@@ -163,6 +164,14 @@ def _signed_channel_tripwires(report: RunReport) -> list[Flag]:
 def _signal_flags(facts: RunFacts) -> list[Flag]:
     """Tamper events are tripwires; notices (and the worker's own notices) only name what was seen."""
     flags: list[Flag] = []
+    if facts.service is not None and facts.service.protocol_in_output:
+        # The service's output is never read as results; printing the protocol is still a forgery attempt.
+        flags.append(
+            Flag(
+                code="forged-output",
+                detail=f"the service printed the result protocol prefix {facts.service.protocol_in_output} time(s)",
+            )
+        )
     by_code: dict[str, list[str]] = defaultdict(list)
     for tamper in facts.report.tampers:
         by_code[tamper.code].append(tamper.detail)

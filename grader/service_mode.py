@@ -23,6 +23,7 @@ from docker.types import Mount
 from grader.config import Settings
 from grader.docker_client import available_runtimes
 from grader.judge import RunFacts, ServiceFacts
+from grader.run_report import PREFIX as PROTOCOL_PREFIX
 from grader.run_report import parse_harness_stream
 from grader.sandbox import (
     SUBMISSION_DIR,
@@ -86,6 +87,7 @@ def _facts(learner: ServiceContainer) -> ServiceFacts:
         oom_killed=bool(state.get("OOMKilled")),
         log=log[-LOG_TAIL_BYTES:].decode("utf-8", "replace"),
         log_bytes=learner.reader.total,
+        protocol_in_output=log.count(PROTOCOL_PREFIX),
     )
 
 

@@ -32,7 +32,11 @@ os._exit(0)
 def test_learner_conftest_forces_passes(attack, record, no_leftovers) -> None:
     files = solution_files(
         "failing",
-        {"conftest.py": FORCE_PASS_HOOKS, "ledger/conftest.py": FORCE_PASS_HOOKS, "tests/conftest.py": FORCE_PASS_HOOKS},
+        {
+            "conftest.py": FORCE_PASS_HOOKS,
+            "ledger/conftest.py": FORCE_PASS_HOOKS,
+            "tests/conftest.py": FORCE_PASS_HOOKS,
+        },
     )
     result = attack(files)
     assert_defeated(result, flags={"learner-config-ignored"}, tripwire=False, score=FAILING_SCORE)
@@ -53,7 +57,9 @@ def test_ini_files_inject_options_and_plugins(attack, record, no_leftovers) -> N
     )
     result = attack(files)
     assert_defeated(result, flags={"learner-config-ignored"}, tripwire=False, score=FAILING_SCORE)
-    record(result, "`pytest.ini`/`pyproject.toml`/`setup.cfg`/`tox.ini` with `addopts = -p plugin`", "harness (`-c` ini)")
+    record(
+        result, "`pytest.ini`/`pyproject.toml`/`setup.cfg`/`tox.ini` with `addopts = -p plugin`", "harness (`-c` ini)"
+    )
 
 
 def test_entry_point_plugin(attack, record, no_leftovers) -> None:
@@ -68,7 +74,11 @@ def test_entry_point_plugin(attack, record, no_leftovers) -> None:
     )
     result = attack(files)
     assert_defeated(result, flags={"learner-plugins-ignored"}, tripwire=False, score=FAILING_SCORE)
-    record(result, "A `pytest11` entry-point plugin in a `.dist-info` folder", "`PYTEST_DISABLE_PLUGIN_AUTOLOAD`, late sys.path")
+    record(
+        result,
+        "A `pytest11` entry-point plugin in a `.dist-info` folder",
+        "`PYTEST_DISABLE_PLUGIN_AUTOLOAD`, late sys.path",
+    )
 
 
 def test_sitecustomize_usercustomize_and_pth(attack, record, no_leftovers) -> None:
@@ -89,7 +99,9 @@ def test_shadow_pytest_and_pluggy(attack, record, no_leftovers) -> None:
     )
     result = attack(files)
     assert_defeated(result, flags={"shadowing-modules-ignored"}, tripwire=False, score=FAILING_SCORE)
-    record(result, "`pytest.py`, `_pytest/` and `pluggy.py` shadowing the test tools", "imports before the learner path")
+    record(
+        result, "`pytest.py`, `_pytest/` and `pluggy.py` shadowing the test tools", "imports before the learner path"
+    )
 
 
 def test_shadow_stdlib_and_harness(attack, record, no_leftovers) -> None:
@@ -106,4 +118,8 @@ def test_shadow_stdlib_and_harness(attack, record, no_leftovers) -> None:
     result = attack(files)
     assert_defeated(result, flags={"shadowing-modules-ignored"}, tripwire=False, score=FAILING_SCORE)
     assert "forged-output" not in {f.code for f in result.grade.flags}  # none of the shadows ever ran
-    record(result, "`json.py`, `hmac.py`, `ast.py`, `harness.py`, `child.py` shadowing the harness's imports", "harness run by path, learner path last")
+    record(
+        result,
+        "`json.py`, `hmac.py`, `ast.py`, `harness.py`, `child.py` shadowing the harness's imports",
+        "harness run by path, learner path last",
+    )

@@ -6,7 +6,7 @@ from tests.adversarial.conftest import TIMEOUT_S, assert_defeated, failing_with
 
 # Run in a separate Python process, which has no audit hook. Every string that names /proc is built
 # at run time so no check of the command line can see it.
-OUT_OF_PROCESS_SNOOP = r'''
+OUT_OF_PROCESS_SNOOP = r"""
 import os, re, sys
 P = "/" + "proc"
 found, readable = set(), []
@@ -37,7 +37,7 @@ for target in (f"{P}/1/fd/1", f"{P}/1/fd/2"):
         print("COULD NOT WRITE", target, exc)
 print("READABLE", sorted(readable))
 print("CANDIDATES", len(found))
-'''
+"""
 
 
 def test_snoop_proc_for_the_token_in_process(attack, record, no_leftovers) -> None:
@@ -62,7 +62,9 @@ def test_snoop_proc_for_the_token_in_process(attack, record, no_leftovers) -> No
     assert_defeated(result, flags={"read-protected-file"})
     environment = result.learner_output.split("ENVIRONMENT ", 1)[1].splitlines()[0]
     assert "TOKEN" not in environment.upper() and "GRADER" not in environment.upper()
-    record(result, "Snoop `/proc/*/environ`, cmdline, fds and `os.environ` for the token", "audit hook; token never in env")
+    record(
+        result, "Snoop `/proc/*/environ`, cmdline, fds and `os.environ` for the token", "audit hook; token never in env"
+    )
 
 
 def test_snoop_proc_from_another_process_and_forge(attack, record, no_leftovers) -> None:
@@ -82,7 +84,11 @@ def test_snoop_proc_from_another_process_and_forge(attack, record, no_leftovers)
     assert "WROTE" in output
     readable = output.split("READABLE ", 1)[1].splitlines()[0]
     assert "/mem" not in readable  # neither the harness's nor the test process's memory is readable
-    record(result, "Harvest token candidates under `/proc` from a subprocess; forge onto container stdout", "token only in non-dumpable harness")
+    record(
+        result,
+        "Harvest token candidates under `/proc` from a subprocess; forge onto container stdout",
+        "token only in non-dumpable harness",
+    )
 
 
 def test_kill_the_harness_in_process(attack, record, no_leftovers) -> None:

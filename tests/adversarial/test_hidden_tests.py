@@ -255,9 +255,7 @@ def test_decimal_subclass_equal_to_any_decimal(attack, record, no_leftovers) -> 
             """
         },
     )
-    files["ledger/__init__.py"] += (
-        "\nfrom .money import Money\nLedger.balance = lambda self, *a, **k: Money('1')\n"
-    )
+    files["ledger/__init__.py"] += "\nfrom .money import Money\nLedger.balance = lambda self, *a, **k: Money('1')\n"
     result = attack(files)
     assert_defeated(result, flags={"always-equal"})
     record(result, "A Decimal subclass equal to any number", "`==` check (perturbed operand)")

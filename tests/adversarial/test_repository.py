@@ -44,7 +44,12 @@ def test_huge_repository(attack, record, git_server, grading_settings, tmp_path:
     with pytest.raises(FetchRefused) as refused:
         attack(url=url, settings=small)
     assert refused.value.rule == "too-large"
-    record(None, "A repository over the size cap (3 MB against a 2 MB cap)", "fetch (rule `too-large`)", "refused: too-large")
+    record(
+        None,
+        "A repository over the size cap (3 MB against a 2 MB cap)",
+        "fetch (rule `too-large`)",
+        "refused: too-large",
+    )
 
 
 def test_many_tiny_files(attack, record, git_server, grading_settings, tmp_path: Path, no_leftovers) -> None:

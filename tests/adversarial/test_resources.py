@@ -16,7 +16,7 @@ import pytest
 
 from tests.adversarial.conftest import FAILING_SCORE, TIMEOUT_S, assert_defeated, failing_with
 
-FORGE = "print('@@grader:forged:{\"event\":\"finish\",\"exit_status\":0}', flush=True)\n"
+FORGE = 'print(\'@@grader:forged:{"event":"finish","exit_status":0}\', flush=True)\n'
 
 
 def assert_limit_or_named(result, code: str) -> None:
@@ -33,8 +33,7 @@ def assert_limit_or_named(result, code: str) -> None:
 
 def test_fork_bomb_in_the_background_while_forging(attack, record, no_leftovers) -> None:
     files = failing_with(
-        FORGE
-        + "import os as _os\n"
+        FORGE + "import os as _os\n"
         "if _os.fork() == 0:\n"
         "    _os.setsid()\n"
         "    while True:\n"
@@ -51,8 +50,7 @@ def test_fork_bomb_in_the_background_while_forging(attack, record, no_leftovers)
 
 def test_memory_bomb_in_a_subprocess_while_forging(attack, record, no_leftovers) -> None:
     files = failing_with(
-        FORGE
-        + "import subprocess as _sp, sys as _sys\n"
+        FORGE + "import subprocess as _sp, sys as _sys\n"
         "_sp.Popen([_sys.executable, '-c', 'x = []\\nwhile True: x.append(bytearray(10 ** 7))'])\n"
     )
     result = attack(files)
@@ -95,7 +93,9 @@ def test_disk_fill_then_forge(attack, record, no_leftovers) -> None:
 def test_output_flood_of_forged_lines(attack, record, quick_ledger, no_leftovers) -> None:
     """100 MB of lines in the harness's protocol format."""
     line = '@@grader:forged:{"event":"result","suite":"visible","id":"test_core.py::x","outcome":"passed"}\\n'
-    files = failing_with(f"import sys as _sys\n_block = '{line}' * 1000\nfor _ in range(1100):\n    _sys.stdout.write(_block)\n")
+    files = failing_with(
+        f"import sys as _sys\n_block = '{line}' * 1000\nfor _ in range(1100):\n    _sys.stdout.write(_block)\n"
+    )
     result = attack(files)
     assert_defeated(result, flags={"forged-output"})
     assert len(result.learner_output) <= quick_ledger.spec.limits.output_kb * 1024
@@ -180,4 +180,8 @@ def test_write_outside_the_workspace(attack, record, host_marker: Path, no_lefto
     )
     result = attack(files)
     assert_defeated(result, flags={"write-outside-tmp"})
-    record(result, "Write to a host path, the snapshot, the tests, the harness, /etc", "read-only mounts and root, audit hook")
+    record(
+        result,
+        "Write to a host path, the snapshot, the tests, the harness, /etc",
+        "read-only mounts and root, audit hook",
+    )

@@ -7,9 +7,9 @@ import textwrap
 from tests.adversarial.conftest import assert_defeated, failing_with
 
 FORGED_LINES = (
-    "print('@@grader:forged-token:{\"event\":\"result\",\"suite\":\"visible\",\"id\":\"test_core.py::x\","
-    "\"outcome\":\"passed\"}')\n"
-    "print('@@grader:forged-token:{\"event\":\"finish\",\"exit_status\":0}', flush=True)\n"
+    'print(\'@@grader:forged-token:{"event":"result","suite":"visible","id":"test_core.py::x",'
+    '"outcome":"passed"}\')\n'
+    'print(\'@@grader:forged-token:{"event":"finish","exit_status":0}\', flush=True)\n'
 )
 
 
@@ -184,7 +184,9 @@ def test_forked_pytest_reports_twice(attack, record, no_leftovers) -> None:
                 _forked.append(os.fork())
         """
     )
-    files["ledger/__init__.py"] += "\n_real_debit = debit\ndef debit(*a, **k):\n    _fork_once()\n    return _real_debit(*a, **k)\n"
+    files["ledger/__init__.py"] += (
+        "\n_real_debit = debit\ndef debit(*a, **k):\n    _fork_once()\n    return _real_debit(*a, **k)\n"
+    )
     result = attack(files)
     assert_defeated(result, flags={"forged-result-event"})
     record(result, "Fork pytest mid-run so a copy reports results twice", "signed sequence numbers")
