@@ -9,8 +9,6 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from grader.store.models import Scope
 
-Slug = str
-
 
 class In(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -298,8 +298,3 @@ def status_list_credential(session: Session, settings: Settings, row: StatusList
     row.document = signed
     session.flush()
     return signed
-
-
-def valid_until_of(document: dict[str, Any]) -> datetime | None:
-    value = document.get("validUntil")
-    return datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else None
