@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import textwrap
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,13 +26,15 @@ from grader.cli import make_issuer
 from grader.config import Settings
 from grader.pipeline import GradingResult, grade_repository
 from grader.spec import LoadedAssignment, load_assignment
-from tests.conftest import LEDGER_DIR, LEDGER_SOLUTIONS, PublishFiles
+from tests.conftest import LEDGER_DIR, LEDGER_SOLUTIONS, ROOT, PublishFiles
 
 HERE = Path(__file__).resolve().parent
 RESULTS_MD = HERE / "RESULTS.md"
 RESULTS_JSON = HERE / "results.json"
 TIMEOUT_S = 10
 FAILING_SCORE = 29.01  # the bundled failing solution, graded honestly (solutions/expected.yaml)
+NOTES_DIR = ROOT / "assignments" / "py-notes-api"
+NOTES_FAILING_SCORE = 13.33
 
 
 @dataclass
@@ -98,6 +102,30 @@ def quick_ledger(tmp_path_factory: pytest.TempPathFactory) -> LoadedAssignment:
 
 
 @pytest.fixture(scope="session")
+def quick_notes(tmp_path_factory: pytest.TempPathFactory) -> LoadedAssignment:
+    """The service-mode notes assignment with short timeouts."""
+    target = tmp_path_factory.mktemp("adversarial-notes") / "py-notes-api"
+    shutil.copytree(NOTES_DIR, target, ignore=shutil.ignore_patterns("solutions", "__pycache__"))
+    spec = yaml.safe_load((target / "assignment.yaml").read_text())
+    spec["limits"]["timeout_s"] = 20
+    spec["service"]["ready"]["timeout_s"] = 8
+    (target / "assignment.yaml").write_text(yaml.safe_dump(spec))
+    return load_assignment(target)
+
+
+def notes_files(name: str, overrides: dict[str, str] | None = None) -> dict[str, str]:
+    """A bundled notes-API solution as {path: text}, with files replaced or added (dedented)."""
+    root = NOTES_DIR / "solutions" / name
+    files = {
+        p.relative_to(root).as_posix(): p.read_text()
+        for p in root.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+    files.update({k: textwrap.dedent(v) for k, v in (overrides or {}).items()})
+    return files
+
+
+@pytest.fixture(scope="session")
 def attack(
     publish_files: PublishFiles, grading_settings: Settings, quick_ledger: LoadedAssignment
 ) -> Callable[..., GradingResult]:
@@ -128,6 +156,31 @@ def host_marker(tmp_path: Path) -> Iterator[Path]:
     assert marker.read_text() == "untouched\n"
     assert marker.stat().st_mtime_ns == before
     assert sorted(p.name for p in folder.iterdir()) == ["host-marker.txt"]
+
+
+@pytest.fixture
+def host_listener() -> Iterator[tuple[int, list[bytes]]]:
+    """A TCP listener on every host interface: nothing from the sandbox may ever reach it."""
+    server = socket.create_server(("0.0.0.0", 0))
+    server.settimeout(0.2)
+    received: list[bytes] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            with conn:
+                received.append(conn.recv(65536) or b"<connected>")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], received
+    stop.set()
+    thread.join(timeout=2)
+    server.close()
 
 
 def codes(result: GradingResult) -> set[str]:

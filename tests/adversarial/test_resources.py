@@ -7,12 +7,7 @@ to each, or hit the limits in the ways those do not.
 
 from __future__ import annotations
 
-import socket
-import threading
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.adversarial.conftest import FAILING_SCORE, TIMEOUT_S, assert_defeated, failing_with
 
@@ -100,31 +95,6 @@ def test_output_flood_of_forged_lines(attack, record, quick_ledger, no_leftovers
     assert_defeated(result, flags={"forged-output"})
     assert len(result.learner_output) <= quick_ledger.spec.limits.output_kb * 1024
     record(result, "100 MB of forged protocol lines on stdout", "output cap, stream tripwire")
-
-
-@pytest.fixture
-def host_listener() -> Iterator[tuple[int, list[bytes]]]:
-    """A TCP listener on every host interface: nothing from the sandbox may ever reach it."""
-    server = socket.create_server(("0.0.0.0", 0))
-    server.settimeout(0.2)
-    received: list[bytes] = []
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                continue
-            with conn:
-                received.append(conn.recv(65536) or b"<connected>")
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield server.getsockname()[1], received
-    stop.set()
-    thread.join(timeout=2)
-    server.close()
 
 
 def test_network_exfiltration(attack, record, host_listener, no_leftovers) -> None:
