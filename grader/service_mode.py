@@ -43,7 +43,14 @@ URL_VARIABLE = "GRADER_SERVICE_URL"
 LOG_TAIL_BYTES = 16 * 1024
 
 
-def service_runtime() -> str:
+def service_runtime(settings: Settings) -> str:
+    """runc, the only runtime here that can network; refused when gVisor is required (no learner code
+    may then run outside it)."""
+    if settings.require_gvisor:
+        raise SandboxUnavailable(
+            "gVisor is required (GRADER_REQUIRE_GVISOR), but service mode needs a container network, "
+            "which this engine's runsc (registered with --network=none) cannot provide"
+        )
     if SERVICE_RUNTIME not in available_runtimes():
         raise SandboxUnavailable(f"service mode needs the {SERVICE_RUNTIME!r} runtime, which the engine lacks")
     return SERVICE_RUNTIME
@@ -97,7 +104,7 @@ def run_service(assignment: LoadedAssignment, image: str, snapshot: Path, commit
     if service is None:
         raise ValueError(f"{spec.id} is not a service-mode assignment")
     limits = spec.limits
-    runtime = service_runtime()
+    runtime = service_runtime(settings)
     token = secrets.token_urlsafe(24)
     canaries = plant_canaries(assignment)
     output_limit = limits.output_kb * 1024
