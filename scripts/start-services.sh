@@ -98,8 +98,14 @@ start_postgres() {
 
 stop_all() {
   local dir
+  local pid
   for dir in "$STATE_DIR"/redis-*; do
-    [ -f "$dir/redis.pid" ] && kill "$(cat "$dir/redis.pid")" 2>/dev/null && log "stopped redis in $dir"
+    [ -f "$dir/redis.pid" ] || continue
+    pid=$(cat "$dir/redis.pid")
+    kill "$pid" 2>/dev/null || continue
+    # Wait until it has written its data and exited, so the folder can be removed right after.
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    log "stopped redis in $dir"
   done
   for dir in "$STATE_DIR"/postgres-*; do
     [ -f "$dir/data/postmaster.pid" ] && as_pg "$(pg_bin)/pg_ctl" -D "$dir/data" -m fast stop >/dev/null && log "stopped postgres in $dir"

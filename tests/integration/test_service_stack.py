@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -60,18 +63,29 @@ def start_services(state_dir: Path, postgres: bool) -> Services:
     return Services(state_dir, urls["GRADER_REDIS_URL"], urls.get("GRADER_DATABASE_URL"), env)
 
 
-@pytest.fixture(scope="session")
-def redis_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
-    services = start_services(tmp_path_factory.mktemp("services"), postgres=False)
-    yield services
-    services.stop()
+@contextmanager
+def running_services(postgres: bool) -> Iterator[Services]:
+    # Not under pytest's basetemp: other pytest sessions on this machine prune old basetemps, and a
+    # database whose folder vanished could no longer be stopped by the script.
+    state_dir = Path(tempfile.mkdtemp(prefix="grader-test-services-"))
+    services = start_services(state_dir, postgres=postgres)
+    try:
+        yield services
+    finally:
+        services.stop()
+        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
-def postgres_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
-    services = start_services(tmp_path_factory.mktemp("pg-services"), postgres=True)
-    yield services
-    services.stop()
+def redis_service() -> Iterator[Services]:
+    with running_services(postgres=False) as services:
+        yield services
+
+
+@pytest.fixture(scope="session")
+def postgres_service() -> Iterator[Services]:
+    with running_services(postgres=True) as services:
+        yield services
 
 
 class Receiver(ThreadingHTTPServer):
