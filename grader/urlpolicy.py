@@ -11,6 +11,9 @@ from pydantic import BaseModel
 MAX_URL_LENGTH = 2048
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")
 _PATH_SEGMENT = re.compile(r"^[A-Za-z0-9._~-]+$")
+# git's own test for a remote helper: the URL's first colon is doubled (`ext::cmd`, `fd::3`). A "::"
+# elsewhere (an IPv6 host such as [::1]) is judged by the host and path rules instead.
+_HELPER = re.compile(r"^[^:/]*::")
 
 
 class UrlRefused(ValueError):
@@ -54,8 +57,10 @@ def check_repo_url(url: str, allowed_hosts: list[str], allowed_schemes: list[str
         raise UrlRefused("too-long", f"URLs are limited to {MAX_URL_LENGTH} characters")
     if url.startswith("-"):
         raise UrlRefused("option-injection", "a URL may not start with '-' (it would be read as a git option)")
-    if "::" in url:
-        raise UrlRefused("transport-helper", "'::' selects a git remote helper such as ext::, which can run commands")
+    if _HELPER.match(url):
+        raise UrlRefused(
+            "transport-helper", "'<name>::' selects a git remote helper such as ext::, which can run commands"
+        )
     if _CONTROL.search(url):
         raise UrlRefused("control-characters", "the URL contains spaces or control characters")
     if url.startswith(("/", ".", "~")) or re.match(r"^[A-Za-z]:\\", url):
