@@ -4,19 +4,17 @@ The credentials package does the standards work (building, signing, status lists
 documents); this module supplies what only the service knows: which tenant issues, its keys, the
 learner, the public URLs, and the store rows that keep one credential per submission.
 
-Keys: `<keys root>/tenants/<slug>/` is a `credentials.keys.Keystore` (encrypted with
-GRADER_KEY_PASSPHRASE) whose controller is `did:web:<public host>:tenants:<slug>`; its public keys
-are mirrored into `issuer_keys` so any API replica can serve the tenant's did.json without the
-private keys.
+Keys: `<keys root>/tenants/<slug>/` is a `credentials.keys.Keystore` encrypted with
+GRADER_KEY_PASSPHRASE (on one machine, a generated passphrase kept in <home> will do) whose
+controller is `did:web:<public host>:tenants:<slug>`; its public keys are mirrored into
+`issuer_keys` so any API replica can serve the tenant's did.json without the private keys. The
+mapping from a grade to a credential is grader.issuance's, shared with the CLI's local issuer.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
-import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,31 +22,19 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from credentials.build import (
-    AchievementInput,
-    AlignmentInput,
-    CriterionResultInput,
-    EvidenceInput,
-    ResultsInput,
-    RubricCriterionInput,
-    RubricLevelInput,
-    SubjectIdentity,
-    build_credential,
-    hash_email,
-)
 from credentials.did import did_web, did_web_document
-from credentials.keys import PASSPHRASE_ENV, Keystore
-from credentials.models import BitstringStatusListEntry, IdentityObject, Profile
+from credentials.errors import KeyError_
+from credentials.keys import Keystore
+from credentials.models import BitstringStatusListEntry, Profile
 from credentials.multibase import public_key_from_multibase
 from credentials.proof import sign_document
-from grader.config import Settings
-from grader.grade import NOT_YET, Grade
+from grader.config import Settings, key_passphrase
+from grader.grade import Grade
+from grader.issuance import unsigned_credential
 from grader.pipeline import Evidence
 from grader.spec import AssignmentSpec
 from grader.store import status as status_lists
 from grader.store.models import IssuerKey, StatusList, Tenant, utcnow
-
-_DURATION = re.compile(r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?")
 
 
 class IssuerUnavailable(RuntimeError):
@@ -69,10 +55,6 @@ def tenant_did(settings: Settings, slug: str) -> str:
     """`did:web:<host>:tenants:<slug>`, resolved by `GET /tenants/<slug>/did.json` on this service."""
     host = urlsplit(settings.public_url).netloc or "localhost"
     return did_web(host, f"tenants/{slug}")
-
-
-def _passphrase() -> str | None:
-    return os.environ.get(PASSPHRASE_ENV) or None
 
 
 def sync_keys(session: Session, tenant: Tenant, keystore: Keystore) -> list[IssuerKey]:
@@ -102,28 +84,28 @@ def sync_keys(session: Session, tenant: Tenant, keystore: Keystore) -> list[Issu
 
 def init_tenant_keys(session: Session, settings: Settings, tenant: Tenant, rotate: bool = False) -> list[IssuerKey]:
     """Create the tenant's keystore (or rotate its key) and mirror its public keys."""
-    passphrase = _passphrase()
-    if passphrase is None:
-        raise IssuerUnavailable(f"set {PASSPHRASE_ENV} to create or unlock issuer keys")
+    passphrase = key_passphrase(settings)
     directory = tenant_keys_dir(settings, tenant.slug)
-    if (directory / "keystore.json").is_file():
-        keystore = Keystore.open(directory, passphrase)
-        if rotate:
-            keystore.rotate()
-    else:
-        keystore = Keystore.init(directory, passphrase, controller=tenant_did(settings, tenant.slug))
+    try:
+        if (directory / "keystore.json").is_file():
+            keystore = Keystore.open(directory, passphrase)
+            if rotate:
+                keystore.rotate()
+        else:
+            keystore = Keystore.init(directory, passphrase, controller=tenant_did(settings, tenant.slug))
+    except KeyError_ as exc:
+        raise IssuerUnavailable(f"tenant {tenant.slug!r}: {exc}") from exc
     return sync_keys(session, tenant, keystore)
 
 
 def open_keystore(settings: Settings, tenant: Tenant) -> Keystore:
     directory = tenant_keys_dir(settings, tenant.slug)
-    passphrase = _passphrase()
-    if passphrase is None or not (directory / "keystore.json").is_file():
+    if not (directory / "keystore.json").is_file():
         raise IssuerUnavailable(
-            f"tenant {tenant.slug!r} has no issuer keys on this machine ({directory}; {PASSPHRASE_ENV} "
-            f"{'set' if passphrase else 'unset'}); create them with `grader tenant keys {tenant.slug}`"
+            f"tenant {tenant.slug!r} has no issuer keys on this machine ({directory}); "
+            f"create them with `grader tenant keys {tenant.slug}`"
         )
-    return Keystore.open(directory, passphrase)
+    return Keystore.open(directory, key_passphrase(settings))
 
 
 def did_document(session: Session, tenant: Tenant) -> dict[str, Any] | None:
@@ -140,102 +122,7 @@ def did_document(session: Session, tenant: Tenant) -> dict[str, Any] | None:
     )
 
 
-# Building a credential from a grade ------------------------------------------------------------
-
-
-def _slug(text: str) -> str:
-    slug = re.sub(r"[^A-Za-z0-9._~-]+", "-", text).strip("-")
-    return slug if slug and slug[0].isalnum() else f"x{slug}"
-
-
-def _valid_until(start: datetime, duration: str | None) -> datetime | None:
-    """An ISO-8601 duration's date part (P2Y, P18M, P6W, P30D) added to `start`."""
-    if not duration:
-        return None
-    match = _DURATION.match(duration)
-    if not match:
-        return None
-    years, months, weeks, days = (int(g) if g else 0 for g in match.groups())
-    total_months = start.month - 1 + months + 12 * years
-    year, month = start.year + total_months // 12, total_months % 12 + 1
-    day = min(start.day, 28)  # keeps the date valid in every month
-    return start.replace(year=year, month=month, day=day) + timedelta(weeks=weeks, days=days)
-
-
-def achievement_input(spec: AssignmentSpec, achievement_id: str) -> AchievementInput:
-    """The spec's credential block and rubric as an OB 3.0 achievement with a rubric."""
-    achievement = spec.credential.achievement
-    rubric = []
-    for criterion in spec.rubric.criteria:
-        levels = [RubricLevelInput(id="not-yet", name=NOT_YET, points=0)]
-        for name, percent in sorted(criterion.levels.items(), key=lambda item: item[1]):
-            levels.append(
-                RubricLevelInput(id=_slug(name), name=name, points=round(criterion.points * percent / 100, 2))
-            )
-        rubric.append(
-            RubricCriterionInput(
-                id=_slug(criterion.id), name=criterion.title, description=criterion.description or None, levels=levels
-            )
-        )
-    return AchievementInput(
-        id=achievement_id,
-        name=achievement.name,
-        description=achievement.description,
-        criteria_narrative=achievement.criteria,
-        skills=list(achievement.skills),
-        alignments=[
-            AlignmentInput(
-                target_name=a.targetName,
-                target_url=a.targetUrl,
-                target_description=a.targetDescription,
-                target_code=a.targetCode,
-                target_framework=a.targetFramework,
-            )
-            for a in achievement.alignments
-        ],
-        rubric=rubric,
-        passing_score=round(spec.rubric.max_points * spec.rubric.pass_rule.min_percent / 100, 2),
-        version=spec.version,
-        image=achievement.image,
-    )
-
-
-def results_input(grade: Grade) -> ResultsInput:
-    return ResultsInput(
-        criteria=[
-            CriterionResultInput(criterion_id=_slug(c.id), level_id="not-yet" if c.level == NOT_YET else _slug(c.level))
-            for c in grade.criteria
-        ],
-        total_score=grade.score,
-    )
-
-
-def subject_for(learner: str) -> SubjectIdentity:
-    """A DID is named as is; an email or any other learner id is salted and hashed, never shown."""
-    if learner.startswith("did:"):
-        return SubjectIdentity.from_did(learner)
-    if "@" in learner:
-        return SubjectIdentity(identifier=hash_email(learner))
-    salt = secrets.token_hex(16)
-    digest = hashlib.sha256((learner + salt).encode()).hexdigest()
-    return SubjectIdentity(
-        identifier=IdentityObject(hashed=True, identityHash=f"sha256${digest}", identityType="identifier", salt=salt)
-    )
-
-
-def evidence_inputs(evidence: Evidence) -> list[EvidenceInput]:
-    return [
-        EvidenceInput(
-            id=f"{evidence.repository}#commit={evidence.commit}",
-            name="Graded repository, pinned to a commit",
-            narrative=(
-                f"Commit {evidence.commit} of {evidence.repository} was graded against assignment "
-                f"{evidence.assignment_id} {evidence.assignment_version} (spec hash {evidence.spec_hash}) "
-                f"in {evidence.mode} mode, runner image {evidence.image_id}, runtime {evidence.runtime}."
-            ),
-            genre="Source code",
-        )
-    ]
+# Issuing -------------------------------------------------------------------------------------
 
 
 class IssueRequest:
@@ -266,20 +153,21 @@ def issue(session: Session, settings: Settings, request: IssueRequest) -> tuple[
         statusListCredential=status_lists.list_url(settings.public_url, row.id),
     )
     spec = request.spec
-    unsigned = build_credential(
+    unsigned = unsigned_credential(  # the mapping shared with the CLI's local issuer
         issuer=Profile(id=keystore.issuer_id(), name=request.tenant.name, url=f"{base}/tenants/{request.tenant.slug}"),
-        achievement=achievement_input(
-            spec, f"{base}/tenants/{request.tenant.slug}/achievements/{spec.id}/{spec.version}"
-        ),
-        subject=subject_for(request.learner),
-        results=results_input(request.grade),
-        evidence=evidence_inputs(request.evidence),
-        valid_from=now,
-        valid_until=_valid_until(now, spec.credential.valid_for),
+        spec=spec,
+        achievement_id=f"{base}/tenants/{request.tenant.slug}/achievements/{spec.id}/{spec.version}",
+        learner=request.learner,
+        grade=request.grade,
+        evidence=request.evidence,
         status=status,
         credential_id=request.credential_id,
+        now=now,
     )
-    return sign_document(unsigned, keystore.signer()), row, index
+    try:
+        return sign_document(unsigned, keystore.signer()), row, index
+    except KeyError_ as exc:  # e.g. this machine's passphrase is not the one the keys were made with
+        raise IssuerUnavailable(f"tenant {request.tenant.slug!r}: {exc}") from exc
 
 
 def status_list_credential(session: Session, settings: Settings, row: StatusList) -> dict[str, Any]:
@@ -292,9 +180,9 @@ def status_list_credential(session: Session, settings: Settings, row: StatusList
     status_list = status_lists.load(row, settings.public_url)
     try:
         keystore = open_keystore(settings, tenant)
-    except IssuerUnavailable:
+        signed = status_list.issue_credential(keystore.issuer_id(), keystore.signer())
+    except (IssuerUnavailable, KeyError_):
         return status_list.to_credential(tenant_did(settings, tenant.slug))
-    signed = status_list.issue_credential(keystore.issuer_id(), keystore.signer())
     row.document = signed
     session.flush()
     return signed

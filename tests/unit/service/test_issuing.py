@@ -1,11 +1,10 @@
 """Service issuance: a passing grade becomes a signed OB 3.0 credential of the tenant's did:web
-issuer, with a status entry in the tenant's list; credentials.verify accepts it, and revocation shows."""
+issuer, with a status entry in the tenant's list; credentials.verify accepts it, and revocation shows.
+(The grade-to-credential mapping itself is grader.issuance's and tested with it.)"""
 
 from __future__ import annotations
 
-import hashlib
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -85,36 +84,8 @@ EVIDENCE = Evidence(
 )
 
 
-def test_mapping_of_spec_and_grade() -> None:
-    achievement = issuing.achievement_input(SPEC, "https://grader.example/a/1")
-    core = next(c for c in achievement.rubric if c.id == "core")
-    assert [level.name for level in core.levels] == [NOT_YET, "Developing", "Proficient", "Exemplary"]
-    assert core.levels[-1].points == 35 and core.levels[0].points == 0
-    assert achievement.passing_score == 80
-    results = issuing.results_input(grade(passed=False))
-    assert {r.level_id for r in results.criteria} == {"not-yet"} and results.total_score == 0
-
-
-def test_learner_identity_is_hashed_unless_a_did() -> None:
-    by_email = issuing.subject_for("Ann@Example.org")
-    assert by_email.identifier is not None and "ann" not in by_email.identifier.identityHash
-    assert by_email.identifier.identityType == "emailAddress"
-    lms = issuing.subject_for("lms-user-42")
-    assert lms.identifier is not None and lms.identifier.identityType == "identifier"
-    salt = lms.identifier.salt or ""
-    assert lms.identifier.identityHash == "sha256$" + hashlib.sha256(("lms-user-42" + salt).encode()).hexdigest()
-    assert len(salt) >= 16 and issuing.subject_for("lms-user-42").identifier != lms.identifier  # salted anew
-    assert issuing.subject_for("did:key:z6Mkabc").id == "did:key:z6Mkabc"
-
-
-def test_validity_from_the_spec_duration() -> None:
-    start = datetime(2026, 1, 31, tzinfo=UTC)
-    assert issuing._valid_until(start, "P2Y") == datetime(2028, 1, 28, tzinfo=UTC)
-    assert issuing._valid_until(start, "P18M") == datetime(2027, 7, 28, tzinfo=UTC)
-    assert issuing._valid_until(start, None) is None
-
-
 def test_without_keys_nothing_is_issued(settings: Settings, factory: sessionmaker[Session]) -> None:
+    """A tenant whose keystore is not on this machine gets no credential, and the reason names the fix."""
     with session_scope(factory) as session:
         tenant = ops.create_tenant(session, "nokeys", "No keys")
         request = issuing.IssueRequest(tenant, "ann@example.org", SPEC, grade(), EVIDENCE, "urn:uuid:x")
@@ -145,4 +116,20 @@ def test_issued_credential_verifies_and_revocation_shows(settings: Settings, fac
     after = verify_credential(document, status_list=revoked_list, did_documents=[did_doc])
     assert not after.verified and after.check("status").outcome == "failed"
     tampered = {**document, "name": "Something else"}
+    assert not grade(passed=False).passed
     assert not verify_credential(tampered, status_list=listed, did_documents=[did_doc]).verified
+
+
+def test_keys_made_with_another_passphrase_do_not_sign(
+    settings: Settings, factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with session_scope(factory) as session:
+        tenant = ops.create_tenant(session, "acme", "Acme Academy")
+        issuing.init_tenant_keys(session, settings, tenant)
+    monkeypatch.setenv(PASSPHRASE_ENV, "not the passphrase the keys were made with")
+    with session_scope(factory) as session:
+        tenant = ops.tenant_by_slug(session, "acme")
+        assert tenant is not None
+        request = issuing.IssueRequest(tenant, "ann@example.org", SPEC, grade(), EVIDENCE, "urn:uuid:y")
+        with pytest.raises(issuing.IssuerUnavailable, match="passphrase"):
+            issuing.issue(session, settings, request)
