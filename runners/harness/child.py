@@ -371,6 +371,7 @@ class Integrity:
         self.entries = []
         self.plugins = None
         self.hooks = {}
+        self.items = []
 
     def take(self):
         self.modules = {name: mod for name, mod in sys.modules.items() if isinstance(mod, types.ModuleType)}
@@ -387,6 +388,10 @@ class Integrity:
                     for member, item in list(value.__dict__.items()):
                         if member not in ("__dict__", "__weakref__", "__doc__", "__abstractmethods__", "_abc_impl"):
                             self.entries.append((f"{name}.{attr}", value.__dict__, member, item))
+
+    def take_items(self, items):
+        """Each collected test's function, and that no instance overrides how it runs."""
+        self.items = [(item, item.__dict__.get("_obj")) for item in items]
 
     def take_plugins(self, config):
         manager = config.pluginmanager
@@ -417,6 +422,9 @@ class Integrity:
             for name, impls in self.hooks.items():
                 if self._impls(config, name) != impls:
                     found.append(f"hook implementations of {name} changed")
+        for item, function in self.items:
+            if "runtest" in item.__dict__ or item.__dict__.get("_obj") is not function:
+                found.append(f"test item {item.name} was altered")
         return found
 
 
@@ -527,18 +535,35 @@ class EqualityRewriter(ast.NodeTransformer):
         return ast.copy_location(call, node)
 
 
+def _blank_gaps(tree):
+    """(line, index) pairs: a line between two top-level test functions that no statement occupies, and
+    where in the module's body a definition on that line belongs."""
+    spans = []
+    for index, node in enumerate(tree.body):
+        first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+        spans.append((first, node.end_lineno or node.lineno, index, isinstance(node, ast.FunctionDef)))
+    gaps = []
+    for (_, end, _, was_test), (start, _, index, is_test) in zip(spans, spans[1:]):
+        if was_test and is_test and start - end >= 3:
+            gaps.append((end + 1, index))
+    return gaps
+
+
 def plant_canaries(tree, canaries):
-    """Insert must-fail tests that look like the module's own, at random places among its tests."""
-    positions = [i for i, node in enumerate(tree.body) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    """Insert must-fail tests among the module's own: defined where a blank line separates two tests, so
+    neither their line numbers nor their order sets them apart (hidden modules' sources are never
+    visible to learner code)."""
     for canary in canaries:
         source = f"def {canary['name']}():\n    assert {canary['left']} + {canary['right']} == {canary['total']}\n"
         node = ast.parse(source).body[0]
-        index = positions[int.from_bytes(os.urandom(2), "big") % len(positions)] if positions else len(tree.body)
-        anchor = tree.body[index] if index < len(tree.body) else tree.body[-1] if tree.body else None
-        if anchor is not None:
-            ast.increment_lineno(node, getattr(anchor, "lineno", 1) - 1)
+        gaps = _blank_gaps(tree)
+        if gaps:
+            line, index = gaps[int.from_bytes(os.urandom(2), "big") % len(gaps)]
+        else:
+            line = max((n.end_lineno or n.lineno for n in tree.body), default=0) + 3
+            index = len(tree.body)
+        ast.increment_lineno(node, line - 1)
         tree.body.insert(index, node)
-        positions = [p + 1 if p >= index else p for p in positions]
 
 
 def compile_test_module(path, source, canaries, config):
@@ -561,8 +586,8 @@ class Reporter:
         self.integrity = integrity
         self.classifier = classifier
         self.roots = [(name, os.path.realpath(path)) for name, path in cfg["suites"].items()]
-        self.outcomes = {}
         self.paths = {}
+        self.isolated_compare = None
         self.compiled = {}
         self.config = None
         self.tampers = 0
@@ -591,6 +616,13 @@ class Reporter:
     # -- collection ----------------------------------------------------------------------------
     def pytest_configure(self, config):
         self.config = config
+        from _pytest.assertion.truncate import DEFAULT_MAX_CHARS, DEFAULT_MAX_LINES
+
+        lines = config.getini("truncation_limit_lines")
+        chars = config.getini("truncation_limit_chars")
+        self.isolated_compare = make_isolated_compare(
+            config.get_verbosity(), int(lines if lines is not None else DEFAULT_MAX_LINES),
+            int(chars if chars is not None else DEFAULT_MAX_CHARS))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection(self, session):
@@ -607,7 +639,8 @@ class Reporter:
                         path, source, by_file.get((suite, rel), []), session.config)
                 except SyntaxError as exc:
                     self.compiled[os.path.realpath(path)] = exc
-        self.cfg["sources"] = None  # the sources are not kept around for learner code to find
+        # Neither the sources nor the canaries' names are kept around for learner code to find.
+        self.cfg["sources"] = self.cfg["canaries"] = None
         if self.guard is not None:
             self.guard.armed = True
         if self.cfg.get("submission"):
@@ -660,6 +693,7 @@ class Reporter:
     def pytest_collection_finish(self, session):
         self.verify("after collection")
         self.integrity.take_plugins(session.config)
+        self.integrity.take_items(session.items)
 
     def locate(self, nodeid):
         # Node ids of files outside pytest's rootdir are not stable paths; the collected node knows its own.
@@ -678,24 +712,80 @@ class Reporter:
                        "message": str(report.longreprtext)[-MAX_MESSAGE:]})
 
     # -- results -------------------------------------------------------------------------------
+    # Each phase is sent as it is logged; the harness (another process) adds them up per test, so no
+    # running total sits in this process for learner code to edit.
     def pytest_runtest_logreport(self, report):
-        state = self.outcomes.setdefault(report.nodeid, {"outcome": "passed", "duration": 0.0, "message": ""})
-        state["duration"] += float(report.duration)
+        self.verify(f"before reporting {report.nodeid.rpartition('::')[2]}")
+        suite, test_id = self.locate(report.nodeid)
         if report.failed:
-            state["outcome"] = "failed" if report.when == "call" else "error"
-            state["message"] = str(report.longreprtext)[-MAX_MESSAGE:]
-        elif report.skipped and state["outcome"] == "passed":
-            state["outcome"] = "skipped"
-            state["message"] = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else ""
-        if report.when == "teardown":
-            self.verify(f"before reporting {report.nodeid.rpartition('::')[2]}")
-            suite, test_id = self.locate(report.nodeid)
-            self.send({"event": "result", "suite": suite, "id": test_id, "outcome": state["outcome"],
-                       "duration": round(state["duration"], 4), "message": state["message"]})
+            message = str(report.longreprtext)[-MAX_MESSAGE:]
+        elif report.skipped and isinstance(report.longrepr, tuple):
+            message = str(report.longrepr[2])[-MAX_MESSAGE:]
+        else:
+            message = ""
+        self.send({"event": "phase", "suite": suite, "id": test_id, "when": str(report.when),
+                   "outcome": str(report.outcome), "duration": round(float(report.duration), 4),
+                   "message": message})
+
+    @pytest.hookimpl(hookwrapper=True, trylast=True)
+    def pytest_runtest_protocol(self, item, nextitem):
+        """Innermost around each test: pytest's assertion plugin leaves the config (and through it this
+        plugin) reachable from module globals of _pytest.assertion.util while a test runs; replace
+        them with a comparison that holds no reference back."""
+        from _pytest.assertion import util
+
+        saved = util._reprcompare, util._config
+        util._reprcompare, util._config = self.isolated_compare, None
+        try:
+            yield
+        finally:
+            util._reprcompare, util._config = saved
 
     def pytest_sessionfinish(self, session, exitstatus):
         self.verify("at the end of the session")
         self.send({"event": "finish", "exit_status": int(exitstatus)})
+
+
+class ConfigView:
+    """The two things pytest's assertion comparison reads from the config, copied."""
+
+    __slots__ = ("verbosity",)
+
+    def __init__(self, verbosity):
+        self.verbosity = verbosity
+
+    def get_verbosity(self, kind=None):
+        return self.verbosity
+
+    def get_terminal_writer(self):
+        return PlainWriter
+
+
+class PlainWriter:
+    @staticmethod
+    def _highlight(source, lexer="python"):
+        return source
+
+
+def make_isolated_compare(verbosity, max_lines, max_chars):
+    """pytest's rich `==` explanations without the item or the config (author compare hooks are not called)."""
+    from _pytest.assertion.truncate import _truncate_explanation
+    from _pytest.assertion.util import assertrepr_compare
+
+    view = ConfigView(verbosity)
+
+    def compare(op, left, right):
+        try:
+            lines = assertrepr_compare(config=view, op=op, left=left, right=right)
+        except Exception:
+            return None
+        if not lines:
+            return None
+        if max_lines or max_chars:
+            lines = _truncate_explanation(lines, max_lines=max_lines, max_chars=max_chars)
+        return "\n~".join(line.replace("\n", "\\n") for line in lines).replace("%", "%%")
+
+    return compare
 
 
 def _mentions(code, name):
@@ -743,6 +833,7 @@ def main():
     args = [
         "-c", ini, "--rootdir", cfg["run_dir"], "--confcutdir", cfg["tests_root"],
         "-p", "no:cacheprovider", "-p", "no:pastebin", "-p", "no:legacypath", "-p", "no:doctest",
+        "-p", "no:debugging",  # its pytestPDB class keeps the config in a class attribute
         "--continue-on-collection-errors", "--import-mode=importlib", "-q", "--tb=short",
         # No capture: learner output goes straight to the harness, which caps it. pytest's capture would
         # buffer it in memory or in /tmp (a tmpfs that counts against the memory limit).

@@ -190,3 +190,55 @@ def test_forked_pytest_reports_twice(attack, record, no_leftovers) -> None:
     result = attack(files)
     assert_defeated(result, flags={"forged-result-event"})
     record(result, "Fork pytest mid-run so a copy reports results twice", "signed sequence numbers")
+
+
+def test_reach_pytest_config_and_rewrite_items(attack, record, no_leftovers) -> None:
+    """From inside a test: find pytest's config through module globals (the assertion plugin's and the
+    debugger's), else through the garbage collector, then replace every collected test function."""
+    files = failing_with("")
+    files["ledger/__init__.py"] += textwrap.dedent(
+        """
+        import sys as _sys
+        _done = []
+        def _find_config():
+            import _pytest.assertion.util as util
+            candidates = [util._config, getattr(util._reprcompare, "__closure__", None)]
+            debugging = _sys.modules.get("_pytest.debugging")
+            if debugging is not None:
+                candidates.append(debugging.pytestPDB._config)
+            for found in candidates:
+                for cell in found if isinstance(found, tuple) else [found]:
+                    value = getattr(cell, "cell_contents", cell)
+                    if hasattr(value, "pluginmanager"):
+                        return value, "globals"
+                    if hasattr(value, "config"):
+                        return value.config, "globals"
+            try:
+                import gc
+                return next(o for o in gc.get_objects() if type(o).__name__ == "Config"), "gc"
+            except (PermissionError, StopIteration):
+                return None, "nowhere"
+        def _hijack():
+            config, route = _find_config()
+            print("CONFIG VIA", route, flush=True)
+            if config is not None:
+                session = next(p for p in config.pluginmanager.get_plugins() if type(p).__name__ == "Session")
+                for item in session.items:
+                    item._obj = lambda *a, **k: None
+        _real = Ledger.balance
+        def balance(self, *args, **kwargs):
+            if not _done:
+                _done.append(1)
+                _hijack()
+            return _real(self, *args, **kwargs)
+        Ledger.balance = balance
+        """
+    )
+    result = attack(files)
+    assert_defeated(result, flags={"gc-introspection"})
+    assert "CONFIG VIA nowhere" in result.learner_output
+    record(
+        result,
+        "Find pytest's config via module globals or gc, then replace every test function",
+        "globals cleared, audit hook",
+    )
