@@ -7,10 +7,8 @@ provider's receiver gets signed events. Tenants are isolated; an idempotency key
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
-import tarfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +19,7 @@ import httpx
 import pytest
 
 from credentials.verify import verify_credential
+from grader.demo_stack import assignment_tarball
 from grader.spec import load_assignment
 from grader.store import ops
 from grader.store.db import engine_for, session_factory, session_scope
@@ -37,14 +36,7 @@ _learners = count()
 
 
 def ledger_tarball() -> bytes:
-    """The assignment folder as an author would upload it (solutions stay on the author's machine)."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for path in sorted(LEDGER_DIR.rglob("*")):
-            rel = path.relative_to(LEDGER_DIR)
-            if path.is_file() and rel.parts[0] != "solutions" and "__pycache__" not in rel.parts:
-                tar.add(path, arcname=f"py-ledger/{rel.as_posix()}")
-    return buffer.getvalue()
+    return assignment_tarball(LEDGER_DIR)
 
 
 def learner() -> str:

@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,17 +23,12 @@ from typing import Any
 import httpx
 import pytest
 
+from grader.demo_stack import free_port
 from grader.gitserver import LoopbackGitServer
 
 ROOT = Path(__file__).resolve().parents[2]
 GRADER = [sys.executable, "-c", "from grader.cli import app; app()"]
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
