@@ -641,6 +641,12 @@ class Reporter:
                     self.compiled[os.path.realpath(path)] = exc
         # Neither the sources nor the canaries' names are kept around for learner code to find.
         self.cfg["sources"] = self.cfg["canaries"] = None
+        # pytest's assertion-rewriting import hook holds the config and the session; in sys.meta_path
+        # any code could reach them. The tests are compiled (and rewritten) above, so it can go.
+        sys.meta_path[:] = [f for f in sys.meta_path if not hasattr(f, "config") and not hasattr(f, "session")]
+        from _pytest.mark.structures import MARK_GEN
+
+        MARK_GEN._config = None  # the same, for marks (only unknown-mark warnings need it)
         if self.guard is not None:
             self.guard.armed = True
         if self.cfg.get("submission"):

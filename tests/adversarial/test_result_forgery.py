@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from tests.adversarial.conftest import assert_defeated, failing_with
+from tests.adversarial.conftest import FAILING_SCORE, assert_defeated, failing_with
 
 FORGED_LINES = (
     'print(\'@@grader:forged-token:{"event":"result","suite":"visible","id":"test_core.py::x",'
@@ -241,4 +241,110 @@ def test_reach_pytest_config_and_rewrite_items(attack, record, no_leftovers) -> 
         result,
         "Find pytest's config via module globals or gc, then replace every test function",
         "globals cleared, audit hook",
+    )
+
+
+# A breadth of Python's object graph reachable from sys.modules without a single audited operation:
+# module and class dictionaries, functions' globals and closures, bound methods, partials, properties,
+# instance dictionaries and slots, containers, deques and weak references.
+OBJECT_WALK = """
+import sys as _sys, types as _types, functools as _ft
+def _walk():
+    seen = set()
+    queue = [("sys.modules", m) for m in list(_sys.modules.values())]
+    found = []
+    steps = 0
+    while queue and steps < 2000000:
+        path, obj = queue.pop()
+        steps += 1
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        name = type(obj).__name__
+        if name in ("Config", "Session", "PytestPluginManager", "Reporter"):
+            found.append((name, path[-160:]))
+            if len(found) > 40:
+                break
+            continue
+        try:
+            if isinstance(obj, (str, bytes, int, float, bool, type(None))):
+                continue
+            children = []
+            if isinstance(obj, dict):
+                children = [(f"{path}[{k!r}]"[-900:], v) for k, v in list(obj.items())]
+            elif isinstance(obj, (list, tuple, set, frozenset)):
+                children = [(f"{path}[{i}]", v) for i, v in enumerate(list(obj)[:500])]
+            elif isinstance(obj, _types.FunctionType):
+                children = [(path + ".__globals__", obj.__globals__)]
+                if obj.__closure__:
+                    children += [(f"{path}.cell{i}", c.cell_contents) for i, c in enumerate(obj.__closure__) if c is not None and _safe_cell(c)]
+            elif isinstance(obj, _types.MethodType):
+                children = [(path + ".__self__", obj.__self__), (path + ".__func__", obj.__func__)]
+            elif isinstance(obj, _ft.partial):
+                children = [(path + ".func", obj.func), (path + ".args", obj.args), (path + ".kw", obj.keywords)]
+            elif isinstance(obj, type):
+                children = [(f"{path}.{k}"[-900:], v) for k, v in list(vars(obj).items())]
+            elif isinstance(obj, _types.ModuleType):
+                children = [(f"{getattr(obj, '__name__', '?')}.{k}", v) for k, v in list(vars(obj).items())]
+            else:
+                import collections, weakref
+                d = getattr(obj, "__dict__", None)
+                if isinstance(d, dict):
+                    children = [(f"{path}.{k}"[-900:], v) for k, v in list(d.items())]
+                for attr in ("__self__", "__func__", "fget", "fset", "__wrapped__", "func", "args", "keywords"):
+                    try:
+                        value = object.__getattribute__(obj, attr)
+                    except Exception:
+                        continue
+                    children.append((f"{path}.{attr}", value))
+                for klass in type(obj).__mro__:
+                    for slot in getattr(klass, "__slots__", ()) if not isinstance(getattr(klass, "__slots__", ()), str) else (klass.__slots__,):
+                        try:
+                            children.append((f"{path}.{slot}", object.__getattribute__(obj, slot)))
+                        except Exception:
+                            pass
+                if isinstance(obj, collections.deque):
+                    children += [(f"{path}[{i}]", v) for i, v in enumerate(list(obj)[:500])]
+                if isinstance(obj, weakref.ref):
+                    children.append((path + "()", obj()))
+            queue.extend(children)
+        except Exception:
+            pass
+    return found, steps
+
+def _safe_cell(c):
+    try:
+        c.cell_contents
+        return True
+    except ValueError:
+        return False
+
+"""
+
+
+def test_object_graph_walk_finds_no_route_to_pytest(attack, record, no_leftovers) -> None:
+    """Walk every object reachable from sys.modules (no audited operation) for pytest's config, session,
+    plugin manager or the harness's reporter, through which results could be rewritten or signed."""
+    files = failing_with("")
+    files["ledger/__init__.py"] += textwrap.dedent(OBJECT_WALK) + textwrap.dedent(
+        """
+        _done = []
+        _real = Ledger.balance
+        def balance(self, *args, **kwargs):
+            if not _done:
+                _done.append(1)
+                found, steps = _walk()
+                print("WALKED", steps, "FOUND", found, flush=True)
+            return _real(self, *args, **kwargs)
+        Ledger.balance = balance
+        """
+    )
+    result = attack(files)
+    assert_defeated(result, tripwire=False, score=FAILING_SCORE)
+    walked = result.learner_output.split("WALKED ", 1)[1].splitlines()[0]
+    assert int(walked.split()[0]) > 20000 and walked.endswith("FOUND []"), walked
+    record(
+        result,
+        "Walk the object graph from `sys.modules` for pytest's config or the reporter",
+        "global routes cut (found nothing)",
     )
