@@ -18,7 +18,7 @@ from typing import Any
 
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
-from docker.types import Mount, Ulimit
+from docker.types import LogConfig, Mount, Ulimit
 
 from grader.config import Settings
 from grader.docker_client import available_runtimes, docker_client
@@ -32,6 +32,7 @@ TESTS_ROOT = "/grader/tests"
 SUBMISSION_DIR = "/workspace/submission"
 # Under gVisor the engine's pids limit also counts the sandbox kernel's own threads.
 RUNSC_PIDS_HEADROOM = 128
+LOG_HEADROOM = 8 * 1024 * 1024
 
 
 class SandboxUnavailable(RuntimeError):
@@ -50,6 +51,11 @@ def choose_runtime(settings: Settings, needs_network: bool = False) -> str:
     if wanted not in runtimes:
         raise SandboxUnavailable(f"the Docker engine does not offer the {wanted!r} runtime; it has {sorted(runtimes)}")
     return wanted
+
+
+def _log_cap(limits: Limits) -> str:
+    """Room for the learner's capped output (up to 3 bytes a byte as UTF-8 JSON) and the harness's events."""
+    return f"{(3 * limits.output_kb * 1024 + LOG_HEADROOM) // (1024 * 1024) + 1}m"
 
 
 def hardened_options(limits: Limits, runtime: str, name: str) -> dict[str, Any]:
@@ -74,6 +80,9 @@ def hardened_options(limits: Limits, runtime: str, name: str) -> dict[str, Any]:
         ],
         "init": True,
         "runtime": runtime,
+        # The engine keeps a container's output in a file on the host: capped, so that output written
+        # faster than the worker reads it (or never read) cannot fill the host's disk.
+        "log_config": LogConfig(type=LogConfig.types.JSON, config={"max-size": _log_cap(limits), "max-file": "2"}),
         "labels": {LABEL: name},
         "environment": {"LANG": "C.UTF-8"},
         "detach": True,

@@ -35,7 +35,7 @@ from grader.sandbox import (
     tests_mounts,
 )
 from grader.spec import LoadedAssignment, ServiceSpec
-from grader.unit_mode import PROTOCOL_HEADROOM, build_payload, plant_canaries, staged
+from grader.unit_mode import OUTPUT_EXPANSION, PROTOCOL_HEADROOM, build_payload, plant_canaries, staged
 
 SERVICE_ALIAS = "service"
 SERVICE_RUNTIME = "runc"  # runsc is registered with --network=none on these engines
@@ -134,7 +134,7 @@ def run_service(assignment: LoadedAssignment, image: str, snapshot: Path, commit
                 stdin_payload=payload,
                 mounts=tests_mounts(suites.dirs),
                 runtime=runtime,
-                output_limit=output_limit + PROTOCOL_HEADROOM,
+                output_limit=OUTPUT_EXPANSION * output_limit + PROTOCOL_HEADROOM,
                 network=network,
                 extra_time_s=service.ready.timeout_s,
             )

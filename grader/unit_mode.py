@@ -29,8 +29,10 @@ from grader.spec import LoadedAssignment
 from grader.testids import is_test_file
 
 CANARY_COUNT = 3
-# Room for the harness's own events on top of the learner's capped output.
-PROTOCOL_HEADROOM = 2 * 1024 * 1024
+# Room for the harness's own events on top of the learner's capped output, which the harness sends as
+# UTF-8 JSON: a byte of it becomes at most 3 (an invalid byte becomes U+FFFD).
+PROTOCOL_HEADROOM = 8 * 1024 * 1024  # events, and up to 1 M characters of failure messages
+OUTPUT_EXPANSION = 3
 MAX_SOURCES_BYTES = 8 * 1024 * 1024
 SHADOWED_TOOLS = {"pytest", "_pytest", "pluggy", "py", "iniconfig"}
 CONFIG_FILES = {"pytest.ini", ".pytest.ini", "tox.ini", "setup.cfg", "pyproject.toml", "conftest.py"}
@@ -214,7 +216,7 @@ def run_unit(assignment: LoadedAssignment, image: str, snapshot: Path, commit: s
             stdin_payload=payload,
             mounts=unit_mounts(suites.dirs, snapshot),
             runtime=runtime,
-            output_limit=output_limit + PROTOCOL_HEADROOM,
+            output_limit=OUTPUT_EXPANSION * output_limit + PROTOCOL_HEADROOM,
         )
     report = parse_harness_stream(container.output, token)
     return RunFacts(

@@ -14,8 +14,11 @@ the learner's folder joins sys.path (at the very end, once collection starts):
   ctypes, installs tracers or audit hooks, signals the harness or writes outside /tmp;
 * a snapshot of pytest's and pluggy's modules and classes is checked before each test module is
   executed and before each result is sent, so patching the reporting machinery is reported;
-* every event is signed (HMAC-SHA256 over a sequence-numbered body) with functions captured here, so
-  events written into the result pipe by anyone else are recognised by the harness as forged.
+* every event (one per test phase; the harness adds the phases up into results) is signed
+  (HMAC-SHA256 over a sequence-numbered body) with functions captured here, so events written into the
+  result pipe by anyone else are recognised by the harness as forged;
+* the global references through which any code could reach pytest's config, and so this plugin, are
+  cut (the assertion import hook, MARK_GEN's config, the assertion plugin's per-test globals).
 
 In-process defences raise the bar; they are not a proof against code running in the same interpreter.
 SECURITY.md says what they cover and what they do not; service mode is the mode without that limit.

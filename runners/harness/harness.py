@@ -30,6 +30,7 @@ import urllib.request
 
 PREFIX = "@@grader:"
 MAX_EVENT_BYTES = 64 * 1024
+MESSAGE_BUDGET = 1024 * 1024  # characters of failure messages per run, all tests together
 PR_SET_DUMPABLE = 4
 CHILD = "/opt/grader/child.py"
 RELAYED = ("collect_error", "finish", "tamper", "notice")
@@ -65,7 +66,9 @@ class Emitter:
         self.out = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
 
     def emit(self, event):
-        self.out.write(PREFIX + self.token + ":" + json.dumps(event, separators=(",", ":")) + "\n")
+        # Raw UTF-8 rather than \u escapes: the learner's captured output then grows at most 3-fold on
+        # the way out (control characters are replaced first), which the worker's read cap allows for.
+        self.out.write(PREFIX + self.token + ":" + json.dumps(event, separators=(",", ":"), ensure_ascii=False) + "\n")
         self.out.flush()
 
 
@@ -196,8 +199,32 @@ class OutputCapture:
         self.tail = chunk[-(len(PREFIX) - 1):]
 
 
+CONTROL = {c: "?" for c in range(32) if c not in (9, 10)} | {127: "?"}
+
+
+def printable(data):
+    return data.decode("utf-8", "replace").translate(CONTROL)
+
+
+class MessageBudget:
+    """Failure messages are capped in total too, so the stream to the worker stays within its read cap
+    however many (parametrized) tests there are."""
+
+    def __init__(self, total):
+        self.left = total
+
+    def trim(self, event):
+        message = event.get("message")
+        if isinstance(message, str) and message:
+            keep = max(0, min(len(message), self.left))
+            event["message"] = message[-keep:] if keep else "(message omitted: the run's message budget is spent)"
+            self.left -= keep
+        return event
+
+
 def relay(child, results_fd, emitter, verifier, deadline, capture):
     """Forward verified events, capture capped output, enforce the deadline. Returns whether it timed out."""
+    budget = MessageBudget(MESSAGE_BUDGET)
     selector = selectors.DefaultSelector()
     selector.register(child.stdout.fileno(), selectors.EVENT_READ, "output")
     selector.register(results_fd, selectors.EVENT_READ, "results")
@@ -229,7 +256,7 @@ def relay(child, results_fd, emitter, verifier, deadline, capture):
                     continue
                 event = verifier.check(line)
                 if event is not None:
-                    emitter.emit(event)
+                    emitter.emit(budget.trim(event))
             if len(pending) > MAX_EVENT_BYTES:
                 verifier.malformed += 1
                 pending = b""
@@ -348,7 +375,7 @@ def run(config, emitter, started):
         "events_after_finish": verifier.after_finish,
         "protocol_in_output": capture.prefixes,
         "leftover_processes": leftovers,
-        "output": capture.kept.decode("utf-8", "replace"),
+        "output": printable(capture.kept),
         "output_bytes": capture.total,
         "output_truncated": capture.total > len(capture.kept),
         "duration": round(time.monotonic() - started, 3),

@@ -183,6 +183,15 @@ def host_listener() -> Iterator[tuple[int, list[bytes]]]:
     server.close()
 
 
+@pytest.fixture
+def no_networks() -> Iterator[None]:
+    """After a service-mode attack: its internal network is gone too."""
+    from grader.sandbox import leftover_networks
+
+    yield
+    assert leftover_networks() == []
+
+
 def codes(result: GradingResult) -> set[str]:
     return {f.code for f in result.grade.flags}
 
@@ -215,7 +224,7 @@ def record(request: pytest.FixtureRequest) -> Callable[..., None]:
             LEDGER.rows.append(Outcome(case, attack, layer, False, 0.0, [], notes))
             return
         grade = result.grade
-        flags = sorted(f"**{f.code}**" if f.tripwire else f.code for f in grade.flags)
+        flags = sorted({f"**{f.code}**" if f.tripwire else f.code for f in grade.flags})
         LEDGER.rows.append(Outcome(case, attack, layer, grade.passed, grade.score, flags, notes or grade.reason))
 
     return add

@@ -27,7 +27,7 @@ def with_startup(base: str, code: str) -> dict[str, str]:
     return files
 
 
-def test_service_hunts_for_the_hidden_tests(attack, record, quick_notes, no_leftovers) -> None:
+def test_service_hunts_for_the_hidden_tests(attack, record, quick_notes, no_leftovers, no_networks) -> None:
     """Walk the service container's whole file system for test files to hard-code answers from."""
     result = attack(with_startup("failing", HUNT), assignment=quick_notes)
     assert_defeated(result, tripwire=False, score=NOTES_FAILING_SCORE)
@@ -35,7 +35,7 @@ def test_service_hunts_for_the_hidden_tests(attack, record, quick_notes, no_left
     record(result, "Service mode: search the service's file system for the tests", "tests never in the container")
 
 
-def test_service_prints_forged_results(attack, record, quick_notes, no_leftovers) -> None:
+def test_service_prints_forged_results(attack, record, quick_notes, no_leftovers, no_networks) -> None:
     """The reference service, printing lines in the harness's protocol on stdout and stderr."""
     forge = (
         "import sys\n"
@@ -48,7 +48,7 @@ def test_service_prints_forged_results(attack, record, quick_notes, no_leftovers
     record(result, "Service mode: print protocol lines from the service", "service output never parsed; flagged")
 
 
-def test_service_egress(attack, record, quick_notes, host_listener, no_leftovers) -> None:
+def test_service_egress(attack, record, quick_notes, host_listener, no_leftovers, no_networks) -> None:
     """Reach the host (bridge gateways), the internet and DNS from the service container."""
     port, received = host_listener
     probe = f"""
