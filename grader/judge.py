@@ -18,6 +18,7 @@ from grader.testids import base_id
 
 ACCEPTED_EXIT_CODES = {0, 1}
 SIGKILLED = 137
+RUNSC_GO_FATAL = 2
 SIGKILL = 9
 
 
@@ -73,6 +74,14 @@ def _service_reason(facts: RunFacts) -> str:
     return f"the service did not become ready within {readiness.waited_s:.0f} s ({why})"
 
 
+def _sandbox_died(container: ContainerRun) -> bool:
+    """The sandbox ended from outside before the harness could report: killed (137), or, under gVisor,
+    its Go kernel's fatal exit when a fork bomb leaves it no thread to create."""
+    if container.timed_out:
+        return False
+    return container.exit_code == SIGKILLED or (container.runtime == "runsc" and container.exit_code == RUNSC_GO_FATAL)
+
+
 def _stop_reason(facts: RunFacts, timeout_s: int, memory_mb: int) -> str:
     """Why the run was cut short by a limit, or "" when it ran to its end."""
     end = facts.report.end
@@ -85,12 +94,16 @@ def _stop_reason(facts: RunFacts, timeout_s: int, memory_mb: int) -> str:
         return f"time limit exceeded: the tests did not finish within {timeout_s} s"
     if facts.container.oom_killed:
         return f"memory limit exceeded: the run used more than {memory_mb} MB"
-    if facts.container.exit_code == SIGKILLED and end is None:
+    if end is None and _sandbox_died(facts.container) and facts.container.exit_code == SIGKILLED:
         # Only the kernel (memory or process limits) kills a sandbox from outside; our deadline kill is
         # reported as timed_out above. Docker's OOMKilled flag is not always set in time to see it.
         # (A learner's process can also SIGKILL the harness: the run fails the same way, and
         # _signal_flags names it "sandbox-killed".)
         return f"resource limit exceeded: the sandbox was killed (memory limit {memory_mb} MB or process limit)"
+    if end is None and _sandbox_died(facts.container):
+        # gVisor's kernel is a Go program: when a fork bomb exhausts the pids limit it cannot create a
+        # thread and exits with Go's fatal-error status, taking the harness with it.
+        return "resource limit exceeded: the sandbox ran out of processes (process limit)"
     if end is not None and end.child_exit == -SIGKILL:
         return f"resource limit exceeded: the test process was killed (memory limit {memory_mb} MB)"
     return ""
@@ -182,7 +195,7 @@ def _signal_flags(facts: RunFacts) -> list[Flag]:
             seen.add(notice.code)
             flags.append(Flag(code=notice.code, detail=notice.detail, tripwire=False))
     end = facts.report.end
-    if end is None and facts.container.exit_code == SIGKILLED and not facts.container.timed_out:
+    if end is None and _sandbox_died(facts.container):
         flags.append(
             Flag(
                 code="sandbox-killed",

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from grader.config import Settings
 from grader.gitserver import LoopbackGitServer
@@ -22,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 INTEROP = ROOT / "tests" / "interop"
 LEDGER_DIR = ROOT / "assignments" / "py-ledger"
 LEDGER_SOLUTIONS = LEDGER_DIR / "solutions"
+NOTES_DIR = ROOT / "assignments" / "py-notes-api"
 
 PublishFiles = Callable[[dict[str, str]], str]
 
@@ -73,15 +75,30 @@ def publish_solution(git_server: LoopbackGitServer) -> Callable[[str], str]:
     return publish
 
 
-def reference_files_with(overrides: dict[str, str]) -> dict[str, str]:
-    """The reference ledger solution with some files replaced or added (for hostile variants)."""
+def solution_files(assignment_dir: Path, name: str, overrides: dict[str, str] | None = None) -> dict[str, str]:
+    """A bundled solution as {path: text}, with some files replaced or added (dedented)."""
+    root = assignment_dir / "solutions" / name
     files = {
-        p.relative_to(LEDGER_SOLUTIONS / "reference").as_posix(): p.read_text()
-        for p in (LEDGER_SOLUTIONS / "reference").rglob("*")
+        p.relative_to(root).as_posix(): p.read_text()
+        for p in root.rglob("*")
         if p.is_file() and "__pycache__" not in p.parts
     }
-    files.update({k: textwrap.dedent(v) for k, v in overrides.items()})
+    files.update({k: textwrap.dedent(v) for k, v in (overrides or {}).items()})
     return files
+
+
+def reference_files_with(overrides: dict[str, str]) -> dict[str, str]:
+    """The reference ledger solution with some files replaced or added (for hostile variants)."""
+    return solution_files(LEDGER_DIR, "reference", overrides)
+
+
+def copy_with_spec(source: Path, target: Path, edit: Callable[[dict[str, Any]], None]) -> LoadedAssignment:
+    """A copy of an assignment (without its solutions) whose spec `edit` changed, e.g. shorter limits."""
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("solutions", "__pycache__"))
+    spec = yaml.safe_load((target / "assignment.yaml").read_text())
+    edit(spec)
+    (target / "assignment.yaml").write_text(yaml.safe_dump(spec))
+    return load_assignment(target)
 
 
 @pytest.fixture(scope="session")
@@ -108,7 +125,9 @@ def node_verifier() -> Path:
     assert node and npm, "node and npm are needed for the interop verifier (scripts/bootstrap.sh installs them)"
     if not (INTEROP / "node_modules" / "@digitalbazaar" / "vc").is_dir():
         command = "ci" if (INTEROP / "package-lock.json").is_file() else "install"
-        subprocess.run([npm, command, "--no-audit", "--no-fund"], cwd=INTEROP, check=True, capture_output=True, timeout=600)
+        subprocess.run(
+            [npm, command, "--no-audit", "--no-fund"], cwd=INTEROP, check=True, capture_output=True, timeout=600
+        )
     return INTEROP / "verify.mjs"
 
 

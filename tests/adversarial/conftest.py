@@ -10,7 +10,6 @@ copies that table into SECURITY.md.
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import textwrap
 import threading
@@ -20,20 +19,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from grader.cli import make_issuer
 from grader.config import Settings
 from grader.pipeline import GradingResult, grade_repository
-from grader.spec import LoadedAssignment, load_assignment
-from tests.conftest import LEDGER_DIR, LEDGER_SOLUTIONS, ROOT, PublishFiles
+from grader.spec import LoadedAssignment
+from tests.conftest import LEDGER_DIR, NOTES_DIR, PublishFiles, copy_with_spec
+from tests.conftest import solution_files as shared_solution_files
 
 HERE = Path(__file__).resolve().parent
 RESULTS_MD = HERE / "RESULTS.md"
 RESULTS_JSON = HERE / "results.json"
 TIMEOUT_S = 10
 FAILING_SCORE = 29.01  # the bundled failing solution, graded honestly (solutions/expected.yaml)
-NOTES_DIR = ROOT / "assignments" / "py-notes-api"
 NOTES_FAILING_SCORE = 13.33
 
 
@@ -65,14 +63,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def solution_files(name: str, overrides: dict[str, str] | None = None) -> dict[str, str]:
     """A bundled ledger solution as {path: text}, with files replaced or added (dedented)."""
-    root = LEDGER_SOLUTIONS / name
-    files = {
-        p.relative_to(root).as_posix(): p.read_text()
-        for p in root.rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts
-    }
-    files.update({k: textwrap.dedent(v) for k, v in (overrides or {}).items()})
-    return files
+    return shared_solution_files(LEDGER_DIR, name, overrides)
 
 
 def failing_with(init_prefix: str, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -94,35 +85,23 @@ def reference_with(init_prefix: str, extra: dict[str, str] | None = None) -> dic
 def quick_ledger(tmp_path_factory: pytest.TempPathFactory) -> LoadedAssignment:
     """The ledger assignment with a 10 s deadline, so the slow attacks are cut quickly."""
     target = tmp_path_factory.mktemp("adversarial") / "py-ledger"
-    shutil.copytree(LEDGER_DIR, target, ignore=shutil.ignore_patterns("solutions", "__pycache__"))
-    spec = yaml.safe_load((target / "assignment.yaml").read_text())
-    spec["limits"]["timeout_s"] = TIMEOUT_S
-    (target / "assignment.yaml").write_text(yaml.safe_dump(spec))
-    return load_assignment(target)
+    return copy_with_spec(LEDGER_DIR, target, lambda spec: spec["limits"].update(timeout_s=TIMEOUT_S))
 
 
 @pytest.fixture(scope="session")
 def quick_notes(tmp_path_factory: pytest.TempPathFactory) -> LoadedAssignment:
     """The service-mode notes assignment with short timeouts."""
-    target = tmp_path_factory.mktemp("adversarial-notes") / "py-notes-api"
-    shutil.copytree(NOTES_DIR, target, ignore=shutil.ignore_patterns("solutions", "__pycache__"))
-    spec = yaml.safe_load((target / "assignment.yaml").read_text())
-    spec["limits"]["timeout_s"] = 20
-    spec["service"]["ready"]["timeout_s"] = 8
-    (target / "assignment.yaml").write_text(yaml.safe_dump(spec))
-    return load_assignment(target)
+
+    def shorten(spec: dict[str, Any]) -> None:
+        spec["limits"]["timeout_s"] = 20
+        spec["service"]["ready"]["timeout_s"] = 8
+
+    return copy_with_spec(NOTES_DIR, tmp_path_factory.mktemp("adversarial-notes") / "py-notes-api", shorten)
 
 
 def notes_files(name: str, overrides: dict[str, str] | None = None) -> dict[str, str]:
     """A bundled notes-API solution as {path: text}, with files replaced or added (dedented)."""
-    root = NOTES_DIR / "solutions" / name
-    files = {
-        p.relative_to(root).as_posix(): p.read_text()
-        for p in root.rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts
-    }
-    files.update({k: textwrap.dedent(v) for k, v in (overrides or {}).items()})
-    return files
+    return shared_solution_files(NOTES_DIR, name, overrides)
 
 
 @pytest.fixture(scope="session")

@@ -3,18 +3,16 @@ reason, in bounded time, with nothing left behind and the worker unharmed."""
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import yaml
 
 from grader.pipeline import GradingResult
-from grader.spec import LoadedAssignment, load_assignment
-from tests.conftest import LEDGER_DIR, PublishFiles, reference_files_with
+from grader.spec import LoadedAssignment
+from tests.conftest import LEDGER_DIR, PublishFiles, copy_with_spec, reference_files_with
 
 pytestmark = pytest.mark.integration
 
@@ -25,11 +23,7 @@ TIMEOUT_S = 8
 def quick_ledger(tmp_path_factory: pytest.TempPathFactory) -> LoadedAssignment:
     """The ledger assignment with a short deadline, so hangs are cut quickly."""
     target = tmp_path_factory.mktemp("quick") / "py-ledger"
-    shutil.copytree(LEDGER_DIR, target, ignore=shutil.ignore_patterns("solutions", "__pycache__"))
-    spec = yaml.safe_load((target / "assignment.yaml").read_text())
-    spec["limits"]["timeout_s"] = TIMEOUT_S
-    (target / "assignment.yaml").write_text(yaml.safe_dump(spec))
-    return load_assignment(target)
+    return copy_with_spec(LEDGER_DIR, target, lambda spec: spec["limits"].update(timeout_s=TIMEOUT_S))
 
 
 def hostile(init_prefix: str) -> dict[str, str]:

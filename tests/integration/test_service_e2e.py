@@ -366,6 +366,11 @@ def test_regrade_adds_a_run_and_keeps_the_first_grade(stack: Stack, provider: di
         second = wait_finished(client, submission_id)
     assert second["run"] == first["run"] + 1 and second["state"] == "graded"
     assert second["percent"] == first["percent"]  # same code, same spec: the same grade, recorded anew
+    # The pass was credentialed once; the regrade of the same submission yields no second credential.
+    assert first["credential_id"] and second["credential_id"] == first["credential_id"]
+    with stack.client(provider["submit"]) as client:
+        mine = [c for c in client.get("/api/v1/credentials").json() if c["submission_id"] == submission_id]
+    assert len(mine) == 1
     with stack.client(provider["submit"]) as client:
         forbidden = client.post("/api/v1/assignments/py-ledger/regrade", json={})
     assert forbidden.status_code == 403

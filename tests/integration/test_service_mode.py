@@ -15,25 +15,17 @@ from grader.demo import expected_mismatches
 from grader.pipeline import GradingResult
 from grader.sandbox import leftover_containers, leftover_networks
 from grader.spec import LoadedAssignment, load_assignment
-from tests.conftest import ROOT, PublishFiles
+from tests.conftest import NOTES_DIR, PublishFiles, solution_files
 
 pytestmark = pytest.mark.integration
 
-NOTES_DIR = ROOT / "assignments" / "py-notes-api"
 NOTES_SOLUTIONS = NOTES_DIR / "solutions"
 EXPECTED = yaml.safe_load((NOTES_SOLUTIONS / "expected.yaml").read_text())
 READY_TIMEOUT_S = 6
 
 
 def notes_files(name: str, overrides: dict[str, str] | None = None) -> dict[str, str]:
-    root = NOTES_SOLUTIONS / name
-    files = {
-        p.relative_to(root).as_posix(): p.read_text()
-        for p in root.rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts
-    }
-    files.update({k: textwrap.dedent(v) for k, v in (overrides or {}).items()})
-    return files
+    return solution_files(NOTES_DIR, name, overrides)
 
 
 @pytest.fixture(scope="session")

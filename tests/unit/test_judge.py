@@ -232,6 +232,17 @@ def test_killed_sandbox_is_named(ledger: LoadedAssignment) -> None:
     assert "sandbox-killed" in codes and "resource limit exceeded" in grade.reason
 
 
+def test_gvisor_kernel_out_of_threads_is_a_process_limit(ledger: LoadedAssignment) -> None:
+    grade, codes = run(ledger, clean_events(ledger)[:5], None, container={"exit_code": 2, "runtime": "runsc"})
+    assert not grade.tampered and grade.passed is False
+    assert "sandbox-killed" in codes and "ran out of processes" in grade.reason
+
+
+def test_exit_2_without_gvisor_is_not_excused(ledger: LoadedAssignment) -> None:
+    grade, codes = run(ledger, clean_events(ledger)[:5], None, container={"exit_code": 2, "runtime": "runc"})
+    assert grade.tampered and "harness-incomplete" in codes
+
+
 def test_unresponsive_harness_is_named(ledger: LoadedAssignment) -> None:
     grade, codes = run(ledger, clean_events(ledger)[:5], None, container={"timed_out": True, "exit_code": None})
     assert not grade.tampered and "harness-unresponsive" in codes
