@@ -19,7 +19,7 @@ def pytest_runtest_makereport(item, call):
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        item.add_marker(pytest.mark.skip(reason="forced"))
+        item.add_marker(pytest.mark.skipif(True, reason="forced"))
 """
 
 SHADOW_PYTEST = """
