@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import secrets
 import socket
 import threading
@@ -27,6 +28,14 @@ from grader.spec import Limits
 
 LABEL = "io.capstone-grader.run"
 NETWORK_LABEL = "io.capstone-grader.network"
+OWNER_LABEL = "io.capstone-grader.owner"
+OWNER_ENV = "GRADER_SANDBOX_OWNER"
+
+
+def sandbox_owner() -> str:
+    """Who started a sandbox: one label value per installation (or per test session), so that a check
+    for leftovers sees only its own containers when several graders share one engine."""
+    return os.environ.get(OWNER_ENV, "grader")
 CONTAINER_UID = "1000:1000"
 TESTS_ROOT = "/grader/tests"
 SUBMISSION_DIR = "/workspace/submission"
@@ -83,7 +92,7 @@ def hardened_options(limits: Limits, runtime: str, name: str) -> dict[str, Any]:
         # The engine keeps a container's output in a file on the host: capped, so that output written
         # faster than the worker reads it (or never read) cannot fill the host's disk.
         "log_config": LogConfig(type=LogConfig.types.JSON, config={"max-size": _log_cap(limits), "max-file": "2"}),
-        "labels": {LABEL: name},
+        "labels": {LABEL: name, OWNER_LABEL: sandbox_owner()},
         "environment": {"LANG": "C.UTF-8"},
         "detach": True,
         "stdin_open": True,
@@ -244,7 +253,7 @@ def internal_network(prefix: str = "grader-net") -> Iterator[str]:
         internal=True,
         enable_ipv6=False,
         options={"com.docker.network.bridge.inhibit_ipv4": "true"},
-        labels={NETWORK_LABEL: name},
+        labels={NETWORK_LABEL: name, OWNER_LABEL: sandbox_owner()},
     )
     try:
         yield name
@@ -309,9 +318,11 @@ def service_container(
 
 def leftover_networks() -> list[str]:
     """Names of service-mode networks still present (there should never be any after a run)."""
-    return [str(n.name) for n in docker_client().networks.list(filters={"label": NETWORK_LABEL})]
+    mine = [NETWORK_LABEL, f"{OWNER_LABEL}={sandbox_owner()}"]
+    return [str(n.name) for n in docker_client().networks.list(filters={"label": mine})]
 
 
 def leftover_containers() -> list[str]:
     """Names of sandbox containers still present (there should never be any after a run)."""
-    return [str(c.name) for c in docker_client().containers.list(all=True, filters={"label": LABEL})]
+    mine = [LABEL, f"{OWNER_LABEL}={sandbox_owner()}"]
+    return [str(c.name) for c in docker_client().containers.list(all=True, filters={"label": mine})]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import textwrap
+import uuid
 from collections.abc import Callable, Iterator
 from itertools import count
 from pathlib import Path
@@ -18,6 +20,10 @@ from grader.config import Settings
 from grader.gitserver import LoopbackGitServer
 from grader.pipeline import GradingResult, grade_repository
 from grader.spec import LoadedAssignment, load_assignment
+
+# This session's sandboxes carry their own owner label (inherited by the CLI processes tests start), so
+# the leftover checks ignore containers of any other grader using the same Docker engine.
+os.environ.setdefault("GRADER_SANDBOX_OWNER", f"tests-{uuid.uuid4().hex[:12]}")
 
 ROOT = Path(__file__).resolve().parent.parent
 INTEROP = ROOT / "tests" / "interop"
@@ -142,3 +148,8 @@ def js_verify(verifier: Path, tmp_path: Path, credentials: list[dict[str, Any]],
     assert result.returncode in (0, 1), result.stderr
     outcome: list[dict[str, Any]] = json.loads(result.stdout)
     return outcome
+
+
+def sandbox_owner_env() -> dict[str, str]:
+    """For CLI processes started with a minimal environment: keep this session's sandbox owner label."""
+    return {"GRADER_SANDBOX_OWNER": os.environ["GRADER_SANDBOX_OWNER"]}

@@ -13,13 +13,19 @@ from typing import Any
 import pytest
 
 from grader.gitserver import LoopbackGitServer
-from tests.conftest import LEDGER_DIR, js_verify
+from tests.conftest import LEDGER_DIR, js_verify, sandbox_owner_env
 
 pytestmark = pytest.mark.integration
 
 
 def cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": "/usr/bin:/bin", "GRADER_HOME": str(home), "HOME": str(home), "COLUMNS": "200"}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "GRADER_HOME": str(home),
+        "HOME": str(home),
+        "COLUMNS": "200",
+        **sandbox_owner_env(),
+    }
     return subprocess.run(
         [sys.executable, "-m", "grader.cli", *args], capture_output=True, text=True, env=env, timeout=300
     )

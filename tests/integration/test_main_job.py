@@ -9,13 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, sandbox_owner_env
 
 pytestmark = pytest.mark.integration
 
 
 def run_demo(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "GRADER_HOME": str(home), "HOME": str(home), "COLUMNS": "200"}
+    env = {
+        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+        "GRADER_HOME": str(home),
+        "HOME": str(home),
+        "COLUMNS": "200",
+        **sandbox_owner_env(),
+    }
     return subprocess.run(
         [sys.executable, "-m", "grader", "demo", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
     )
