@@ -21,7 +21,9 @@ from grader.fetch import Snapshot, fetch_snapshot
 from grader.grade import Grade
 from grader.images import ImageRef, assignment_image
 from grader.judge import judge
+from grader.service_mode import run_service
 from grader.spec import LoadedAssignment, Mode
+from grader.unit_mode import run_unit
 
 STAGES = ("fetch", "build", "run", "judge", "issue")
 StageEvent = Callable[[str, str, str], None]  # (stage, status: start|done|fail, detail)
@@ -86,20 +88,11 @@ def grade_snapshot(
     watch: _Stopwatch,
     issuer: CredentialIssuer | None,
 ) -> GradingResult:
-    from grader.sandbox import choose_runtime
-    from grader.unit_mode import run_unit
-
     with watch.stage("build", assignment.spec.runner):
         image: ImageRef = assignment_image(assignment, settings, lambda line: watch.on_event("build", "info", line))
     with watch.stage("run", assignment.spec.mode.value):
-        if assignment.spec.mode is Mode.SERVICE:
-            from grader.service_mode import run_service
-
-            facts = run_service(assignment, image.tag, snapshot.path, snapshot.commit, settings)
-            runtime = "runc"
-        else:
-            runtime = choose_runtime(settings)
-            facts = run_unit(assignment, image.tag, snapshot.path, snapshot.commit, settings)
+        run = run_service if assignment.spec.mode is Mode.SERVICE else run_unit
+        facts = run(assignment, image.tag, snapshot.path, snapshot.commit, settings)
     with watch.stage("judge"):
         grade = judge(assignment, facts)
     evidence = Evidence(
@@ -111,7 +104,7 @@ def grade_snapshot(
         spec_hash=assignment.spec_hash,
         image=image.tag,
         image_id=image.id,
-        runtime=runtime,
+        runtime=facts.container.runtime,
         mode=assignment.spec.mode.value,
     )
     credential = None
