@@ -29,7 +29,6 @@ from credentials.multibase import public_key_from_multibase
 from credentials.verify import VerificationReport, verify_credential
 from grader.config import Settings, key_passphrase
 
-KEYS_DIR_ENV = "GRADER_KEYS_DIR"
 EXIT_VALID = 0
 EXIT_INVALID = 1
 EXIT_UNUSABLE = 2
@@ -322,7 +321,7 @@ def credential_unbake(
         err.print(f"wrote {escape(str(output))}")
 
 
-__all__ = ["KEYS_DIR_ENV", "PASSPHRASE_ENV", "credential_app", "keys_app"]
+__all__ = ["PASSPHRASE_ENV", "credential_app", "keys_app"]
 
 
 @credential_app.command("revoke")

@@ -145,6 +145,21 @@ def _build(context: Path, tag: str, buildargs: dict[str, str], progress: Progres
     return built
 
 
+def _build_with_wheels(
+    add_recipe: Callable[[Path], None],
+    requirements: list[str],
+    tag: str,
+    buildargs: dict[str, str],
+    progress: Progress,
+) -> ImageRef:
+    """Build `tag` from a scratch context: the recipe's files plus a wheelhouse of `requirements`."""
+    with tempfile.TemporaryDirectory(prefix="grader-build-") as tmp:
+        context = Path(tmp)
+        add_recipe(context)
+        _download_wheels(requirements, context / "wheels", progress)
+        return _build(context, tag, buildargs, progress)
+
+
 def runner_image(runner: str, settings: Settings, progress: Progress = _quiet) -> ImageRef:
     runners = default_runners_dir()
     recipe = runners / runner
@@ -157,17 +172,17 @@ def runner_image(runner: str, settings: Settings, progress: Progress = _quiet) -
     if cached:
         return cached
     progress(f"building runner image {tag}")
-    with tempfile.TemporaryDirectory(prefix="grader-build-") as tmp:
-        context = Path(tmp)
+    requirements = [
+        line.strip()
+        for line in (recipe / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+
+    def add_recipe(context: Path) -> None:
         shutil.copy(recipe / "Dockerfile", context / "Dockerfile")
         shutil.copytree(harness, context / "harness", ignore=shutil.ignore_patterns("__pycache__"))
-        requirements = [
-            line.strip()
-            for line in (recipe / "requirements.txt").read_text().splitlines()
-            if line.strip() and not line.startswith("#")
-        ]
-        _download_wheels(requirements, context / "wheels", progress)
-        return _build(context, tag, {"BASE": base}, progress)
+
+    return _build_with_wheels(add_recipe, requirements, tag, {"BASE": base}, progress)
 
 
 ASSIGNMENT_DOCKERFILE = """\
@@ -191,8 +206,8 @@ def assignment_image(assignment: LoadedAssignment, settings: Settings, progress:
     if cached:
         return cached
     progress(f"building assignment image {tag}")
-    with tempfile.TemporaryDirectory(prefix="grader-build-") as tmp:
-        context = Path(tmp)
+
+    def add_recipe(context: Path) -> None:
         (context / "Dockerfile").write_text(ASSIGNMENT_DOCKERFILE)
-        _download_wheels(packages, context / "wheels", progress)
-        return _build(context, tag, {"RUNNER": runner.tag}, progress)
+
+    return _build_with_wheels(add_recipe, packages, tag, {"RUNNER": runner.tag}, progress)

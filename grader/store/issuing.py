@@ -13,7 +13,6 @@ mapping from a grade to a credential is grader.issuance's, shared with the CLI's
 
 from __future__ import annotations
 
-import os
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -41,14 +40,9 @@ class IssuerUnavailable(RuntimeError):
     """The tenant has no keystore here, or no passphrase was given to unlock it."""
 
 
-def keys_root(settings: Settings) -> Path:
-    """GRADER_KEYS_DIR when set (as for `grader keys`), else `<home>/keys`."""
-    configured = os.environ.get("GRADER_KEYS_DIR")
-    return Path(configured).expanduser() if configured else settings.home / "keys"
-
-
 def tenant_keys_dir(settings: Settings, slug: str) -> Path:
-    return keys_root(settings) / "tenants" / slug
+    """The tenant's keystore inside the one `grader keys` and the local issuer use."""
+    return settings.resolved_keys_dir.expanduser() / "tenants" / slug
 
 
 def tenant_did(settings: Settings, slug: str) -> str:
