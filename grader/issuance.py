@@ -38,14 +38,11 @@ from credentials.status import StatusList, StatusListState
 from credentials.verify import VerificationReport, verify_credential
 from grader.config import Settings, key_passphrase
 from grader.grade import NOT_YET, Grade
+from grader.issuance_rule import IssuanceRefused, require_issuable
 from grader.pipeline import Evidence
 from grader.spec import AssignmentSpec, LoadedAssignment
 
 _DURATION = re.compile(r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?")
-
-
-class IssuanceRefused(RuntimeError):
-    """A credential was asked for a grade that must not have one."""
 
 
 # --- the pure mapping -------------------------------------------------------------------------
@@ -72,6 +69,8 @@ def valid_until(start: datetime, duration: str | None) -> datetime | None:
 
 def achievement_input(spec: AssignmentSpec, achievement_id: str) -> AchievementInput:
     """The spec's credential block and rubric as an OB 3.0 achievement with a rubric."""
+    if spec.credential is None:
+        raise IssuanceRefused(f"{spec.id} {spec.version} has no 'credential' block")
     achievement = spec.credential.achievement
     rubric = []
     for criterion in spec.rubric.criteria:
@@ -145,12 +144,6 @@ def evidence_inputs(evidence: Evidence) -> list[EvidenceInput]:
     ]
 
 
-def require_passing(grade: Grade) -> None:
-    """The issuance rule, checked at the last moment as well as by the pipeline."""
-    if not grade.passed or grade.tampered:
-        raise IssuanceRefused(f"no credential for a grade that did not pass ({grade.reason or 'flagged'})")
-
-
 def unsigned_credential(
     *,
     issuer: Profile,
@@ -163,7 +156,8 @@ def unsigned_credential(
     credential_id: str,
     now: datetime,
 ) -> dict[str, Any]:
-    require_passing(grade)
+    require_issuable(grade, spec)
+    assert spec.credential is not None  # checked by require_issuable
     return build_credential(
         issuer=issuer,
         achievement=achievement_input(spec, achievement_id),
@@ -234,7 +228,7 @@ class LocalIssuer:
         self.registry_file.write_text(json.dumps({k: v.model_dump() for k, v in registry.items()}, indent=2))
 
     def issue(self, grade: Grade, evidence: Evidence, assignment: LoadedAssignment) -> dict[str, Any]:
-        require_passing(grade)
+        require_issuable(grade, assignment.spec)
         status_list = self._status_list()
         entry = status_list.allocate_entry()
         credential_id = f"urn:uuid:{uuid.uuid4()}"

@@ -20,6 +20,7 @@ from grader.config import Settings
 from grader.fetch import Snapshot, fetch_snapshot
 from grader.grade import Grade
 from grader.images import ImageRef, assignment_image
+from grader.issuance_rule import issuable
 from grader.judge import judge
 from grader.service_mode import run_service
 from grader.spec import LoadedAssignment, Mode
@@ -108,7 +109,7 @@ def grade_snapshot(
         mode=assignment.spec.mode.value,
     )
     credential = None
-    if issuer is not None and grade.passed and not grade.tampered:
+    if issuer is not None and issuable(grade, assignment.spec):
         with watch.stage("issue"):
             credential = issuer.issue(grade, evidence, assignment)
     output = facts.report.end.output if facts.report.end else ""

@@ -31,8 +31,20 @@ class Strict(BaseModel):
 
 
 class Mode(StrEnum):
+    """How learner code meets the author's tests (DESIGN.md "Sandbox modes").
+
+    `unit` and `service` keep the author's tests and the verdict in a container learner code never
+    enters, so they can lead to a credential; `unit-inprocess` runs both in one interpreter and never
+    does (practice and quick feedback only).
+    """
+
     UNIT = "unit"
     SERVICE = "service"
+    UNIT_INPROCESS = "unit-inprocess"
+
+    @property
+    def issues_credentials(self) -> bool:
+        return self is not Mode.UNIT_INPROCESS
 
 
 class Visibility(StrEnum):
@@ -173,7 +185,7 @@ class AssignmentSpec(Strict):
     limits: Limits = Field(default_factory=Limits)
     tests: Suites
     rubric: Rubric
-    credential: CredentialSpec
+    credential: CredentialSpec | None = None
     submission: SubmissionPolicy = Field(default_factory=SubmissionPolicy)
     feedback: FeedbackPolicy = Field(default_factory=FeedbackPolicy)
     service: ServiceSpec | None = None
@@ -197,8 +209,13 @@ class AssignmentSpec(Strict):
     def _service_block_matches_mode(self) -> AssignmentSpec:
         if self.mode is Mode.SERVICE and self.service is None:
             raise ValueError("mode 'service' needs a 'service' block (start, port, ready)")
-        if self.mode is Mode.UNIT and self.service is not None:
+        if self.mode is not Mode.SERVICE and self.service is not None:
             raise ValueError("a 'service' block is only allowed with mode 'service'")
+        if self.credential is not None and not self.mode.issues_credentials:
+            raise ValueError(
+                f"mode {self.mode.value!r} never issues a credential (learner code shares the interpreter with "
+                "the tests): remove the 'credential' block, or use mode 'unit' (isolated) or 'service'"
+            )
         return self
 
 

@@ -20,6 +20,7 @@ from grader.issuance import (
     unsigned_credential,
     valid_until,
 )
+from grader.issuance_rule import issuable
 from grader.pipeline import Evidence
 from grader.spec import LoadedAssignment, load_assignment
 from tests.conftest import LEDGER_DIR
@@ -173,3 +174,20 @@ def test_after_rotation_old_credentials_verify_and_a_retired_key_cannot_sign(iss
         issuer.keystore.signer(old_key)
     # A fresh verifier that knows only the issuer's did:key still verifies the old credential.
     assert verify_credential(old).check("proof").outcome == "passed"
+
+
+def test_no_credential_from_the_inprocess_mode(issuer: LocalIssuer, ledger_spec) -> None:
+    """Even a passing grade is refused when its mode shares the interpreter with the tests; no issuer and
+    no pipeline path gets around the rule, which every one of them calls."""
+    grade = make_grade().model_copy(update={"mode": "unit-inprocess"})
+    assert not issuable(grade, ledger_spec.spec)
+    with pytest.raises(IssuanceRefused, match="unit-inprocess"):
+        issuer.issue(grade, EVIDENCE, ledger_spec)
+    assert issuable(make_grade(), ledger_spec.spec)
+
+
+def test_no_credential_for_a_spec_without_a_credential_block(issuer: LocalIssuer, ledger_spec) -> None:
+    practice = ledger_spec.spec.model_copy(update={"credential": None})
+    assert not issuable(make_grade(), practice)
+    with pytest.raises(IssuanceRefused, match="no 'credential' block"):
+        issuer.issue(make_grade(), EVIDENCE, ledger_spec.model_copy(update={"spec": practice}))

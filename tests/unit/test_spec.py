@@ -148,3 +148,19 @@ def test_service_mode_needs_service_block() -> None:
     with pytest.raises(SpecError) as caught:
         parse_spec(text)
     assert "needs a 'service' block" in caught.value.issues[0].message
+
+
+def test_inprocess_mode_with_a_credential_block_is_refused(tmp_path: Path) -> None:
+    copy = ledger_copy(tmp_path, {"mode": "unit-inprocess"})
+    [issue] = issues_of(copy)
+    assert "mode 'unit-inprocess' never issues a credential" in issue
+    assert issue.startswith(str(copy / "assignment.yaml"))
+
+
+def test_inprocess_mode_without_a_credential_block_is_a_practice_assignment(tmp_path: Path) -> None:
+    def drop_credential(data: dict) -> None:
+        del data["credential"]
+
+    loaded = load_assignment(ledger_copy(tmp_path, {"mode": "unit-inprocess", "__fn__": drop_credential}))
+    assert loaded.spec.mode.value == "unit-inprocess" and loaded.spec.credential is None
+    assert not loaded.spec.mode.issues_credentials

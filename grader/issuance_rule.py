@@ -1,0 +1,39 @@
+"""The one rule for who gets a credential: a passing, untampered grade of a sound mode.
+
+Pure, and shared by every issuer (the CLI's local one and the service's per-tenant ones) and by the
+pipeline, so the rule is written once.
+"""
+
+from __future__ import annotations
+
+from grader.grade import Grade
+from grader.spec import AssignmentSpec, Mode
+
+__all__ = ["IssuanceRefused", "issuable", "require_issuable"]
+
+
+class IssuanceRefused(RuntimeError):
+    """A credential was asked for a grade that must not have one."""
+
+
+def require_issuable(grade: Grade, spec: AssignmentSpec) -> None:
+    """The issuance rule, checked at the last moment as well as by the pipeline: a passing, untampered
+    grade of a mode whose verdict learner code cannot reach, for a spec with a credential block.
+
+    Raises IssuanceRefused otherwise.
+    """
+    if not grade.passed or grade.tampered:
+        raise IssuanceRefused(f"no credential for a grade that did not pass ({grade.reason or 'flagged'})")
+    if not Mode(grade.mode).issues_credentials:
+        raise IssuanceRefused(f"no credential from mode {grade.mode!r}: practice and feedback only")
+    if spec.credential is None:
+        raise IssuanceRefused(f"{spec.id} {spec.version} has no 'credential' block")
+
+
+def issuable(grade: Grade, spec: AssignmentSpec) -> bool:
+    """Whether require_issuable would let this grade through."""
+    try:
+        require_issuable(grade, spec)
+    except IssuanceRefused:
+        return False
+    return True
