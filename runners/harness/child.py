@@ -814,6 +814,11 @@ class TrustedModule(pytest.Module):
 
 
 def main():
+    # `python -I` ignores PYTHONDONTWRITEBYTECODE: without this an honest import writes __pycache__ into the
+    # read-only snapshot (write-outside-tmp), and with the prefix a committed .pyc is never loaded instead
+    # of its source (bytecode is looked up under the prefix, where nothing is ever written).
+    sys.dont_write_bytecode = True
+    sys.pycache_prefix = "/tmp/pycache"
     cfg = read_config(int(sys.argv[1]))
     send = make_sender(int(sys.argv[2]), bytes.fromhex(cfg.pop("key")))
     make_non_dumpable()
