@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
+from grader.errors import LearnerFault
+
 MAX_URL_LENGTH = 2048
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")
 _PATH_SEGMENT = re.compile(r"^[A-Za-z0-9._~-]+$")
@@ -16,8 +18,10 @@ _PATH_SEGMENT = re.compile(r"^[A-Za-z0-9._~-]+$")
 _HELPER = re.compile(r"^[^:/]*::")
 
 
-class UrlRefused(ValueError):
-    """A URL broke a named rule of the fetch policy."""
+class UrlRefused(LearnerFault, ValueError):
+    """A URL broke a named rule of the fetch policy: a learner's fault, never retried."""
+
+    code = "repo-url-refused"
 
     def __init__(self, rule: str, message: str) -> None:
         self.rule = rule

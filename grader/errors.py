@@ -1,0 +1,133 @@
+"""Whose fault is it? One taxonomy of faults, and the one place that says what each kind means.
+
+Every fault the grader raises on purpose derives from one of three classes:
+
+- LearnerFault: the submission itself is why it cannot be graded (its URL broke a rule, the repository
+  or ref does not exist, its tree breaks the fetch policy). Final: the submission is `rejected`, never
+  retried, and it counts as one of the learner's attempts (they chose what to submit).
+- AuthorFault: the assignment is why it cannot be graded (a malformed spec, a package in `packages`
+  that does not exist, suites too large for the harness). Final: the submission ends in `error`, never
+  retried (the same assignment fails the same way), and it does not count as an attempt.
+- SystemFault: our side failed (Docker engine, image build, the git host unreachable from the worker,
+  a DNS failure, a timeout of our network). Retried with backoff; `error` only after the last try;
+  never counts as an attempt.
+
+`disposition` maps a fault to everything that depends on its kind: the CLI's exit code, the
+submission's state, whether to retry, whether it uses up an attempt, and the HTTP problem. The CLI,
+the worker and the API all read it from here, so the mapping is written once. Anything that is not a
+GraderFault (an unexpected exception) is treated as a fault of the system.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+__all__ = [
+    "AuthorFault",
+    "Disposition",
+    "FaultKind",
+    "GraderFault",
+    "LearnerFault",
+    "SystemFault",
+    "consumes_attempt",
+    "disposition",
+    "fault_detail",
+]
+
+
+class FaultKind(StrEnum):
+    LEARNER = "learner"
+    AUTHOR = "author"
+    SYSTEM = "system"
+
+
+class GraderFault(Exception):
+    """A fault the grader names. Subclass LearnerFault, AuthorFault or SystemFault, never this one.
+
+    `code` is a stable machine-readable name (the HTTP problem type, the rule broken).
+    """
+
+    kind: FaultKind = FaultKind.SYSTEM
+    code: str = "fault"
+
+
+class LearnerFault(GraderFault):
+    """The submission is why it cannot be graded: rejected, never retried, counts as an attempt."""
+
+    kind = FaultKind.LEARNER
+    code = "submission-refused"
+
+
+class AuthorFault(GraderFault):
+    """The assignment is why it cannot be graded: an error, never retried, no attempt used.
+
+    `file` and `field` say where in the assignment the author should look (both optional).
+    """
+
+    kind = FaultKind.AUTHOR
+    code = "assignment-invalid"
+
+    def __init__(self, message: str, *, file: str | None = None, field: str | None = None) -> None:
+        self.file = file
+        self.field = field
+        where = ": ".join(part for part in (file, field) if part)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class SystemFault(GraderFault):
+    """Our side failed (engine, network, build): retried with backoff, never counts as an attempt."""
+
+    kind = FaultKind.SYSTEM
+    code = "system-fault"
+
+
+@dataclass(frozen=True)
+class Disposition:
+    """What a fault of one kind means everywhere it can surface."""
+
+    kind: FaultKind
+    exit_code: int  # the CLI's: 2 bad input (learner's or author's), 1 a fault of the system
+    state: str  # the submission's final state (a grader.store.models.SubmissionState value)
+    retry: bool  # whether the worker asks the queue to run the job again
+    consumes_attempt: bool  # whether the submission counts against the learner's max_attempts
+    http_status: int
+    title: str
+    label: str  # how the CLI introduces the message
+
+
+_DISPOSITIONS = {
+    FaultKind.LEARNER: Disposition(FaultKind.LEARNER, 2, "rejected", False, True, 422, "Submission refused", "refused"),
+    FaultKind.AUTHOR: Disposition(
+        FaultKind.AUTHOR, 2, "error", False, False, 422, "Assignment cannot be used", "assignment error"
+    ),
+    FaultKind.SYSTEM: Disposition(
+        FaultKind.SYSTEM, 1, "error", True, False, 503, "Service unavailable", "system fault"
+    ),
+}
+
+
+def disposition(exc: BaseException) -> Disposition:
+    """The disposition of any exception: a GraderFault's own kind, anything else a system fault."""
+    kind = exc.kind if isinstance(exc, GraderFault) else FaultKind.SYSTEM
+    return _DISPOSITIONS[kind]
+
+
+def problem_code(exc: BaseException) -> str:
+    """The HTTP problem type's code: the fault's own, or `system-fault` for an unexpected exception."""
+    return exc.code if isinstance(exc, GraderFault) else SystemFault.code
+
+
+def fault_detail(exc: BaseException) -> str:
+    """A one-line description for logs, the store and the CLI (the type name for unexpected exceptions)."""
+    text = str(exc).strip() or type(exc).__name__
+    return text if isinstance(exc, GraderFault) else f"{type(exc).__name__}: {text}"
+
+
+def consumes_attempt(state: str) -> bool:
+    """Whether a submission in `state` counts against the learner's attempts.
+
+    Only submissions that ended in `error` (a fault of the author or of the system, never of the
+    learner) are free; every other state, pending ones included, counts.
+    """
+    return state != "error"
