@@ -15,7 +15,7 @@ import gzip
 import io
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -80,7 +80,16 @@ class StatusListState(BaseModel):
 class StatusList:
     """One status list (one purpose): allocate indices, flip bits, publish as a credential."""
 
-    def __init__(self, url: str, purpose: StatusPurpose, size: int, bits: bytearray, allocated: bytearray) -> None:
+    def __init__(
+        self,
+        url: str,
+        purpose: StatusPurpose,
+        size: int,
+        bits: bytearray,
+        allocated: bytearray,
+        *,
+        validity: timedelta | None = None,
+    ) -> None:
         if size < MIN_BITS or size % 8:
             raise StatusListError(f"a status list needs a multiple of 8 bits and at least {MIN_BITS}")
         if len(bits) * 8 != size or len(allocated) * 8 != size:
@@ -91,6 +100,9 @@ class StatusList:
         self._bits = bits
         self._allocated = allocated
         self._allocated_count = sum(bin(b).count("1") for b in allocated)
+        # How long a published list credential is valid (its validUntil); None: no expiry. A
+        # verifier refuses a list past its validUntil, so a publisher with a validity re-signs.
+        self.validity = validity
 
     @classmethod
     def create(cls, url: str, purpose: StatusPurpose = "revocation", size: int = MIN_BITS) -> StatusList:
@@ -208,13 +220,19 @@ class StatusList:
     def to_credential(
         self, issuer: str, *, valid_from: datetime | None = None, valid_until: datetime | None = None
     ) -> dict[str, Any]:
-        """The unsigned ``BitstringStatusListCredential`` (its ``id`` is the list URL)."""
+        """The unsigned ``BitstringStatusListCredential`` (its ``id`` is the list URL).
+
+        Without ``valid_until``, a list with a :attr:`validity` is valid for that long from ``valid_from``.
+        """
+        valid_from = valid_from or datetime.now(UTC)
+        if valid_until is None and self.validity is not None:
+            valid_until = valid_from + self.validity
         credential: dict[str, Any] = {
             "@context": [VC_V2],
             "id": self.url,
             "type": ["VerifiableCredential", "BitstringStatusListCredential"],
             "issuer": issuer,
-            "validFrom": format_datetime(valid_from or datetime.now(UTC)),
+            "validFrom": format_datetime(valid_from),
             "credentialSubject": {
                 "id": f"{self.url}#list",
                 "type": "BitstringStatusList",
@@ -248,11 +266,16 @@ class StatusCheck:
     index: int | None = None
 
 
-def read_status(list_credential: dict[str, Any], entry: dict[str, Any]) -> StatusCheck:
+def _types(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def read_status(list_credential: dict[str, Any], entry: dict[str, Any], fetched_from: str | None = None) -> StatusCheck:
     """Read the bit of ``entry`` (a credential's ``credentialStatus``) in a status list credential.
 
-    This checks the list's shape and that it is the list the entry points to; checking the list
-    credential's proof and issuer is the verifier's job (see :mod:`credentials.verify`).
+    This checks the list's shape, that it is the list the entry names (its ``id``, or the URL it was
+    ``fetched_from``) and that both have the same purpose. Checking the list credential's proof,
+    issuer and validity is the verifier's job (see :mod:`credentials.verify`).
     """
     if entry.get("type") != "BitstringStatusListEntry":
         return StatusCheck("invalid", f"credentialStatus type {entry.get('type')!r} is not BitstringStatusListEntry")
@@ -262,16 +285,14 @@ def read_status(list_credential: dict[str, Any], entry: dict[str, Any]) -> Statu
         index = int(str(raw_index), 10)
     except ValueError:
         return StatusCheck("invalid", f"statusListIndex {raw_index!r} is not an integer")
-    types = list_credential.get("type", [])
-    if "BitstringStatusListCredential" not in (types if isinstance(types, list) else [types]):
+    if "BitstringStatusListCredential" not in _types(list_credential.get("type")):
         return StatusCheck("invalid", "the status list is not a BitstringStatusListCredential")
-    # The list is located by the entry's URL; its own id may differ (it is not required to match).
-    # What makes a list trustworthy is its proof and issuer, which the verifier checks.
-    note = ""
-    if list_credential.get("id") != entry.get("statusListCredential"):
-        note = f" (note: the list's id is {list_credential.get('id')!r}, not {entry.get('statusListCredential')!r})"
+    url = entry.get("statusListCredential")
+    if url not in (list_credential.get("id"), fetched_from):
+        # Any other list of the issuer may have this index clear: only the named list counts.
+        return StatusCheck("invalid", f"the status list is {list_credential.get('id')!r}, not {url!r}")
     subject = list_credential.get("credentialSubject")
-    if not isinstance(subject, dict) or subject.get("type") != "BitstringStatusList":
+    if not isinstance(subject, dict) or "BitstringStatusList" not in _types(subject.get("type")):
         return StatusCheck("invalid", "the status list credential has no BitstringStatusList subject")
     if subject.get("statusPurpose") != purpose:
         return StatusCheck("invalid", f"list purpose {subject.get('statusPurpose')!r} differs from {purpose!r}")
@@ -284,10 +305,8 @@ def read_status(list_credential: dict[str, Any], entry: dict[str, Any]) -> Statu
     if not 0 <= index < len(bits) * 8:
         return StatusCheck("invalid", f"statusListIndex {index} is outside the list")
     if _bit(bits, index):
-        return StatusCheck(
-            "set", f"{purpose} bit {index} is set: the credential is {_past(purpose)}{note}", purpose, index
-        )
-    return StatusCheck("ok", f"{purpose} bit {index} is not set{note}", purpose, index)
+        return StatusCheck("set", f"{purpose} bit {index} is set: the credential is {_past(purpose)}", purpose, index)
+    return StatusCheck("ok", f"{purpose} bit {index} of {url} is not set", purpose, index)
 
 
 def _past(purpose: Any) -> str:

@@ -2,26 +2,35 @@
 
 Each check is ``passed``, ``failed`` or ``skipped`` with a reason a person can read:
 
-``json``        the input is a JSON object that claims to be a Verifiable Credential
-``schema``      it validates against the bundled OB 3.0 JSON Schema
+``json``        the input is a JSON object that claims to be a Verifiable Credential, within the
+                limits of :mod:`credentials.inputs` (size, depth, values, blank nodes), without
+                duplicate keys or lone surrogates
+``schema``      it validates against the bundled OB 3.0 JSON Schema of its type (AchievementCredential
+                or EndorsementCredential)
 ``contexts``    its contexts are bundled and hash-pinned, VC 2.0 first (then Open Badges)
-``terms``       every property and type is defined by those contexts (JSON-LD safe mode)
+``terms``       it is in compacted form with its contexts' terms (no IRI keys, no ``@nest``,
+                ``@included``, ``@reverse``, value objects or inline contexts), every property and type
+                is defined by those contexts (JSON-LD safe mode), and its signed RDF dataset holds
+                exactly one top-level credential
 ``proof``       its ``eddsa-rdfc-2022`` DataIntegrityProof signature is valid
-``issuer_key``  the proof's verification method belongs to the issuer (did:key locally, did:web from
-                a supplied did.json, anything else from a key resolver) and was not retired before
-                the proof was made
+``issuer_key``  the proof's verification method is controlled by the issuer (did:key locally, did:web
+                from a supplied did.json, anything else from a key resolver) or listed in the
+                issuer's DID document, was not retired before the proof was made, and the issuer is
+                in the trust list when one is given
 ``validity``    validFrom <= now <= validUntil
-``status``      its status-list bit is not set (skipped when no status list is supplied)
+``status``      its status-list bit is not set in the list the entry names, signed by the issuer and
+                within its validUntil/ttl (skipped when no status list is supplied)
 ``evidence``    its evidence is well formed (skipped when it carries none, unless required)
 
-Nothing here uses the network.
+validFrom, validUntil, credentialStatus and the issuer are read from the signed RDF dataset (see
+:mod:`credentials.dataset`), and must agree with the JSON. Nothing here uses the network.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -29,10 +38,12 @@ from pydantic import BaseModel, ConfigDict, computed_field
 
 from credentials import canon
 from credentials.contexts import OB_V3, VC_V1, VC_V2, is_known_context
+from credentials.dataset import CredentialView, StatusEntry, credential_view, status_list_json, status_list_ttl
 from credentials.did import DidDocumentCache, ResolvedKey, resolve_verification_method, split_verification_method
 from credentials.errors import CredentialError, DidResolutionError
+from credentials.inputs import check_limits, compact_form_problem, parse_json
 from credentials.proof import CRYPTOSUITE, PROOF_TYPE, proofs_of, verify_proof
-from credentials.schema_check import schema_errors
+from credentials.schema_check import SCHEMA_TITLES, schema_errors, schema_kinds
 from credentials.status import read_status
 
 CheckName = Literal["json", "schema", "contexts", "terms", "proof", "issuer_key", "validity", "status", "evidence"]
@@ -49,7 +60,19 @@ CHECK_ORDER: tuple[CheckName, ...] = (
 )
 Outcome = Literal["passed", "failed", "skipped"]
 KeyResolver = Callable[[str], ResolvedKey | Ed25519PublicKey]
-_OB_TYPES = frozenset({"OpenBadgeCredential", "AchievementCredential"})
+_OB_TYPES = frozenset({"OpenBadgeCredential", "AchievementCredential", "EndorsementCredential"})
+
+
+@dataclass(frozen=True)
+class FetchedStatusList:
+    """A status list credential with the URL the verifier fetched it from: an entry naming that URL
+    may use it even when the list's own ``id`` differs."""
+
+    url: str
+    document: Mapping[str, Any]
+
+
+StatusListInput = Mapping[str, Any] | FetchedStatusList
 
 
 class Check(BaseModel):
@@ -66,6 +89,8 @@ class VerificationReport(BaseModel):
     checks: list[Check]
     credential_id: str | None = None
     issuer: str | None = None
+    # True/False when the verifier gave a trust list (is the issuer in it?), None otherwise.
+    issuer_trusted: bool | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -104,6 +129,7 @@ class VerificationReport(BaseModel):
             "valid": self.valid,
             "credential_id": self.credential_id,
             "issuer": self.issuer,
+            "issuer_trusted": self.issuer_trusted,
             "checks": [c.model_dump() for c in self.checks],
             "failed": [c.name for c in self.failed],
         }
@@ -143,9 +169,19 @@ def _is_bindable(identifier: str) -> bool:
 
 
 def load_document(raw: str | bytes | Mapping[str, Any]) -> Any:
+    """The parsed document, within the input limits.
+
+    Raises :class:`credentials.inputs.InputError` for text that is not JSON, too large or too deep,
+    has duplicate keys, or holds a lone surrogate.
+    """
     if isinstance(raw, str | bytes):
-        return json.loads(raw)
+        return parse_json(raw)
+    check_limits(raw)
     return raw
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return _parse_datetime(value) if value is not None else None
 
 
 class _KeyLookup:
@@ -204,18 +240,23 @@ class _Verification:
         self,
         doc: Any,
         *,
-        status_lists: Sequence[Mapping[str, Any]],
+        status_lists: Sequence[StatusListInput],
         keys: _KeyLookup,
         now: datetime,
         require_evidence: bool,
+        trusted_issuers: Collection[str] | None = None,
     ) -> None:
         self.doc = doc
         self.status_lists = status_lists
         self.keys = keys
         self.now = now
         self.require_evidence = require_evidence
+        self.trusted_issuers = trusted_issuers
         self.results: dict[CheckName, Check] = {}
         self._canonical: tuple[dict[str, Any], str] | None = None
+        # The credential's facts as signed (set by the terms check).
+        self.view: CredentialView | None = None
+        self.issuer_trusted: bool | None = None
 
     def _canonicalize(self, doc: dict[str, Any]) -> str:
         """canon.canonicalize, reusing the unsecured document's form computed by the terms check."""
@@ -247,7 +288,8 @@ class _Verification:
         return VerificationReport(
             checks=[self.results[name] for name in CHECK_ORDER],
             credential_id=credential_id,
-            issuer=issuer_id(doc),
+            issuer=self.view.issuer if self.view is not None else issuer_id(doc),
+            issuer_trusted=self.issuer_trusted,
         )
 
     def check_json(self) -> bool:
@@ -270,11 +312,21 @@ class _Verification:
         doc = dict(self.doc)
         if isinstance(doc.get("proof"), Mapping):
             doc["proof"] = [doc["proof"]]
-        errors = schema_errors(doc)
-        if errors:
-            self.record("schema", "failed", "; ".join(errors))
-        else:
-            self.record("schema", "passed", "valid against the Open Badges 3.0 JSON Schema")
+        kinds = schema_kinds(_types(doc))
+        if not kinds:
+            self.record(
+                "schema",
+                "failed",
+                f"no Open Badges 3.0 schema for type {_types(doc)}: this verifier checks OpenBadgeCredential, "
+                "AchievementCredential and EndorsementCredential",
+            )
+            return
+        for kind in kinds:
+            errors = schema_errors(doc, kind)
+            if errors:
+                self.record("schema", "failed", f"{SCHEMA_TITLES[kind]}: " + "; ".join(errors))
+                return
+        self.record("schema", "passed", "valid against the " + " and the ".join(SCHEMA_TITLES[k] for k in kinds))
 
     def check_contexts(self) -> bool:
         raw = self.doc.get("@context")
@@ -296,16 +348,14 @@ class _Verification:
                 "contexts", "failed", f"unknown context {unknown[0]!r}: only bundled, hash-pinned contexts are used"
             )
             return False
-        bad = [c for c in items if not isinstance(c, str | dict)]
+        bad = [c for c in items if not isinstance(c, str)]
         if bad:
-            self.record("contexts", "failed", "an @context entry is neither a URL nor an object")
+            self.record("contexts", "failed", "an @context entry is not a URL (inline contexts are refused)")
             return False
         if set(_types(self.doc)) & _OB_TYPES and (len(items) < 2 or items[1] != OB_V3):
             self.record("contexts", "failed", f"an Open Badges credential must list {OB_V3} second")
             return False
-        inline = len(items) - len(urls)
-        note = f" and {inline} inline context(s)" if inline else ""
-        self.record("contexts", "passed", f"{len(urls)} bundled, hash-pinned context(s){note}, VC 2.0 first")
+        self.record("contexts", "passed", f"{len(urls)} bundled, hash-pinned context(s), VC 2.0 first")
         return True
 
     def _skip_terms(self) -> bool:
@@ -313,14 +363,24 @@ class _Verification:
         return False
 
     def check_terms(self) -> bool:
-        # Canonicalizing in safe mode is the terms check; the result is kept for the proof check.
+        # Only the compacted form is read: every other spelling of the same RDF could hide a property
+        # from the checks below while the signature still holds.
+        problem = compact_form_problem(self.doc)
+        if problem:
+            self.record("terms", "failed", f"not in compacted form: {problem}")
+            return False
+        # Canonicalizing in safe mode is the terms check; the result is kept for the proof check, and
+        # the facts the later checks use are read from it.
         unsecured = {k: v for k, v in self.doc.items() if k != "proof"}
         try:
-            self._canonical = (unsecured, canon.canonicalize(unsecured))
+            canonical = canon.canonicalize(unsecured)
+            raw_id = self.doc.get("id")
+            self.view = credential_view(canonical, raw_id if isinstance(raw_id, str) else None)
         except CredentialError as exc:
             self.record("terms", "failed", str(exc))
             return False
-        self.record("terms", "passed", "every property and type is defined by the contexts")
+        self._canonical = (unsecured, canonical)
+        self.record("terms", "passed", "compacted form; every property and type is defined by the contexts")
         return True
 
     def _supported_proofs(self) -> list[dict[str, Any]]:
@@ -328,13 +388,22 @@ class _Verification:
             p for p in proofs_of(dict(self.doc)) if p.get("type") == PROOF_TYPE and p.get("cryptosuite") == CRYPTOSUITE
         ]
 
+    def _signed_issuer(self) -> tuple[str | None, str | None]:
+        """(issuer id as signed, problem): the JSON issuer must be the one in the signed data."""
+        issuer = issuer_id(self.doc)
+        if self.view is None:
+            return issuer, None
+        if self.view.issuer != issuer:
+            return self.view.issuer, f"the issuer in the JSON ({issuer}) is not the signed issuer ({self.view.issuer})"
+        return issuer, None
+
     def check_issuer_key(self) -> dict[int, ResolvedKey]:
         """Resolve each supported proof's key and check it belongs to the issuer; keys by proof index."""
         proofs = self._supported_proofs()
         if not proofs:
             self.record("issuer_key", "failed", f"no {PROOF_TYPE} with cryptosuite {CRYPTOSUITE}")
             return {}
-        issuer = issuer_id(self.doc)
+        issuer, mismatch = self._signed_issuer()
         keys: dict[int, ResolvedKey] = {}
         reasons: list[str] = []
         for index, proof in enumerate(proofs):
@@ -349,18 +418,44 @@ class _Verification:
                 return {}
             # The signature can still be checked with a resolved key that fails the binding.
             keys[index] = key
-            problem = self._binding_problem(key, issuer, proof)
+            problem = mismatch or self._binding_problem(key, issuer, proof)
             if problem:
                 self.record("issuer_key", "failed", problem)
                 return keys
             reasons.append(self._binding_reason(key, issuer))
+        trust_problem = self._trust_problem(issuer)
+        if trust_problem:
+            self.record("issuer_key", "failed", trust_problem)
+            return keys
         self.record("issuer_key", "passed", "; ".join(reasons))
         return keys
+
+    def _trust_problem(self, issuer: str | None) -> str | None:
+        if self.trusted_issuers is None:
+            return None
+        self.issuer_trusted = issuer is not None and issuer in self.trusted_issuers
+        if not self.issuer_trusted:
+            return f"the issuer {issuer} is not in the trust list ({len(self.trusted_issuers)} trusted issuer(s))"
+        return None
+
+    def _issuer_lists_key(self, issuer: str, vm: str) -> bool:
+        """The issuer's own DID document names ``vm`` as an assertion method (it trusts that key)."""
+        document = self.keys.documents.get(issuer) if issuer.startswith("did:") else None
+        if document is None:
+            return False
+        listed = document.get("assertionMethod") or []
+        names = {e if isinstance(e, str) else e.get("id") for e in listed if isinstance(e, str | Mapping)}
+        return vm in {f"{issuer}{n}" if isinstance(n, str) and n.startswith("#") else n for n in names}
 
     def _binding_problem(self, key: ResolvedKey, issuer: str | None, proof: Mapping[str, Any]) -> str | None:
         if issuer is None:
             return "the credential has no issuer id to bind the key to"
-        if _is_bindable(issuer) and key.controller != issuer:
+        if not _is_bindable(issuer):
+            return (
+                f"issuer id {issuer} is not a DID or URL, so nothing binds it to the signing key "
+                f"{key.verification_method}: anyone could have signed it"
+            )
+        if key.controller != issuer and not self._issuer_lists_key(issuer, key.verification_method):
             return f"verification method {key.verification_method} is controlled by {key.controller}, not the issuer {issuer}"
         if key.state == "retired":
             created = _parse_datetime(proof.get("created"))
@@ -377,11 +472,8 @@ class _Verification:
             if key.state == "retired" and key.retired_at
             else ""
         )
-        if issuer is not None and not _is_bindable(issuer):
-            return (
-                f"issuer id {issuer} is not a DID or URL, so nothing binds it to a key; the proof's key "
-                f"{key.verification_method} was resolved from {key.source}{state}"
-            )
+        if key.controller != issuer:
+            return f"{key.verification_method} is listed by the issuer {issuer}'s DID document ({key.source}){state}"
         return f"{key.verification_method} belongs to the issuer {issuer} ({key.source}){state}"
 
     def check_proof(self, keys: dict[int, ResolvedKey], canonicalizable: bool) -> None:
@@ -413,69 +505,104 @@ class _Verification:
         note = f" ({ignored} proof(s) of other types ignored)" if ignored else ""
         self.record("proof", "passed", "; ".join(reasons) + note)
 
+    def _json_disagrees(self, key: str, signed: str | None) -> bool:
+        raw = self.doc.get(key)
+        return (raw if isinstance(raw, str) or raw is None else repr(raw)) != signed
+
     def check_validity(self) -> None:
-        start = _parse_datetime(self.doc.get("validFrom"))
+        view = self.view
+        if view is None:
+            self.record("validity", "skipped", "the signed data cannot be read (see contexts/terms)")
+            return
+        for key, signed in (("validFrom", view.valid_from), ("validUntil", view.valid_until)):
+            if self._json_disagrees(key, signed):
+                self.record("validity", "failed", f"{key} in the JSON is not the signed {key} ({signed!r})")
+                return
+        start = _parse_time(view.valid_from)
         if start is None:
             self.record("validity", "failed", "validFrom is missing or not a date-time with a timezone")
             return
-        now = self.now
-        if now < start:
-            self.record("validity", "failed", f"not valid yet: validFrom {self.doc['validFrom']} is after now")
+        if self.now < start:
+            self.record("validity", "failed", f"not valid yet: validFrom {view.valid_from} is after now")
             return
-        raw_end = self.doc.get("validUntil")
-        if raw_end is not None:
-            end = _parse_datetime(raw_end)
-            if end is None:
-                self.record("validity", "failed", "validUntil is not a date-time with a timezone")
-                return
-            if now > end:
-                self.record("validity", "failed", f"expired: validUntil {raw_end} is before now")
-                return
-            self.record("validity", "passed", f"valid from {self.doc['validFrom']} until {raw_end}")
+        if view.valid_until is None:
+            self.record("validity", "passed", f"valid from {view.valid_from}, no expiry")
             return
-        self.record("validity", "passed", f"valid from {self.doc['validFrom']}, no expiry")
+        end = _parse_time(view.valid_until)
+        if end is None:
+            self.record("validity", "failed", "validUntil is not a date-time with a timezone")
+            return
+        if self.now > end:
+            self.record("validity", "failed", f"expired: validUntil {view.valid_until} is before now")
+            return
+        self.record("validity", "passed", f"valid from {view.valid_from} until {view.valid_until}")
 
     def check_status(self) -> None:
-        entry = self.doc.get("credentialStatus")
-        if entry is None:
+        view = self.view
+        if view is None:
+            self.record("status", "skipped", "the signed data cannot be read (see contexts/terms)")
+            return
+        if not view.statuses:
+            if self.doc.get("credentialStatus") is not None:
+                self.record("status", "failed", "credentialStatus in the JSON is not in the signed data")
+                return
             self.record("status", "skipped", "the credential has no credentialStatus")
             return
-        if not isinstance(entry, Mapping):
-            self.record("status", "failed", "credentialStatus is not an object")
-            return
-        url = entry.get("statusListCredential")
         if not self.status_lists:
-            self.record("status", "skipped", f"no status list supplied (the issuer publishes it at {url})")
+            urls = ", ".join(e.list_credential or f"an entry of type {e.type}" for e in view.statuses)
+            self.record("status", "skipped", f"no status list supplied (the issuer publishes it at {urls})")
             return
-        matching = [s for s in self.status_lists if s.get("id") == url]
-        candidates = matching or (list(self.status_lists) if len(self.status_lists) == 1 else [])
-        if not candidates:
-            self.record("status", "failed", f"none of the supplied status lists is {url}")
-            return
-        status_list = candidates[0]
-        problem = self._status_list_problem(status_list)
-        if problem:
-            self.record("status", "failed", f"the status list cannot be trusted: {problem}")
-            return
-        result = read_status(dict(status_list), dict(entry))
-        self.record("status", "passed" if result.state == "ok" else "failed", result.reason)
+        reasons = []
+        for entry in view.statuses:
+            outcome, reason = self._entry_status(entry)
+            if outcome != "passed":
+                self.record("status", outcome, reason)
+                return
+            reasons.append(reason)
+        self.record("status", "passed", "; ".join(reasons))
 
-    def _status_list_problem(self, status_list: Mapping[str, Any]) -> str | None:
-        """A status list must be signed by the credential's issuer and be within its validity."""
-        if issuer_id(status_list) != issuer_id(self.doc):
-            return f"it is issued by {issuer_id(status_list)}, not by {issuer_id(self.doc)}"
+    def _entry_status(self, entry: StatusEntry) -> tuple[Outcome, str]:
+        url = entry.list_credential
+        if url is None:
+            return "failed", "credentialStatus names no statusListCredential"
+        candidates = [item for item in self.status_lists if _list_source(item) == url or _list_id(item) == url]
+        if not candidates:
+            return "failed", f"none of the supplied status lists is {url}: a list is only used for the entry naming it"
+        fetched_from = _list_source(candidates[0])
+        document = _list_document(candidates[0])
+        nested, problem = self._status_list_problem(document)
+        if problem or nested is None or nested.view is None:
+            return "failed", f"the status list {url} cannot be trusted: {problem}"
+        try:
+            list_json = status_list_json(nested.view)
+        except CredentialError as exc:
+            return "failed", f"the status list {url} cannot be trusted: {exc}"
+        result = read_status(list_json, entry.as_json(), fetched_from=fetched_from)
+        return ("passed" if result.state == "ok" else "failed"), result.reason
+
+    def _status_list_problem(self, status_list: Mapping[str, Any]) -> tuple[_Verification | None, str | None]:
+        """A status list must be well-formed, signed by the credential's issuer, and current."""
         nested = _Verification(status_list, status_lists=(), keys=self.keys, now=self.now, require_evidence=False)
-        if not nested.check_contexts() or not nested.check_terms():
-            return nested.results.get("terms", nested.results["contexts"]).reason
+        try:
+            check_limits(status_list)
+        except CredentialError as exc:
+            return None, str(exc)
+        if not nested.check_json() or not nested.check_contexts() or not nested.check_terms():
+            failed = next(c for c in nested.results.values() if c.outcome == "failed")
+            return None, failed.reason
+        assert nested.view is not None  # check_terms passed
+        own = self.view.issuer if self.view is not None else issuer_id(self.doc)
+        if nested.view.issuer != own:
+            return None, f"it is issued by {nested.view.issuer}, not by the credential's issuer {own}"
         keys = nested.check_issuer_key()
         nested.check_proof(keys, True)
         for name in ("issuer_key", "proof"):
             if nested.results[name].outcome != "passed":
-                return nested.results[name].reason
+                return None, nested.results[name].reason
         nested.check_validity()
         if nested.results["validity"].outcome != "passed":
-            return nested.results["validity"].reason
-        return None
+            return None, nested.results["validity"].reason
+        return nested, _ttl_problem(nested.view, self.now)
 
     def check_evidence(self) -> None:
         evidence = self.doc.get("evidence")
@@ -504,47 +631,82 @@ class _Verification:
         self.record("evidence", "passed", f"{len(items)} evidence item(s), each with an IRI or a narrative")
 
 
+def _ttl_problem(view: CredentialView, now: datetime) -> str | None:
+    """A list past its ``ttl`` (milliseconds after its validFrom) is stale."""
+    try:
+        ttl = status_list_ttl(view)
+    except CredentialError as exc:
+        return str(exc)
+    start = _parse_time(view.valid_from)
+    if ttl is None or start is None:
+        return None
+    if now > start + timedelta(milliseconds=ttl):
+        return f"stale: its ttl of {ttl} ms after validFrom {view.valid_from} has passed"
+    return None
+
+
+def _list_document(item: StatusListInput) -> Mapping[str, Any]:
+    return item.document if isinstance(item, FetchedStatusList) else item
+
+
+def _list_source(item: StatusListInput) -> str | None:
+    return item.url if isinstance(item, FetchedStatusList) else None
+
+
+def _list_id(item: StatusListInput) -> Any:
+    return _list_document(item).get("id")
+
+
+def _unusable(reason: str, now: datetime | None, require_evidence: bool) -> VerificationReport:
+    report = _Verification(
+        None, status_lists=(), keys=_KeyLookup(None, None), now=now or datetime.now(UTC), require_evidence=require_evidence
+    )
+    report.record("json", "failed", reason)
+    for name in CHECK_ORDER[1:]:
+        report.record(name, "skipped", "the input is not a credential")
+    return report.report()
+
+
+def _as_lists(status_list: StatusListInput | Sequence[StatusListInput] | None) -> tuple[StatusListInput, ...]:
+    if status_list is None:
+        return ()
+    if isinstance(status_list, Mapping | FetchedStatusList):
+        return (status_list,)
+    return tuple(status_list)
+
+
 def verify_credential(
     doc: Any,
     *,
-    status_list: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+    status_list: StatusListInput | Sequence[StatusListInput] | None = None,
     did_documents: DidDocumentCache | Iterable[Mapping[str, Any]] | None = None,
     key_resolver: KeyResolver | None = None,
     now: datetime | None = None,
     require_evidence: bool = False,
+    trusted_issuers: Collection[str] | None = None,
 ) -> VerificationReport:
     """Verify a credential fully offline and report every check.
 
     ``doc``: the credential (a dict, or its JSON text). ``status_list``: the signed status list
-    credential(s) the verifier obtained. ``did_documents``: did.json documents for did:web issuers.
+    credential(s) the verifier obtained, each a document or a :class:`FetchedStatusList` (the
+    document with the URL it came from). ``did_documents``: did.json documents for did:web issuers.
     ``key_resolver``: ``verification method -> key`` for issuers that are not DIDs (or a
-    :meth:`credentials.keys.Keystore.resolve`, which also knows retired keys).
+    :meth:`credentials.keys.Keystore.resolve`, which also knows retired keys). ``trusted_issuers``:
+    when given, only these issuer ids pass ``issuer_key`` (and the report says whether it was one).
+
+    Never raises for bad input: unusable input is a report whose ``json`` check failed.
     """
     try:
         parsed = load_document(doc)
-    except (ValueError, UnicodeDecodeError) as exc:
-        report = _Verification(
-            None,
-            status_lists=(),
-            keys=_KeyLookup(None, None),
-            now=now or datetime.now(UTC),
-            require_evidence=require_evidence,
-        )
-        report.record("json", "failed", f"not JSON: {exc}")
-        for name in CHECK_ORDER[1:]:
-            report.record(name, "skipped", "the input is not a credential")
-        return report.report()
-    lists: Sequence[Mapping[str, Any]]
-    if status_list is None:
-        lists = ()
-    elif isinstance(status_list, Mapping):
-        lists = (status_list,)
-    else:
-        lists = tuple(status_list)
+    except CredentialError as exc:
+        return _unusable(str(exc), now, require_evidence)
+    except (TypeError, ValueError, RecursionError) as exc:  # e.g. an object that is not JSON data
+        return _unusable(f"not a JSON document: {exc}", now, require_evidence)
     return _Verification(
         parsed,
-        status_lists=lists,
+        status_lists=_as_lists(status_list),
         keys=_KeyLookup(did_documents, key_resolver),
         now=now or datetime.now(UTC),
         require_evidence=require_evidence,
+        trusted_issuers=trusted_issuers,
     ).run()

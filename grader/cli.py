@@ -11,25 +11,27 @@ import typer
 from rich.console import Console
 from rich.markdown import Markdown
 from rich.table import Table
+from rich.text import Text
 
 from grader.config import Settings, get_settings
-from grader.docker_client import EngineUnavailable
+from grader.errors import EXIT_BAD_INPUT, GraderFault, disposition, fault_detail, fault_label
 from grader.feedback import gradescope_results, junit_xml, learner_view, render_html, render_markdown
-from grader.fetch import FetchFailed
-from grader.images import ImageBuildFailed, assignment_image
+from grader.images import assignment_image
 from grader.pipeline import CredentialIssuer, GradingResult, grade_repository
-from grader.sandbox import SandboxUnavailable
 from grader.spec import LoadedAssignment, SpecError, load_assignment
-from grader.urlpolicy import UrlRefused
-
-EXIT_BAD_INPUT = 2
-EXIT_SYSTEM_FAULT = 1
 
 app = typer.Typer(help="Grade learners' git repositories and issue verifiable micro-credentials.", no_args_is_help=True)
 assignment_app = typer.Typer(help="Check and build assignment specs.", no_args_is_help=True)
 app.add_typer(assignment_app, name="assignment")
 err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
+
+
+def fault_exit(exc: GraderFault) -> typer.Exit:
+    """Print a fault once, introduced by its label, and give the exit code its kind maps to (grader.errors:
+    2 a learner's or an author's fault, 1 a fault of the system)."""
+    err.print(Text.assemble((fault_label(exc), "red"), " ", fault_detail(exc)))
+    return typer.Exit(disposition(exc).exit_code)
 
 
 class Progress:
@@ -129,18 +131,12 @@ def run_grade(
     progress: Progress,
     issuer: CredentialIssuer | None,
 ) -> GradingResult:
-    """Grade, mapping every failure to the CLI's exit codes: 2 bad input, 1 fault of the system."""
+    """Grade; every fault it raises (learner's, author's, system's) leaves with the exit code grader.errors
+    maps its kind to. Anything else is a bug, and shows its traceback."""
     try:
         return grade_repository(url, assignment, settings, ref=ref, on_event=progress, issuer=issuer)
-    except UrlRefused as exc:
-        err.print(f"[red]error[/] {exc}")
-        raise typer.Exit(EXIT_BAD_INPUT) from exc
-    except FetchFailed as exc:
-        err.print(f"[red]fetch failed[/] {exc}")
-        raise typer.Exit(EXIT_BAD_INPUT) from exc
-    except (EngineUnavailable, ImageBuildFailed, SandboxUnavailable) as exc:
-        err.print(f"[red]system fault[/] {exc}")
-        raise typer.Exit(EXIT_SYSTEM_FAULT) from exc
+    except GraderFault as exc:
+        raise fault_exit(exc) from exc
 
 
 @app.command()
@@ -197,9 +193,8 @@ def assignment_build(path: Annotated[Path, typer.Argument(help="Assignment folde
     try:
         with err.status("building images") as status:
             image = assignment_image(loaded, get_settings(), lambda line: status.update(line[:100]))
-    except (EngineUnavailable, ImageBuildFailed) as exc:
-        err.print(f"[red]system fault[/] {exc}")
-        raise typer.Exit(EXIT_SYSTEM_FAULT) from exc
+    except GraderFault as exc:  # a package that does not exist is the author's (exit 2), an engine fault ours (1)
+        raise fault_exit(exc) from exc
     out.print(f"[green]ready[/] {image.tag} {image.id}")
 
 

@@ -7,8 +7,10 @@ from functools import lru_cache
 import docker
 from docker.errors import DockerException
 
+from grader.errors import SystemFault
 
-class EngineUnavailable(RuntimeError):
+
+class EngineUnavailable(SystemFault, RuntimeError):
     """The Docker engine cannot be reached: a fault of the system, not of the submission."""
 
 

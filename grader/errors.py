@@ -30,10 +30,17 @@ __all__ = [
     "GraderFault",
     "LearnerFault",
     "SystemFault",
+    "EXIT_BAD_INPUT",
+    "EXIT_SYSTEM_FAULT",
     "consumes_attempt",
     "disposition",
     "fault_detail",
+    "fault_label",
+    "problem_code",
 ]
+
+EXIT_BAD_INPUT = 2  # the CLI's exit code for a learner's or an author's fault
+EXIT_SYSTEM_FAULT = 1  # the CLI's exit code for a fault of the system
 
 
 class FaultKind(StrEnum):
@@ -45,11 +52,13 @@ class FaultKind(StrEnum):
 class GraderFault(Exception):
     """A fault the grader names. Subclass LearnerFault, AuthorFault or SystemFault, never this one.
 
-    `code` is a stable machine-readable name (the HTTP problem type, the rule broken).
+    `code` is a stable machine-readable name (the HTTP problem type); `label`, when set, is how the
+    CLI introduces the message instead of its kind's label.
     """
 
     kind: FaultKind = FaultKind.SYSTEM
     code: str = "fault"
+    label: str = ""
 
 
 class LearnerFault(GraderFault):
@@ -97,12 +106,14 @@ class Disposition:
 
 
 _DISPOSITIONS = {
-    FaultKind.LEARNER: Disposition(FaultKind.LEARNER, 2, "rejected", False, True, 422, "Submission refused", "refused"),
+    FaultKind.LEARNER: Disposition(
+        FaultKind.LEARNER, EXIT_BAD_INPUT, "rejected", False, True, 422, "Submission refused", "error"
+    ),
     FaultKind.AUTHOR: Disposition(
-        FaultKind.AUTHOR, 2, "error", False, False, 422, "Assignment cannot be used", "assignment error"
+        FaultKind.AUTHOR, EXIT_BAD_INPUT, "error", False, False, 422, "Assignment cannot be used", "assignment error"
     ),
     FaultKind.SYSTEM: Disposition(
-        FaultKind.SYSTEM, 1, "error", True, False, 503, "Service unavailable", "system fault"
+        FaultKind.SYSTEM, EXIT_SYSTEM_FAULT, "error", True, False, 503, "Service unavailable", "system fault"
     ),
 }
 
@@ -111,6 +122,12 @@ def disposition(exc: BaseException) -> Disposition:
     """The disposition of any exception: a GraderFault's own kind, anything else a system fault."""
     kind = exc.kind if isinstance(exc, GraderFault) else FaultKind.SYSTEM
     return _DISPOSITIONS[kind]
+
+
+def fault_label(exc: BaseException) -> str:
+    """How the CLI introduces the fault's message ("error", "fetch failed", "system fault"...)."""
+    own = exc.label if isinstance(exc, GraderFault) else ""
+    return own or disposition(exc).label
 
 
 def problem_code(exc: BaseException) -> str:

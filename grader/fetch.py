@@ -65,6 +65,7 @@ class FetchFailed(LearnerFault, RuntimeError):
     """The repository or the ref does not exist (or is not public): a learner's fault."""
 
     code = "repository-not-found"
+    label = "fetch failed"
 
 
 class FetchUnavailable(SystemFault):
@@ -72,6 +73,7 @@ class FetchUnavailable(SystemFault):
     a fault of our side, retried, never the learner's."""
 
     code = "git-host-unreachable"
+    label = "fetch failed (system fault)"
 
 
 class Snapshot(BaseModel):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -21,7 +22,8 @@ from pydantic import BaseModel
 
 from grader.config import Settings
 from grader.docker_client import docker_client
-from grader.spec import LoadedAssignment, default_runners_dir
+from grader.errors import AuthorFault, SystemFault
+from grader.spec import SPEC_FILE, LoadedAssignment, default_runners_dir
 
 Progress = Callable[[str], None]
 DEBOOTSTRAP_BASE = "grader-base:bookworm"
@@ -33,8 +35,19 @@ class ImageRef(BaseModel):
     id: str  # content-addressed image id, recorded as evidence
 
 
-class ImageBuildFailed(RuntimeError):
-    pass
+class ImageBuildFailed(SystemFault, RuntimeError):
+    """An image could not be built (engine, base image, network): a fault of the system, retried."""
+
+
+class PackageNotFound(AuthorFault):
+    """A package the spec's `packages` names has no distribution to install: the author's to fix."""
+
+    code = "package-not-found"
+
+
+# pip's words for "the index could not be reached", as opposed to "the index has no such package".
+_PIP_NETWORK = ("NewConnectionError", "Max retries exceeded", "ConnectTimeout", "ReadTimeout", "ProxyError", "SSLError")
+_PIP_MISSING = re.compile(r"No matching distribution found for (\S+)")
 
 
 def _quiet(_: str) -> None:
@@ -90,8 +103,12 @@ def ensure_base_image(runner: str, settings: Settings, progress: Progress = _qui
     return DEBOOTSTRAP_BASE
 
 
-def _download_wheels(requirements: list[str], dest: Path, progress: Progress) -> None:
-    """Fetch wheels for the image's Python on the host, where pip sees the right CA bundle."""
+def _download_wheels(requirements: list[str], dest: Path, progress: Progress, from_spec: bool = False) -> None:
+    """Fetch wheels for the image's Python on the host, where pip sees the right CA bundle.
+
+    Raises PackageNotFound when a package of the spec (`from_spec`) does not exist, ImageBuildFailed for
+    anything else (the index unreachable, a runner's own requirement missing).
+    """
     dest.mkdir(parents=True, exist_ok=True)
     (dest / "requirements.txt").write_text("\n".join(requirements) + "\n")
     if not requirements:
@@ -123,6 +140,14 @@ def _download_wheels(requirements: list[str], dest: Path, progress: Progress) ->
         *requirements,
     ]
     result = subprocess.run(command, capture_output=True, text=True)
+    missing = _PIP_MISSING.search(result.stderr)
+    if result.returncode != 0 and from_spec and missing and not any(m in result.stderr for m in _PIP_NETWORK):
+        raise PackageNotFound(
+            f"no installable distribution of {missing.group(1)!r} (for CPython 3.11 on Linux); "
+            f"fix or remove it (packages: {requirements})",
+            file=SPEC_FILE,
+            field="packages",
+        )
     if result.returncode != 0:
         raise ImageBuildFailed(f"could not download {requirements}: {result.stderr.strip()[-2000:]}")
 
@@ -151,12 +176,13 @@ def _build_with_wheels(
     tag: str,
     buildargs: dict[str, str],
     progress: Progress,
+    from_spec: bool = False,
 ) -> ImageRef:
     """Build `tag` from a scratch context: the recipe's files plus a wheelhouse of `requirements`."""
     with tempfile.TemporaryDirectory(prefix="grader-build-") as tmp:
         context = Path(tmp)
         add_recipe(context)
-        _download_wheels(requirements, context / "wheels", progress)
+        _download_wheels(requirements, context / "wheels", progress, from_spec)
         return _build(context, tag, buildargs, progress)
 
 
@@ -210,4 +236,4 @@ def assignment_image(assignment: LoadedAssignment, settings: Settings, progress:
     def add_recipe(context: Path) -> None:
         (context / "Dockerfile").write_text(ASSIGNMENT_DOCKERFILE)
 
-    return _build_with_wheels(add_recipe, packages, tag, {"RUNNER": runner.tag}, progress)
+    return _build_with_wheels(add_recipe, packages, tag, {"RUNNER": runner.tag}, progress, from_spec=True)

@@ -6,14 +6,18 @@ pipeline, so the rule is written once.
 
 from __future__ import annotations
 
+from grader.errors import LearnerFault
 from grader.grade import Grade
 from grader.spec import AssignmentSpec, Mode
 
 __all__ = ["IssuanceRefused", "issuable", "require_issuable"]
 
 
-class IssuanceRefused(RuntimeError):
-    """A credential was asked for a grade that must not have one."""
+class IssuanceRefused(LearnerFault, RuntimeError):
+    """A credential was asked for a grade that must not have one: the grade (what the submission earned)
+    is why, so it is refused like a submission, never retried."""
+
+    code = "no-credential"
 
 
 def require_issuable(grade: Grade, spec: AssignmentSpec) -> None:

@@ -23,6 +23,7 @@ from docker.types import LogConfig, Mount, Ulimit
 
 from grader.config import Settings
 from grader.docker_client import available_runtimes, docker_client
+from grader.errors import SystemFault
 from grader.run_report import ContainerRun
 from grader.spec import Limits
 
@@ -44,7 +45,7 @@ RUNSC_PIDS_HEADROOM = 128
 LOG_HEADROOM = 8 * 1024 * 1024
 
 
-class SandboxUnavailable(RuntimeError):
+class SandboxUnavailable(SystemFault, RuntimeError):
     """The sandbox cannot be set up as policy demands (for example gVisor required but missing)."""
 
 
@@ -195,7 +196,10 @@ def run_container(
         timed_out = False
         while True:
             if reader.overflowed.is_set():
-                container.kill()
+                # The container may have finished already (its output is buffered by the engine, so a
+                # flood can end before the reader gets to its cap): killing it then is a 409, not a fault.
+                with contextlib.suppress(APIError):
+                    container.kill()
                 break
             try:
                 container.wait(timeout=0.5)

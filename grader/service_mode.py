@@ -22,6 +22,7 @@ from docker.types import Mount
 
 from grader.config import Settings
 from grader.docker_client import available_runtimes
+from grader.errors import AuthorFault
 from grader.judge import RunFacts, ServiceFacts
 from grader.run_report import PREFIX as PROTOCOL_PREFIX
 from grader.run_report import parse_harness_stream
@@ -102,7 +103,7 @@ def run_service(assignment: LoadedAssignment, image: str, snapshot: Path, commit
     spec = assignment.spec
     service = spec.service
     if service is None:
-        raise ValueError(f"{spec.id} is not a service-mode assignment")
+        raise AuthorFault(f"{spec.id} is not a service-mode assignment (no 'service' block)", field="service")
     limits = spec.limits
     runtime = service_runtime(settings)
     token = secrets.token_urlsafe(24)

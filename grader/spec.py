@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from grader.errors import AuthorFault
 from grader.testids import discover_test_ids
 
 SPEC_FILE = "assignment.yaml"
@@ -230,7 +231,9 @@ class SpecIssue(BaseModel):
         return f"{self.file}: {self.field}: {self.message}"
 
 
-class SpecError(Exception):
+class SpecError(AuthorFault):
+    """The assignment's files do not make a valid spec; each issue names the file and the field."""
+
     def __init__(self, issues: list[SpecIssue]) -> None:
         self.issues = issues
         super().__init__("\n".join(str(i) for i in issues))

@@ -5,16 +5,14 @@ from __future__ import annotations
 import io
 import json
 import zlib
-from pathlib import Path
 
 import pytest
 from PIL import Image, ImageChops
 
 from credentials.bake import KEYWORD, _chunks, bake, bake_credential, extract_credential, render_badge, unbake
 from credentials.errors import BakeError
+from tests.data.credentials import INTEROP
 from tests.unit.credentials.credsamples import sample_credential
-
-INTEROP = Path("/work/shared/reference/credentials/interop")
 
 
 def _itxt_count(png: bytes) -> int:

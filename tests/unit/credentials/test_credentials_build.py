@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +22,7 @@ from credentials.build import (
 )
 from credentials.models import IdentityObject, OpenBadgeCredential, Profile
 from credentials.schema_check import schema_errors
+from tests.data.credentials import INTEROP
 from tests.unit.credentials.credsamples import (
     ACHIEVEMENT,
     EVIDENCE,
@@ -32,8 +32,6 @@ from tests.unit.credentials.credsamples import (
     VALID_FROM,
     sample_credential,
 )
-
-INTEROP = Path("/work/shared/reference/credentials/interop")
 
 
 def test_builder_output_is_schema_valid_with_string_typed_image_and_identity() -> None:

@@ -28,11 +28,11 @@ from credentials.build import (
 from credentials.errors import ContextIntegrityError, JsonLdProcessingError, UndefinedTermError, UnknownContextError
 from credentials.models import BitstringStatusListEntry, Profile
 from credentials.schema_check import schema_errors
+from tests.data.credentials import INTEROP
 from tests.unit.credentials.credsamples import ACHIEVEMENT, ISSUER, sample_credential
 
 # More examples for a deeper run: CREDENTIALS_HYPOTHESIS_EXAMPLES=1000 pytest ...
 EXAMPLES = int(os.environ.get("CREDENTIALS_HYPOTHESIS_EXAMPLES", "60"))
-INTEROP = Path("/work/shared/reference/credentials/interop")
 
 # Text that exercises N-Quads escaping: quotes, backslashes, tabs, newlines, non-ASCII.
 TEXT = st.text(

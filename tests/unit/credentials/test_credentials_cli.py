@@ -14,10 +14,10 @@ from credentials.models import Profile
 from credentials.proof import sign_credential
 from credentials.status import StatusList
 from grader.cli_credentials import credential_app, keys_app
+from tests.data.credentials import INTEROP
 from tests.unit.credentials.credsamples import sample_credential
 
 runner = CliRunner()
-INTEROP = Path("/work/shared/reference/credentials/interop")
 
 
 @pytest.fixture

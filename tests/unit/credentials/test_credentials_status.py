@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -16,9 +15,9 @@ from credentials.multibase import decode_base64url
 from credentials.proof import Ed25519Signer, sign_credential
 from credentials.status import MIN_BITS, StatusList, decode_bitstring, encode_bitstring, read_status
 from credentials.verify import verify_credential
+from tests.data.credentials import BITSTRING
 from tests.unit.credentials.credsamples import sample_credential
 
-BITSTRING = Path("/work/shared/reference/credentials/interop/bit-string-list")
 URL = "https://grader.example.edu/status/1"
 
 
@@ -38,10 +37,13 @@ def test_encoding_is_gzip_base64url_multibase_and_msb_first() -> None:
 def test_reads_the_interop_list_written_by_others() -> None:
     status_list = json.loads((BITSTRING / "testlist").read_text())
     credential = json.loads((BITSTRING / "credential-status-revoked.json").read_text())
-    result = read_status(status_list, credential["credentialStatus"])
+    entry = credential["credentialStatus"]
+    result = read_status(status_list, entry, fetched_from=entry["statusListCredential"])
     assert result.state == "set" and result.index == 23 and "revoked" in result.reason
     other = dict(credential["credentialStatus"], statusListIndex="24")
-    assert read_status(status_list, other).state == "ok"
+    assert read_status(status_list, other, fetched_from=entry["statusListCredential"]).state == "ok"
+    # Not fetched from the URL the entry names, and another id: it is some other list.
+    assert read_status(status_list, other).state == "invalid"
 
 
 def test_allocation_is_random_and_never_reuses_an_index() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,8 +13,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from credentials import canon
 from credentials.multibase import public_key_multibase
 from credentials.proof import Ed25519Signer, create_proof, hash_data, proof_configuration, verify_proof
+from tests.data.credentials import VECTORS
 
-VECTORS = Path("/work/shared/reference/credentials/test-vectors")
 VECTOR = json.loads((VECTORS / "ob-eddsa-rdfc-2022.json").read_text())
 EXPECTED = VECTOR["expected"]
 DOC_CANON = (VECTORS / EXPECTED["document_canonical_form_file"]).read_text()
