@@ -24,14 +24,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 __all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_SYSTEM_FAULT",
     "AuthorFault",
     "Disposition",
     "FaultKind",
     "GraderFault",
     "LearnerFault",
     "SystemFault",
-    "EXIT_BAD_INPUT",
-    "EXIT_SYSTEM_FAULT",
     "consumes_attempt",
     "disposition",
     "fault_detail",
