@@ -10,12 +10,13 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markdown import Markdown
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from grader.config import Settings, get_settings
 from grader.errors import EXIT_BAD_INPUT, GraderFault, disposition, fault_detail, fault_label
-from grader.feedback import gradescope_results, junit_xml, learner_view, render_html, render_markdown
+from grader.feedback import gradescope_results, junit_xml, learner_view, printable, render_html, render_markdown
 from grader.images import assignment_image
 from grader.pipeline import CredentialIssuer, GradingResult, grade_repository
 from grader.spec import LoadedAssignment, SpecError, load_assignment
@@ -25,6 +26,12 @@ assignment_app = typer.Typer(help="Check and build assignment specs.", no_args_i
 app.add_typer(assignment_app, name="assignment")
 err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
+
+
+def say(console: Console, label: str, message: object, style: str = "red") -> None:
+    """Print a styled label, then the message verbatim: messages quote user input (regexes, URLs,
+    build output) whose brackets Rich would otherwise read as markup and drop."""
+    console.print(Text.assemble((label, style), " ", str(message)))
 
 
 def fault_exit(exc: GraderFault) -> typer.Exit:
@@ -46,10 +53,10 @@ class Progress:
         if self.quiet:
             return
         if status == "start":
-            self.status = self.console.status(f"[bold]{stage}[/] {detail}")
+            self.status = self.console.status(f"[bold]{stage}[/] {escape(detail)}")
             self.status.start()
         elif status == "info" and self.status is not None:
-            self.status.update(f"[bold]{stage}[/] {detail[:100]}")
+            self.status.update(f"[bold]{stage}[/] {escape(detail[:100])}")
         elif status in ("done", "fail"):
             if self.status is not None:
                 self.status.stop()
@@ -73,7 +80,7 @@ def _load_or_exit(path: Path) -> LoadedAssignment:
         return load_assignment(path)
     except SpecError as exc:
         for issue in exc.issues:
-            err.print(f"[red]error[/] {issue}")
+            say(err, "error", issue)
         raise typer.Exit(EXIT_BAD_INPUT) from exc
 
 
@@ -103,17 +110,31 @@ def grade_as_json(result: GradingResult) -> dict[str, Any]:
     }
 
 
+LEARNER_DIR = "feedback"  # safe to hand to the learner
+AUTHOR_DIR = "author"  # hidden test ids, parameters and assertion text: course staff only
+
+
+def _write(path: Path, text: str) -> None:
+    # Test ids and messages can carry file names that are not UTF-8 (lone surrogates): escape, never crash.
+    path.write_text(printable(text), encoding="utf-8")
+
+
 def write_feedback(result: GradingResult, assignment: LoadedAssignment, directory: Path) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    policy = assignment.spec.feedback
-    view = learner_view(result.grade, policy)
-    title = assignment.spec.title
-    (directory / "feedback.md").write_text(render_markdown(view, title), encoding="utf-8")
-    (directory / "feedback.html").write_text(render_html(view, title), encoding="utf-8")
-    (directory / "results.json").write_text(json.dumps(gradescope_results(result.grade, policy), indent=2))
-    (directory / "junit.xml").write_text(junit_xml(result.grade), encoding="utf-8")
+    """Write DIR/feedback/ (feedback.md, feedback.html, and credential.json when one was issued: all
+    learner-safe) and DIR/author/ (junit.xml, results.json, grade.json: everything, hidden tests
+    included). Raises OSError when the folder cannot be written."""
+    learner, author = directory / LEARNER_DIR, directory / AUTHOR_DIR
+    learner.mkdir(parents=True, exist_ok=True)
+    author.mkdir(parents=True, exist_ok=True)
+    spec = assignment.spec
+    view = learner_view(result.grade, spec, result.learner_output)
+    _write(learner / "feedback.md", render_markdown(view))
+    _write(learner / "feedback.html", render_html(view))
     if result.credential is not None:
-        (directory / "credential.json").write_text(json.dumps(result.credential, indent=2))
+        _write(learner / "credential.json", json.dumps(result.credential, indent=2))
+    _write(author / "results.json", json.dumps(gradescope_results(result.grade, spec.feedback), indent=2))
+    _write(author / "junit.xml", junit_xml(result.grade))
+    _write(author / "grade.json", json.dumps(grade_as_json(result), indent=2))
 
 
 def make_issuer(settings: Settings, learner: str | None = None) -> CredentialIssuer:
@@ -147,7 +168,10 @@ def grade(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
     allow_host: Annotated[list[str] | None, typer.Option(help="Also allow this git host (host or host:port)")] = None,
     allow_scheme: Annotated[list[str] | None, typer.Option(help="Also allow this URL scheme")] = None,
-    feedback_dir: Annotated[Path | None, typer.Option(help="Write feedback.md/html, results.json, junit.xml")] = None,
+    feedback_dir: Annotated[
+        Path | None,
+        typer.Option(help="Write DIR/feedback/ (learner-safe: feedback.md, .html) and DIR/author/ (junit, results, grade)"),
+    ] = None,
     credential: Annotated[bool, typer.Option(help="Issue a credential when the grade passes")] = True,
     learner: Annotated[
         str | None, typer.Option(help="The learner: a DID, or an email (stored only as a salted hash)")
@@ -163,10 +187,10 @@ def grade(
     if as_json:
         sys.stdout.write(json.dumps(grade_as_json(result), indent=2) + "\n")
         return
-    view = learner_view(result.grade, loaded.spec.feedback)
-    out.print(Markdown(render_markdown(view, loaded.spec.title)))
+    view = learner_view(result.grade, loaded.spec, result.learner_output)
+    out.print(Markdown(render_markdown(view)))
     if result.credential is not None:
-        out.print(f"[green]credential issued[/] {result.credential.get('id')}")
+        say(out, "credential issued", result.credential.get("id"), style="green")
 
 
 @assignment_app.command("validate")
@@ -176,13 +200,16 @@ def assignment_validate(path: Annotated[Path, typer.Argument(help="Assignment fo
         loaded = load_assignment(path)
     except SpecError as exc:
         for issue in exc.issues:
-            out.print(f"[red]error[/] {issue}")
+            say(out, "error", issue)
         out.print(f"{len(exc.issues)} error(s)")
         raise typer.Exit(1) from exc
     tests = sum(len(ids) for ids in loaded.test_ids.values())
-    out.print(
-        f"[green]valid[/] {loaded.spec.id} {loaded.spec.version}: {tests} tests, "
-        f"{len(loaded.spec.rubric.criteria)} criteria, {loaded.spec_hash}"
+    say(
+        out,
+        "valid",
+        f"{loaded.spec.id} {loaded.spec.version}: {tests} tests, "
+        f"{len(loaded.spec.rubric.criteria)} criteria, {loaded.spec_hash}",
+        style="green",
     )
 
 
@@ -192,10 +219,10 @@ def assignment_build(path: Annotated[Path, typer.Argument(help="Assignment folde
     loaded = _load_or_exit(path)
     try:
         with err.status("building images") as status:
-            image = assignment_image(loaded, get_settings(), lambda line: status.update(line[:100]))
+            image = assignment_image(loaded, get_settings(), lambda line: status.update(escape(line[:100])))
     except GraderFault as exc:  # a package that does not exist is the author's (exit 2), an engine fault ours (1)
         raise fault_exit(exc) from exc
-    out.print(f"[green]ready[/] {image.tag} {image.id}")
+    say(out, "ready", f"{image.tag} {image.id}", style="green")
 
 
 @app.command()

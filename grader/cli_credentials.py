@@ -24,9 +24,10 @@ from rich.text import Text
 from credentials.bake import PNG_SIGNATURE, bake_credential, unbake
 from credentials.did import ResolvedKey, did_web, split_verification_method
 from credentials.errors import BakeError, CredentialError, KeyError_
+from credentials.inputs import MAX_BYTES, parse_json
 from credentials.keys import METADATA_FILE, PASSPHRASE_ENV, KeyRecord, Keystore
 from credentials.multibase import public_key_from_multibase
-from credentials.verify import VerificationReport, verify_credential
+from credentials.verify import FetchedStatusList, StatusListInput, VerificationReport, verify_credential
 from grader.config import Settings, key_passphrase
 
 EXIT_VALID = 0
@@ -172,12 +173,24 @@ def keys_did_document(
 # -------------------------------------------------------------------------------------- credential
 
 
+def _read_limited(path: Path, what: str, limit: int) -> bytes:
+    """At most ``limit`` bytes of ``path``; raises typer.Exit(2) when unreadable or larger."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as exc:
+        raise _fail(f"cannot read {what} {path}: {exc.strerror}") from exc
+    if len(data) > limit:
+        raise _fail(f"{what} {path} is larger than the limit of {limit} bytes")
+    return data
+
+
 def _read_credential(path: Path) -> Any:
     """A credential from a JSON file or a baked PNG; raises typer.Exit(2) when unusable."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise _fail(f"cannot read {path}: {exc.strerror}") from exc
+    # A baked PNG carries an image besides the credential: allow it a larger file.
+    data = _read_limited(path, "credential", 16 * MAX_BYTES)
+    if not data.startswith(PNG_SIGNATURE) and len(data) > MAX_BYTES:
+        raise _fail(f"credential {path} is larger than the limit of {MAX_BYTES} bytes")
     if data.startswith(PNG_SIGNATURE):
         try:
             data = unbake(data).encode("utf-8")
@@ -187,12 +200,26 @@ def _read_credential(path: Path) -> Any:
 
 
 def _read_json(path: Path, what: str) -> Any:
+    """A JSON file under the verifier's input limits; raises typer.Exit(2) when unusable."""
+    data = _read_limited(path, what, MAX_BYTES)
     try:
-        return json.loads(path.read_bytes())
-    except OSError as exc:
-        raise _fail(f"cannot read {what} {path}: {exc.strerror}") from exc
-    except ValueError as exc:
-        raise _fail(f"{what} {path} is not JSON: {exc}") from exc
+        return parse_json(data)
+    except CredentialError as exc:
+        raise _fail(f"{what} {path}: {exc}") from exc
+
+
+def _status_list_arg(value: str) -> StatusListInput:
+    """``FILE``, or ``URL=FILE`` for a list fetched from URL (an entry naming URL may use it)."""
+    url, sep, file = value.partition("=")
+    if sep and url.startswith(("https://", "http://")):
+        document = _read_json(Path(file), "status list")
+        if not isinstance(document, dict):
+            raise _fail(f"status list {file} is not a JSON object")
+        return FetchedStatusList(url, document)
+    document = _read_json(Path(value), "status list")
+    if not isinstance(document, dict):
+        raise _fail(f"status list {value} is not a JSON object")
+    return document
 
 
 def _key_resolver(keys: list[str]) -> Any:
@@ -229,6 +256,8 @@ def _print_report(report: VerificationReport, path: Path) -> None:
     for check in report.checks:
         table.add_row(check.name, style[check.outcome], Text(check.reason))
     out.print(table)
+    if report.issuer_trusted is not None:
+        out.print(f"issuer {escape(str(report.issuer))} " + ("is in" if report.issuer_trusted else "is NOT in") + " the trust list")
     if report.valid:
         out.print("[bold green]VALID[/]" + (f"  {escape(report.credential_id)}" if report.credential_id else ""))
     elif not report.usable:
@@ -241,7 +270,11 @@ def _print_report(report: VerificationReport, path: Path) -> None:
 def credential_verify(
     file: Annotated[Path, typer.Argument(help="Credential JSON, or a baked PNG badge")],
     status_list: Annotated[
-        list[Path] | None, typer.Option("--status-list", help="Signed status list credential (JSON)")
+        list[str] | None,
+        typer.Option(
+            "--status-list",
+            help="Signed status list credential: FILE, or URL=FILE when FILE was fetched from URL (repeatable)",
+        ),
     ] = None,
     did_document: Annotated[
         list[Path] | None, typer.Option("--did-document", help="did.json of a did:web issuer")
@@ -253,11 +286,15 @@ def credential_verify(
     require_evidence: Annotated[
         bool, typer.Option("--require-evidence", help="Fail when there is no evidence")
     ] = False,
+    trust: Annotated[
+        list[str] | None,
+        typer.Option("--trust", help="Accept only credentials of this issuer id (a DID or URL; repeatable)"),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
 ) -> None:
     """Verify a credential offline: exit 0 valid, 1 invalid, 2 unusable input."""
     raw = _read_credential(file)
-    lists = [_read_json(p, "status list") for p in status_list or []]
+    lists = [_status_list_arg(p) for p in status_list or []]
     documents = [_read_json(p, "DID document") for p in did_document or []]
     try:
         report = verify_credential(
@@ -266,6 +303,7 @@ def credential_verify(
             did_documents=documents,
             key_resolver=_key_resolver(key or []),
             require_evidence=require_evidence,
+            trusted_issuers=frozenset(trust) if trust else None,
         )
     except CredentialError as exc:  # e.g. a malformed DID document
         raise _fail(str(exc)) from exc

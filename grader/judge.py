@@ -11,7 +11,7 @@ from collections import defaultdict
 from pydantic import BaseModel
 
 from grader.grade import Flag, Grade, Outcome, TestGrade
-from grader.rubric import score_rubric, zero_criteria
+from grader.rubric import fail_reason, score_rubric, zero_criteria
 from grader.run_report import ContainerRun, ReportedTest, RunReport
 from grader.spec import LoadedAssignment
 from grader.testids import base_id
@@ -20,6 +20,25 @@ ACCEPTED_EXIT_CODES = {0, 1}
 SIGKILLED = 137
 RUNSC_GO_FATAL = 2
 SIGKILL = 9
+# A flag's detail is "<summary for anyone> | author only: <specifics>". The summary names counts and
+# reasons; the specifics (test ids, canary names, the harness's own words) can name hidden tests, so
+# learner-facing output keeps only the summary (see learner_detail).
+AUTHOR_ONLY = " | author only: "
+SPECIFICS_SHOWN = 5
+
+
+def _detail(summary: str, specifics: str = "") -> str:
+    return summary + (AUTHOR_ONLY + specifics if specifics else "")
+
+
+def learner_detail(flag: Flag) -> str:
+    """What a learner may read of a flag: its summary, never the test ids or canary names after it."""
+    return flag.detail.split(AUTHOR_ONLY, 1)[0]
+
+
+def _listed(items: list[str]) -> str:
+    shown = ", ".join(items[:SPECIFICS_SHOWN])
+    return shown + (f" and {len(items) - SPECIFICS_SHOWN} more" if len(items) > SPECIFICS_SHOWN else "")
 
 
 class Canary(BaseModel):
@@ -124,7 +143,13 @@ def _harness_tripwires(facts: RunFacts, limit_hit: bool) -> list[Flag]:
     if malformed:
         flags.append(Flag(code="malformed-results", detail=f"{malformed} malformed result event(s)"))
     if report.duplicate_results:
-        flags.append(Flag(code="duplicate-result", detail="reported twice: " + ", ".join(report.duplicate_results[:5])))
+        duplicates = report.duplicate_results
+        flags.append(
+            Flag(
+                code="duplicate-result",
+                detail=_detail(f"{len(duplicates)} test result(s) reported twice", _listed(duplicates)),
+            )
+        )
     if facts.container.output_truncated:
         flags.append(Flag(code="output-flood", detail="the container wrote past its output cap outside the harness"))
     flags.extend(_signed_channel_tripwires(report))
@@ -188,12 +213,22 @@ def _signal_flags(facts: RunFacts) -> list[Flag]:
     by_code: dict[str, list[str]] = defaultdict(list)
     for tamper in facts.report.tampers:
         by_code[tamper.code].append(tamper.detail)
-    flags.extend(Flag(code=code, detail="; ".join(details[:3])) for code, details in by_code.items())
-    seen = set()
+    # The harness's own words can name the test that was running (a hidden one too): author only.
+    flags.extend(
+        Flag(code=code, detail=_detail(f"seen {len(details)} time(s) while the tests ran", "; ".join(details[:3])))
+        for code, details in by_code.items()
+    )
+    notices: dict[str, list[str]] = defaultdict(list)
     for notice in facts.report.notices:
-        if notice.code not in seen:
-            seen.add(notice.code)
-            flags.append(Flag(code=notice.code, detail=notice.detail, tripwire=False))
+        notices[notice.code].append(notice.detail)
+    flags.extend(
+        Flag(
+            code=code,
+            detail=_detail(f"seen {len(details)} time(s) while the tests ran", "; ".join(details[:3])),
+            tripwire=False,
+        )
+        for code, details in notices.items()
+    )
     end = facts.report.end
     if end is None and _sandbox_died(facts.container):
         flags.append(
@@ -225,15 +260,33 @@ def _signal_flags(facts: RunFacts) -> list[Flag]:
 def _canary_tripwires(facts: RunFacts, limit_hit: bool) -> list[Flag]:
     reported = {(r.suite, r.id): r for r in facts.report.results}
     failed_files = {(e.suite, e.file.split("::")[0]) for e in facts.report.collect_errors}
-    flags = []
+    missing: list[str] = []
+    not_failed: list[str] = []
     for canary in facts.canaries:
         result = reported.get((canary.suite, canary.id))
         if result is None and not limit_hit and (canary.suite, canary.file) not in failed_files:
-            flags.append(Flag(code="canary-missing", detail=f"planted test {canary.name} did not report"))
+            missing.append(f"{canary.suite}:{canary.id}")
         elif result is not None and result.outcome is not Outcome.FAILED:
-            flags.append(
-                Flag(code="canary-passed", detail=f"planted must-fail test {canary.name} reported {result.outcome}")
+            # Skipped or errored counts too: only a failure is the planted assertion's honest outcome.
+            not_failed.append(f"{canary.suite}:{canary.id} reported {result.outcome.value}")
+    flags = []
+    if missing:
+        flags.append(
+            Flag(
+                code="canary-missing",
+                detail=_detail(f"{len(missing)} planted must-fail test(s) did not report", _listed(missing)),
             )
+        )
+    if not_failed:
+        flags.append(
+            Flag(
+                code="canary-passed",
+                detail=_detail(
+                    f"{len(not_failed)} planted must-fail test(s) reported something other than a failure",
+                    _listed(not_failed),
+                ),
+            )
+        )
     return flags
 
 
@@ -276,11 +329,19 @@ def _grade_tests(
             )
     if missing:
         flags.append(
-            Flag(code="missing-results", detail=f"{len(missing)} expected test(s) never reported: {missing[:5]}")
+            Flag(
+                code="missing-results",
+                detail=_detail(f"{len(missing)} expected test(s) never reported a result", _listed(missing)),
+            )
         )
     unexpected = sorted(f"{s}:{i}" for (s, i) in by_base if (s, i) not in expected)
     if unexpected:
-        flags.append(Flag(code="unexpected-test", detail=f"results for tests the author never wrote: {unexpected[:5]}"))
+        flags.append(
+            Flag(
+                code="unexpected-test",
+                detail=_detail(f"results for {len(unexpected)} test(s) the author never wrote", _listed(unexpected)),
+            )
+        )
     return tests, flags
 
 
@@ -316,10 +377,5 @@ def judge(assignment: LoadedAssignment, facts: RunFacts) -> Grade:
         )
     criteria, score, percent, passed = score_rubric(spec.rubric, tests)
     if not reason and not passed:
-        unmet = [c.id for c in criteria if c.required and not c.meets_pass_level]
-        reason = (
-            f"required criteria below their pass level: {unmet}"
-            if unmet
-            else f"{percent}% is below the pass mark of {spec.rubric.pass_rule.min_percent}%"
-        )
+        reason = fail_reason(spec.rubric, criteria, percent)
     return Grade(**common, score=score, percent=percent, passed=passed and not reason, criteria=criteria, reason=reason)

@@ -65,6 +65,78 @@ def zero_criteria(rubric: Rubric, tests: Sequence[TestGrade]) -> list[CriterionG
     ]
 
 
+def percent_text(value: float) -> str:
+    """A percentage as people write it: at most 2 decimals, no trailing zeros (80, 68.75, 26.67)."""
+    return f"{round(value, 2):g}"
+
+
+def pass_level_name(criterion: Criterion) -> str:
+    """The level a required criterion must reach: its pass_level, else its lowest level."""
+    if criterion.pass_level is not None:
+        return criterion.pass_level
+    return criterion.ordered_levels()[-1][0]
+
+
+def next_level(criterion: Criterion, percent: float) -> tuple[str, float] | None:
+    """The lowest level above where `percent` stands, or None at the top."""
+    above = [(name, threshold) for name, threshold in criterion.ordered_levels() if threshold > percent]
+    return above[-1] if above else None
+
+
+def position(criterion: Criterion, grade: CriterionGrade) -> str:
+    """Where a learner stands on one criterion, beside the threshold that matters next, e.g.
+    "11 of 16 tests, 68.75%; needs 80% for Proficient"."""
+    head = f"{grade.tests_passed} of {grade.tests_total} tests, {percent_text(grade.percent)}%"
+    if grade.required and not grade.meets_pass_level:
+        return f"{head}; needs {percent_text(criterion.pass_threshold())}% for {pass_level_name(criterion)}"
+    target = next_level(criterion, grade.percent)
+    if target is None:
+        return f"{head}; {grade.level}, the top level"
+    return f"{head}; {grade.level}, needs {percent_text(target[1])}% for {target[0]}"
+
+
+def standing(criterion: Criterion, grade: CriterionGrade) -> str:
+    """The criterion's title, whether it is required, and its position:
+    "Core (required): 11 of 16 tests, 68.75%; needs 80% for Proficient"."""
+    return f"{criterion.title}{' (required)' if grade.required else ''}: {position(criterion, grade)}"
+
+
+def pass_rule_text(rubric: Rubric) -> str:
+    """The pass rule as a sentence, with criterion titles and thresholds."""
+    text = f"To pass: at least {percent_text(rubric.pass_rule.min_percent)}% overall"
+    by_id = {c.id: c for c in rubric.criteria}
+    needs = [
+        f"{by_id[r].title} at {pass_level_name(by_id[r])} ({percent_text(by_id[r].pass_threshold())}%) or above"
+        for r in rubric.pass_rule.require
+    ]
+    if needs:
+        text += ", and " + "; ".join(needs)
+    return text + "."
+
+
+def fail_reason(rubric: Rubric, criteria: Sequence[CriterionGrade], percent: float) -> str:
+    """Why a scored (untampered, unlimited) run did not pass: every unmet part of the pass rule, as a
+    sentence with titles, thresholds and where the learner stands."""
+    parts: list[str] = []
+    if percent < rubric.pass_rule.min_percent:
+        parts.append(
+            f"the total is {percent_text(percent)}%, below the pass mark of {percent_text(rubric.pass_rule.min_percent)}%"
+        )
+    by_id = {c.id: c for c in rubric.criteria}
+    for grade in criteria:
+        if grade.required and not grade.meets_pass_level:
+            criterion = by_id[grade.id]
+            parts.append(
+                f"{criterion.title} (required) is at {percent_text(grade.percent)}% "
+                f"({grade.tests_passed} of {grade.tests_total} tests), below the "
+                f"{percent_text(criterion.pass_threshold())}% it needs for {pass_level_name(criterion)}"
+            )
+    if not parts:
+        return "the pass rule is not met"
+    text = "; ".join(parts)
+    return text[0].upper() + text[1:] + "."
+
+
 def outcomes_by_criterion(tests: Sequence[TestGrade]) -> Mapping[str, list[TestGrade]]:
     grouped: dict[str, list[TestGrade]] = {}
     for test in tests:

@@ -102,6 +102,8 @@ class Criterion(Strict):
 class Rubric(Strict):
     pass_rule: PassRule = Field(default_factory=PassRule, alias="pass")
     criteria: Annotated[list[Criterion], Field(min_length=1)]
+    # Shown to a learner beside a failing test whose id matches the glob (fnmatch, like criterion tests).
+    hints: dict[str, Annotated[str, Field(min_length=1)]] = {}
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

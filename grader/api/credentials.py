@@ -3,16 +3,18 @@ the credential itself, the status list credential, and the issuer's DID document
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from credentials.verify import verify_credential
+from credentials.inputs import MAX_BYTES
+from credentials.verify import FetchedStatusList, verify_credential
 from grader.api.deps import AdminCaller, ServicesDep, SessionDep, SubmitCaller
-from grader.api.problems import not_found
+from grader.api.problems import ProblemError, not_found
 from grader.api.schemas import CredentialOut, RevokeIn, VerificationOut
 from grader.config import Settings
 from grader.queue import enqueue_delivery
@@ -22,6 +24,16 @@ from grader.store.models import CredentialRecord, StatusList, Tenant, utcnow
 from grader.webhooks import emit
 
 router = APIRouter(prefix="/api/v1/credentials", tags=["credentials"])
+
+
+class VerificationReportOut(VerificationOut):
+    """The verification report, with the issuer as signed and whether this service knows it."""
+
+    issuer: str | None = None
+    # True when the issuer is one of this service's tenants (the trusted set), False otherwise.
+    issuer_trusted: bool = False
+
+
 public = APIRouter(tags=["public"])
 LD_JSON = "application/ld+json"
 
@@ -71,15 +83,22 @@ def get_credential(credential_id: str, session: SessionDep, services: ServicesDe
     return _out(services, _own(session, who.tenant_id, credential_id))
 
 
-def _status_lists_for(session: Session, settings: Settings, document: dict[str, Any]) -> list[dict[str, Any]]:
-    """The list credential the document's status entry points to, when this service publishes it."""
-    entry = document.get("credentialStatus")
+def _published_list(session: Session, settings: Settings, row: StatusList) -> dict[str, Any]:
+    """The signed list credential of ``row``, signed anew when it is near its validUntil."""
+    status_lists.refresh_if_stale(row)
+    return issuing.status_list_credential(session, settings, row)
+
+
+def _status_lists_for(session: Session, settings: Settings, document: Any) -> list[FetchedStatusList]:
+    """The list credential the document's status entry points to, when this service publishes it
+    (as fetched from that URL)."""
+    entry = document.get("credentialStatus") if isinstance(document, dict) else None
     url = entry.get("statusListCredential") if isinstance(entry, dict) else None
     prefix = status_lists.list_url(settings.public_url, "")
     if not isinstance(url, str) or not url.startswith(prefix):
         return []
     row = session.get(StatusList, url.removeprefix(prefix))
-    return [issuing.status_list_credential(session, settings, row)] if row is not None else []
+    return [FetchedStatusList(url, _published_list(session, settings, row))] if row is not None else []
 
 
 def _did_documents(session: Session) -> list[dict[str, Any]]:
@@ -92,27 +111,54 @@ def _did_documents(session: Session) -> list[dict[str, Any]]:
     return documents
 
 
-def verify_document(session: Session, settings: Settings, document: dict[str, Any]) -> VerificationOut:
-    """Every check of credentials.verify, with this service's status lists and DID documents."""
+def verify_document(session: Session, settings: Settings, document: dict[str, Any] | bytes) -> VerificationReportOut:
+    """Every check of credentials.verify, with this service's status lists and DID documents.
+
+    ``document`` is the credential, or its JSON text as received (so that duplicate keys, depth and
+    other input limits are checked on what was sent, not on what a JSON parser kept of it).
+    """
+    parsed: Any = document
+    if isinstance(document, bytes):
+        # Only to find the status list; verify_credential reads the text itself, with its limits.
+        try:
+            parsed = json.loads(document)
+        except (ValueError, RecursionError):
+            parsed = None
+    did_documents = _did_documents(session)
     report = verify_credential(
         document,
-        status_list=_status_lists_for(session, settings, document),
-        did_documents=_did_documents(session),
+        status_list=_status_lists_for(session, settings, parsed),
+        did_documents=did_documents,
         require_evidence=True,
     )
     status = next((c for c in report.checks if c.name == "status"), None)
     revoked = None if status is None or status.outcome == "skipped" else status.outcome == "failed"
     session.commit()  # a status list signed on the way is kept
-    return VerificationOut(
+    trusted = {d.get("id") for d in did_documents}
+    return VerificationReportOut(
         verified=report.verified,
         checks=[c.model_dump() for c in report.checks],
         errors=report.errors,
         revoked=revoked,
+        issuer=report.issuer,
+        issuer_trusted=report.issuer is not None and report.issuer in trusted,
     )
 
 
-@router.get("/{credential_id}/verify", response_model=VerificationOut)
-def verify_stored(credential_id: str, session: SessionDep, services: ServicesDep, who: SubmitCaller) -> VerificationOut:
+async def _credential_body(request: Request) -> bytes:
+    """The request body as sent: a JSON object of at most MAX_BYTES (else a problem, 413 or 422)."""
+    body = await request.body()
+    if len(body) > MAX_BYTES:
+        raise ProblemError(413, "payload-too-large", f"a credential is at most {MAX_BYTES} bytes")
+    if not body.lstrip().startswith(b"{"):
+        raise ProblemError(422, "validation", "the body must be a JSON object (a credential)")
+    return body
+
+
+@router.get("/{credential_id}/verify", response_model=VerificationReportOut)
+def verify_stored(
+    credential_id: str, session: SessionDep, services: ServicesDep, who: SubmitCaller
+) -> VerificationReportOut:
     credential = _own(session, who.tenant_id, credential_id)
     return verify_document(session, services.settings, credential.document)
 
@@ -144,12 +190,22 @@ def revoke(
     return _out(services, credential)
 
 
-@public.post("/api/v1/verify", response_model=VerificationOut, tags=["public"])
+_CREDENTIAL_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "A credential",
+        "content": {"application/json": {"schema": {"type": "object", "description": "A credential"}}},
+    }
+}
+
+
+@public.post("/api/v1/verify", response_model=VerificationReportOut, tags=["public"], openapi_extra=_CREDENTIAL_BODY)
 def verify_any(
-    session: SessionDep, services: ServicesDep, document: dict[str, Any] = Body(..., description="A credential")
-) -> VerificationOut:
-    """Verify any credential (no key needed): for employers and anyone shown a credential."""
-    return verify_document(session, services.settings, document)
+    session: SessionDep, services: ServicesDep, body: bytes = Depends(_credential_body)
+) -> VerificationReportOut:
+    """Verify any credential (no key needed): for employers and anyone shown a credential.
+    ``issuer_trusted`` says whether its issuer is one of this service's tenants."""
+    return verify_document(session, services.settings, body)
 
 
 @public.get("/api/v1/public/credentials/{credential_id}", responses={200: {"content": {LD_JSON: {}}}})
@@ -167,7 +223,7 @@ def status_list_credential(list_id: str, session: SessionDep, services: Services
     row = session.get(StatusList, list_id)
     if row is None:
         raise not_found("status list", list_id)
-    document = issuing.status_list_credential(session, services.settings, row)
+    document = _published_list(session, services.settings, row)
     session.commit()
     return JSONResponse(document, media_type=LD_JSON)
 

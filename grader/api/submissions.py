@@ -338,26 +338,27 @@ def feedback(
     """What the learner may see: hidden tests are shown as the spec's `feedback.hidden_tests` says."""
     submission, record, version = _graded(session, who.tenant_id, submission_id)
     spec = AssignmentSpec.model_validate(version.spec)
-    learner = learner_view(Grade.model_validate(record.grade), spec.feedback)
-    markdown = render_markdown(learner, spec.title)
+    # Every field below comes from the learner view, never from the stored grade: flag details there
+    # name hidden tests and canaries.
+    learner = learner_view(Grade.model_validate(record.grade), spec, record.learner_output)
+    markdown = render_markdown(learner)
     if format == "markdown":
         return PlainTextResponse(markdown, media_type="text/markdown; charset=utf-8")
     if format == "html":
-        return HTMLResponse(render_html(learner, spec.title))
-    grade = learner.grade
+        return HTMLResponse(render_html(learner))
     return FeedbackOut(
         submission_id=submission.id,
         assignment=spec.id,
         version=spec.version,
-        score=grade.score,
-        max_score=grade.max_score,
-        percent=grade.percent,
-        passed=grade.passed,
+        score=learner.score,
+        max_score=learner.max_score,
+        percent=learner.percent,
+        passed=learner.passed,
         late=submission.late,
-        reason=grade.reason,
-        criteria=[c.model_dump(mode="json") for c in grade.criteria],
+        reason=learner.reason,
+        criteria=[c.model_dump(mode="json") for c in learner.criteria],
         suites=[s.model_dump(mode="json") for s in learner.suites],
-        flags=[f.model_dump(mode="json") for f in grade.flags],
+        flags=[f.model_dump(mode="json") for f in learner.flags],
         markdown=markdown,
     )
 

@@ -3,11 +3,17 @@
 The bit logic, random index allocation and the list credential come from `credentials.status`;
 this module only loads a tenant's list from its row and writes it back. Bit `i` is the status of
 the credential with `statusListIndex` i; 1 means revoked.
+
+A published list credential is valid for :data:`LIST_VALIDITY` (its ``validUntil``): verifiers
+refuse a list past it, so a stale copy cannot be replayed to hide a later revocation. The signed
+document cached in the row is signed anew (:func:`refresh_if_stale`) once less than
+:data:`REFRESH_MARGIN` of its validity is left.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,6 +23,8 @@ from grader.store.models import StatusList as StatusListRow
 from grader.store.models import utcnow
 
 PURPOSE: Final = "revocation"
+LIST_VALIDITY: Final = timedelta(hours=24)
+REFRESH_MARGIN: Final = timedelta(hours=6)
 
 
 def list_url(public_url: str, list_id: str) -> str:
@@ -25,7 +33,44 @@ def list_url(public_url: str, list_id: str) -> str:
 
 
 def load(row: StatusListRow, public_url: str) -> StatusList:
-    return StatusList(list_url(public_url, row.id), PURPOSE, row.size, bytearray(row.bits), bytearray(row.allocated))
+    """The list of ``row``; its credential is published with a validUntil LIST_VALIDITY ahead."""
+    return StatusList(
+        list_url(public_url, row.id),
+        PURPOSE,
+        row.size,
+        bytearray(row.bits),
+        bytearray(row.allocated),
+        validity=LIST_VALIDITY,
+    )
+
+
+def _valid_until(document: dict[str, Any]) -> datetime | None:
+    raw = document.get("validUntil")
+    if not isinstance(raw, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def needs_refresh(document: dict[str, Any] | None, now: datetime | None = None) -> bool:
+    """True when the signed list credential must be made anew: none yet, no (readable) validUntil,
+    or less than REFRESH_MARGIN of its validity left."""
+    if document is None:
+        return True
+    until = _valid_until(document)
+    return until is None or until - REFRESH_MARGIN <= (now or datetime.now(UTC))
+
+
+def refresh_if_stale(row: StatusListRow, now: datetime | None = None) -> bool:
+    """Drop the row's cached list credential when it needs refreshing, so the next request signs
+    it anew with a fresh validUntil. Returns whether it was dropped."""
+    if row.document is not None and needs_refresh(row.document, now):
+        row.document = None
+        return True
+    return False
 
 
 def _save(row: StatusListRow, status_list: StatusList, allocated_count: int) -> None:

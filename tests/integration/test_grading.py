@@ -87,13 +87,16 @@ def test_failing_grade_exits_zero_and_writes_feedback(
     )
     assert run.returncode == 0, run.stderr
     assert "NOT PASSED" in run.stdout
-    markdown = (out / "feedback.md").read_text()
-    assert "required criteria below their pass level" in markdown
+    # The learner's folder and the author's are apart (README "Output files").
+    assert sorted(p.name for p in (out / "feedback").iterdir()) == ["feedback.html", "feedback.md"]
+    markdown = (out / "feedback" / "feedback.md").read_text()
+    assert "Accounts, posting and balances (required) is at" in markdown and "needs for Proficient" in markdown
     # Hidden tests are summarised only (the spec says hidden_tests: summary).
     assert "test_core_hidden.py" not in markdown
-    assert json.loads((out / "results.json").read_text())["score"] == EXPECTED["failing"]["score"]
-    assert (out / "junit.xml").read_text().startswith("<?xml")
-    assert not (out / "credential.json").exists()
+    assert json.loads((out / "author" / "results.json").read_text())["score"] == EXPECTED["failing"]["score"]
+    assert (out / "author" / "junit.xml").read_text().startswith("<?xml")
+    assert "test_core_hidden.py" in (out / "author" / "grade.json").read_text()
+    assert not (out / "feedback" / "credential.json").exists()
 
 
 def test_grade_is_pinned_to_the_commit_not_the_branch(

@@ -37,7 +37,7 @@ def test_demo_grades_every_solution_as_written_and_issues_verifiable_credentials
     assert credential["type"] == ["VerifiableCredential", "OpenBadgeCredential"]
     assert not (out / "py-ledger-failing.credential.json").exists()
     assert (out / "py-ledger-reference.badge.png").read_bytes().startswith(b"\x89PNG")
-    assert "NOT PASSED" in (out / "py-ledger-failing" / "feedback.md").read_text()
+    assert "NOT PASSED" in (out / "py-ledger-failing" / "feedback" / "feedback.md").read_text()
 
 
 def test_demo_on_the_whole_stack(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from xml.etree import ElementTree as ET
 
 from grader.feedback import gradescope_results, junit_xml, learner_view, render_html, render_markdown
 from grader.grade import CriterionGrade, Flag, Grade, Outcome, TestGrade
-from grader.spec import FeedbackPolicy, Visibility
+from grader.spec import AssignmentSpec, FeedbackPolicy, Visibility
 
 SECRET = "expected 42 from hidden oracle"
 
@@ -49,38 +49,68 @@ def sample_grade(flags: list[Flag] | None = None) -> Grade:
     )
 
 
+def spec_with(policy: FeedbackPolicy | None = None, title: str = "Ledger") -> AssignmentSpec:
+    return AssignmentSpec.model_validate(
+        {
+            "id": "ab",
+            "version": "1.0.0",
+            "title": title,
+            "runner": "python-3.11",
+            "tests": {"visible": "tests/visible", "hidden": "tests/hidden"},
+            "rubric": {
+                "pass": {"min_percent": 80, "require": ["core"]},
+                "criteria": [
+                    {
+                        "id": "core",
+                        "title": "Core <b>",
+                        "points": 100,
+                        "tests": ["test_*"],
+                        "levels": {"Exemplary": 100, "Proficient": 75, "Developing": 40},
+                        "pass_level": "Proficient",
+                    }
+                ],
+            },
+            "feedback": (policy or FeedbackPolicy()).model_dump(mode="json"),
+        }
+    )
+
+
 def test_summary_hides_hidden_test_names_and_messages() -> None:
     policy = FeedbackPolicy(visible_tests=Visibility.FULL, hidden_tests=Visibility.SUMMARY)
-    view = learner_view(sample_grade(), policy)
-    text = render_markdown(view, "Ledger")
+    view = learner_view(sample_grade(), spec_with(policy))
+    text = render_markdown(view)
     assert "boom" in text and "test_core.py::test_b" in text
     assert "test_secret" not in text and SECRET not in text
     assert "Hidden tests: 1 / 2 passed" in text
-    assert [t.id for t in view.grade.tests] == ["test_core.py::test_a", "test_core.py::test_b"]
+    assert [t.id for s in view.suites for t in s.tests] == ["test_core.py::test_a", "test_core.py::test_b"]
 
 
 def test_names_shows_names_without_messages() -> None:
-    view = learner_view(sample_grade(), FeedbackPolicy(visible_tests=Visibility.NAMES, hidden_tests=Visibility.NAMES))
-    text = render_markdown(view, "Ledger")
+    view = learner_view(
+        sample_grade(), spec_with(FeedbackPolicy(visible_tests=Visibility.NAMES, hidden_tests=Visibility.NAMES))
+    )
+    text = render_markdown(view)
     assert "test_secret" in text
     assert SECRET not in text and "boom" not in text
 
 
 def test_none_hides_a_suite_entirely() -> None:
-    view = learner_view(sample_grade(), FeedbackPolicy(visible_tests=Visibility.FULL, hidden_tests=Visibility.NONE))
+    view = learner_view(
+        sample_grade(), spec_with(FeedbackPolicy(visible_tests=Visibility.FULL, hidden_tests=Visibility.NONE))
+    )
     assert [s.suite for s in view.suites] == ["visible"]
-    assert "Hidden" not in render_markdown(view, "Ledger")
+    assert "Hidden" not in render_markdown(view)
 
 
 def test_html_escapes_and_shows_reason() -> None:
-    html = render_html(learner_view(sample_grade(), FeedbackPolicy()), "Ledger <script>")
+    html = render_html(learner_view(sample_grade(), spec_with(title="Ledger <script>")))
     assert "Ledger &lt;script&gt;" in html and "Core &lt;b&gt;" in html
     assert "below the pass mark" in html
 
 
 def test_flags_are_shown() -> None:
     grade = sample_grade([Flag(code="canary-passed", detail="planted test passed")])
-    assert "`canary-passed`" in render_markdown(learner_view(grade, FeedbackPolicy()), "Ledger")
+    assert "`canary-passed`" in render_markdown(learner_view(grade, spec_with()))
 
 
 def test_gradescope_shape_and_visibility() -> None:
