@@ -24,9 +24,11 @@ from grader.issuance_rule import issuable
 from grader.judge import judge
 from grader.service_mode import run_service
 from grader.spec import LoadedAssignment, Mode
-from grader.unit_mode import run_unit
+from grader.isolated_mode import run_isolated
+from grader.unit_mode import run_inprocess
 
 STAGES = ("fetch", "build", "run", "judge", "issue")
+RUNNERS = {Mode.UNIT: run_isolated, Mode.UNIT_INPROCESS: run_inprocess, Mode.SERVICE: run_service}
 StageEvent = Callable[[str, str, str], None]  # (stage, status: start|done|fail, detail)
 
 
@@ -92,7 +94,7 @@ def grade_snapshot(
     with watch.stage("build", assignment.spec.runner):
         image: ImageRef = assignment_image(assignment, settings, lambda line: watch.on_event("build", "info", line))
     with watch.stage("run", assignment.spec.mode.value):
-        run = run_service if assignment.spec.mode is Mode.SERVICE else run_unit
+        run = RUNNERS[assignment.spec.mode]
         facts = run(assignment, image.tag, snapshot.path, snapshot.commit, settings)
     with watch.stage("judge"):
         grade = judge(assignment, facts)

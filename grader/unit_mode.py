@@ -1,4 +1,6 @@
-"""Unit mode: the author's pytest suites import the learner's code inside one hardened container.
+"""In-process unit mode (`mode: unit-inprocess`): the author's suites import the learner's code inside one
+hardened container. Learner code shares the interpreter with the tests, so this mode is never a proof
+and never issues a credential; isolated unit mode (isolated_mode.py) is the sound one.
 
 The suites reach the container in two ways. A read-only staging copy is mounted (conftest files, data
 files and the visible test modules as they are), but every test module's source travels in the
@@ -202,7 +204,7 @@ def build_payload(
     }
 
 
-def run_unit(assignment: LoadedAssignment, image: str, snapshot: Path, commit: str, settings: Settings) -> RunFacts:
+def run_inprocess(assignment: LoadedAssignment, image: str, snapshot: Path, commit: str, settings: Settings) -> RunFacts:
     limits = assignment.spec.limits
     runtime = choose_runtime(settings)
     token = secrets.token_urlsafe(24)
@@ -227,6 +229,6 @@ def run_unit(assignment: LoadedAssignment, image: str, snapshot: Path, commit: s
         container=container,
         canaries=canaries,
         commit=commit,
-        mode="unit",
+        mode="unit-inprocess",
         notices=snapshot_notices(snapshot),
     )
