@@ -67,6 +67,17 @@ class ServiceFacts(BaseModel):
     protocol_in_output: int = 0  # the harness's protocol prefix printed by the learner's service
 
 
+class LearnerFacts(BaseModel):
+    """Isolated unit mode: what the worker saw of the learner's containers (the tester's is `container`)."""
+
+    starts: int = 1
+    restarts: int = 0
+    exits: list[int] = []
+    oom_killed: bool = False
+    flooded: bool = False
+    output_bytes: int = 0
+
+
 class RunFacts(BaseModel):
     """Everything the judge needs about one run."""
 
@@ -77,6 +88,7 @@ class RunFacts(BaseModel):
     mode: str = "unit"
     notices: list[Flag] = []  # from the worker's own checks of the snapshot (never tripwires)
     service: ServiceFacts | None = None
+    learner: LearnerFacts | None = None
 
 
 def _service_reason(facts: RunFacts) -> str:
@@ -125,6 +137,18 @@ def _stop_reason(facts: RunFacts, timeout_s: int, memory_mb: int) -> str:
         return "resource limit exceeded: the sandbox ran out of processes (process limit)"
     if end is not None and end.child_exit == -SIGKILL:
         return f"resource limit exceeded: the test process was killed (memory limit {memory_mb} MB)"
+    return ""
+
+
+def _learner_reason(facts: RunFacts, memory_mb: int) -> str:
+    """Isolated unit mode: a limit the learner's own container hit (the tests still ran to their end)."""
+    learner = facts.learner
+    if learner is None:
+        return ""
+    if learner.flooded:
+        return f"output limit exceeded: the learner's code wrote more than {learner.output_bytes // 1024} KiB"
+    if learner.oom_killed:
+        return f"memory limit exceeded: the learner's code used more than {memory_mb} MB"
     return ""
 
 
@@ -218,6 +242,15 @@ def _signal_flags(facts: RunFacts) -> list[Flag]:
         Flag(code=code, detail=_detail(f"seen {len(details)} time(s) while the tests ran", "; ".join(details[:3])))
         for code, details in by_code.items()
     )
+    if facts.learner is not None and facts.learner.restarts:
+        flags.append(
+            Flag(
+                code="learner-restarted",
+                detail=f"the learner's process was started again {facts.learner.restarts} time(s): a call to it "
+                "timed out or it stopped (the test running then failed)",
+                tripwire=False,
+            )
+        )
     notices: dict[str, list[str]] = defaultdict(list)
     for notice in facts.report.notices:
         notices[notice.code].append(notice.detail)
@@ -350,7 +383,7 @@ def judge(assignment: LoadedAssignment, facts: RunFacts) -> Grade:
     limits = spec.limits
     stop_reason = _stop_reason(facts, limits.timeout_s, limits.memory_mb)
     limit_hit = bool(stop_reason)
-    reason = stop_reason or _output_reason(facts, limits.output_kb)
+    reason = stop_reason or _learner_reason(facts, limits.memory_mb) or _output_reason(facts, limits.output_kb)
     tests, test_flags = _grade_tests(assignment, facts, stop_reason)
     flags = (
         _harness_tripwires(facts, limit_hit) + _canary_tripwires(facts, limit_hit) + test_flags + _signal_flags(facts)

@@ -62,6 +62,15 @@ class Limits(Strict):
     pids: Annotated[int, Field(ge=8, le=4096)] = 128
     output_kb: Annotated[int, Field(ge=1, le=65536)] = 256
     disk_mb: Annotated[int, Field(ge=1, le=10240)] = 64
+    # Isolated unit mode: how long one operation on the learner's code may take before the test fails.
+    call_timeout_s: Annotated[float, Field(gt=0, le=600)] = 10
+
+
+class Isolation(StrEnum):
+    """Isolated unit mode: one learner process for the whole run, or a fresh one for every test."""
+
+    PER_RUN = "per-run"
+    PER_TEST = "per-test"
 
 
 class Suites(Strict):
@@ -184,6 +193,7 @@ class AssignmentSpec(Strict):
     title: str
     runner: str
     mode: Mode = Mode.UNIT
+    isolation: Isolation = Isolation.PER_RUN
     packages: list[str] = []
     limits: Limits = Field(default_factory=Limits)
     tests: Suites

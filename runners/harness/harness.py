@@ -65,6 +65,10 @@ class Emitter:
         self.token = token
         self.out = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
 
+    def raw(self, line):
+        self.out.write(line + "\n")
+        self.out.flush()
+
     def emit(self, event):
         # Raw UTF-8 rather than \u escapes: the learner's captured output then grows at most 3-fold on
         # the way out (control characters are replaced first), which the worker's read cap allows for.
@@ -222,12 +226,14 @@ class MessageBudget:
         return event
 
 
-def relay(child, results_fd, emitter, verifier, deadline, capture):
+def relay(child, results_fd, emitter, verifier, deadline, capture, channel=None):
     """Forward verified events, capture capped output, enforce the deadline. Returns whether it timed out."""
     budget = MessageBudget(MESSAGE_BUDGET)
     selector = selectors.DefaultSelector()
     selector.register(child.stdout.fileno(), selectors.EVENT_READ, "output")
     selector.register(results_fd, selectors.EVENT_READ, "results")
+    if channel is not None:
+        channel.register(selector)
     pending = b""
     open_streams = 2
     exited_at = None
@@ -239,7 +245,10 @@ def relay(child, results_fd, emitter, verifier, deadline, capture):
             exited_at = exited_at or now
             if open_streams == 0 or now - exited_at > DRAIN_S:
                 return False
-        for key, _ in selector.select(timeout=min(deadline - now, 0.25)):
+        for key, mask in selector.select(timeout=min(deadline - now, 0.25)):
+            if key.data in BridgeChannel.KINDS:
+                channel.on_ready(selector, key, mask)
+                continue
             chunk = os.read(key.fd, 65536)
             if not chunk:
                 selector.unregister(key.fd)
@@ -260,6 +269,84 @@ def relay(child, results_fd, emitter, verifier, deadline, capture):
             if len(pending) > MAX_EVENT_BYTES:
                 verifier.malformed += 1
                 pending = b""
+
+
+class BridgeChannel:
+    """Isolated unit mode: the child's bridge pipes on one side, the worker's relay on the other.
+
+    From the worker (stdin): "L <frame>" lines from the learner's container and "C <json>" control
+    lines, passed to the child as they are. From the child: "L <frame>" becomes a `@@bridge:` line on
+    stdout (the worker sends it to the learner) and "C <json>" a `@@bctl:` line (a restart request).
+    Nothing here parses a frame; the child's bridge client does. Writes to the child never block the
+    harness: what the child has not read yet waits here, up to a cap (a learner flooding the channel
+    loses its own frames, never the harness's events).
+    """
+
+    KINDS = ("bridge-in", "bridge-child", "bridge-to-child")
+    MAX_LINE = 8 * 1024 * 1024
+    MAX_QUEUED = 32 * 1024 * 1024
+
+    def __init__(self, stdin_fd, initial, emitter):
+        self.stdin_fd = stdin_fd
+        self.emitter = emitter
+        self.child_read, self.to_child = os.pipe()
+        self.from_child, self.child_write = os.pipe()
+        os.set_blocking(self.to_child, False)
+        self.queued = bytearray(initial)
+        self.from_child_pending = b""
+        self.dropped = 0
+
+    def child_started(self):
+        os.close(self.child_read)
+        os.close(self.child_write)
+
+    def register(self, selector):
+        selector.register(self.stdin_fd, selectors.EVENT_READ, "bridge-in")
+        selector.register(self.from_child, selectors.EVENT_READ, "bridge-child")
+        self._want_write(selector)
+
+    def _want_write(self, selector):
+        registered = self.to_child in selector.get_map()
+        if self.queued and not registered:
+            selector.register(self.to_child, selectors.EVENT_WRITE, "bridge-to-child")
+        elif not self.queued and registered:
+            selector.unregister(self.to_child)
+
+    def on_ready(self, selector, key, mask):
+        if key.data == "bridge-to-child":
+            try:
+                written = os.write(self.to_child, self.queued[:65536])
+                del self.queued[:written]
+            except BlockingIOError:
+                pass
+            except OSError:  # the child is gone
+                self.queued.clear()
+        elif key.data == "bridge-in":
+            chunk = os.read(self.stdin_fd, 65536)
+            if not chunk:
+                selector.unregister(self.stdin_fd)
+            elif len(self.queued) + len(chunk) > self.MAX_QUEUED:
+                self.dropped += len(chunk)
+            else:
+                self.queued.extend(chunk)
+        else:
+            chunk = os.read(self.from_child, 65536)
+            if not chunk:
+                selector.unregister(self.from_child)
+            self.from_child_pending += chunk
+            while b"\n" in self.from_child_pending:
+                line, self.from_child_pending = self.from_child_pending.split(b"\n", 1)
+                self.forward(line)
+            if len(self.from_child_pending) > self.MAX_LINE:
+                self.from_child_pending = b""
+        self._want_write(selector)
+
+    def forward(self, line):
+        text = line.decode("ascii", "replace")
+        kind, _, body = text.partition(" ")
+        prefix = {"L": "@@bridge:", "C": "@@bctl:"}.get(kind)
+        if prefix is not None:
+            self.emitter.raw(prefix + self.emitter.token + ":" + body)
 
 
 def wait_for_service(url, timeout_s):
@@ -288,8 +375,22 @@ def write_all(fd, data):
         view = view[written:]
 
 
+def read_config():
+    """The first line of stdin, read without a buffer that could swallow the bridge frames after it."""
+    data = b""
+    while b"\n" not in data:
+        chunk = os.read(0, 65536)
+        if not chunk:
+            break
+        data += chunk
+    line, _, rest = data.partition(b"\n")
+    return json.loads(line), rest
+
+
 def main():
-    config = json.loads(sys.stdin.readline())
+    config, rest = read_config()
+    # Isolated unit mode: the rest of stdin is the worker's relay from the learner's container.
+    bridge = (os.dup(0), rest) if config.get("bridge") else None
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     make_non_dumpable()
@@ -302,7 +403,7 @@ def main():
     started = time.monotonic()
     emitter.emit({"event": "start", "harness": 2})
     try:
-        run(config, emitter, started)
+        run(config, emitter, started, bridge)
     except Exception:
         import traceback
 
@@ -310,7 +411,7 @@ def main():
         sys.exit(3)
 
 
-def run(config, emitter, started):
+def run(config, emitter, started, bridge=None):
     service = config.get("service")
     if service:
         ready, waited, detail = wait_for_service(service["ready_url"], float(service["ready_timeout_s"]))
@@ -331,15 +432,21 @@ def run(config, emitter, started):
         "submission": config.get("submission"),
         "tests_root": config["tests_root"],
         "run_dir": "/tmp/work",
+        "bridge": config.get("bridge"),
     }
     config_read, config_write = os.pipe()
     results_read, results_write = os.pipe()
+    child_fds = [config_read, results_write]
+    channel = None
+    if bridge is not None:
+        channel = BridgeChannel(bridge[0], bridge[1], emitter)
+        child_fds += [channel.child_read, channel.child_write]
     child = subprocess.Popen(
-        [sys.executable, "-I", CHILD, str(config_read), str(results_write)],
+        [sys.executable, "-I", CHILD, *map(str, child_fds)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        pass_fds=(config_read, results_write),
+        pass_fds=tuple(child_fds),
         cwd="/tmp/work",
         env=child_environment(service["url"] if service else None),
         start_new_session=True,
@@ -349,6 +456,8 @@ def run(config, emitter, started):
     )
     os.close(config_read)
     os.close(results_write)
+    if channel is not None:
+        channel.child_started()
     try:
         write_all(config_write, json.dumps(child_config).encode())
     except BrokenPipeError:
@@ -358,7 +467,7 @@ def run(config, emitter, started):
     verifier = EventVerifier(key)
     capture = OutputCapture(int(config["output_limit"]))
     deadline = started + float(config["timeout_s"])
-    timed_out = relay(child, results_read, emitter, verifier, deadline, capture)
+    timed_out = relay(child, results_read, emitter, verifier, deadline, capture, channel)
     kill_group(child.pid)
     try:
         exit_code = child.wait(timeout=5)
