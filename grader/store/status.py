@@ -82,6 +82,12 @@ def _save(row: StatusListRow, status_list: StatusList, allocated_count: int) -> 
     row.updated_at = utcnow()
 
 
+def save(session: Session, row: StatusListRow, status_list: StatusList) -> None:
+    """Write ``status_list`` (bits and allocations changed in memory) back to ``row``."""
+    _save(row, status_list, status_list.size - status_list.free)
+    session.flush()
+
+
 def current_row(session: Session, tenant_id: str) -> StatusListRow:
     """The tenant's open list (locked for update on PostgreSQL), created on first use."""
     rows = session.scalars(
