@@ -32,7 +32,6 @@ __all__ = [
     "GraderFault",
     "LearnerFault",
     "SystemFault",
-    "consumes_attempt",
     "disposition",
     "fault_detail",
     "fault_label",
@@ -139,12 +138,3 @@ def fault_detail(exc: BaseException) -> str:
     """A one-line description for logs, the store and the CLI (the type name for unexpected exceptions)."""
     text = str(exc).strip() or type(exc).__name__
     return text if isinstance(exc, GraderFault) else f"{type(exc).__name__}: {text}"
-
-
-def consumes_attempt(state: str) -> bool:
-    """Whether a submission in `state` counts against the learner's attempts.
-
-    Only submissions that ended in `error` (a fault of the author or of the system, never of the
-    learner) are free; every other state, pending ones included, counts.
-    """
-    return state != "error"

@@ -4,10 +4,13 @@ One grading job runs the pipeline's stages for one submission and writes each st
 store as it goes. Every stage can run again safely: a grade is stored at most once per run (unique
 constraint), a credential at most once per submission, a webhook event at most once per endpoint.
 
-Faults are sorted in two: a learner's problem (bad URL, unreachable repository, failing or hostile
-code) ends in a terminal state and never retries; an infrastructure fault (Docker, database, Redis,
-image build) is raised so rq retries the job with backoff, and marks the submission `error` only
-when the last retry has failed too.
+Faults are sorted by grader.errors, the one mapping shared with the CLI and the API: a learner's
+fault (a refused URL, no such repository, a tree against the rules) ends `rejected`; an author's
+(a spec that no longer loads, a package that does not exist) ends `error`; neither retries. A fault
+of the system (Docker, database, Redis, image build, a git host the worker cannot reach) is raised so
+rq retries the job with backoff, and marks the submission `error` only when the last try has failed
+too. Failing or hostile learner code is no fault at all: it is graded. Every fault fills in the
+submission's `error`.
 """
 
 from __future__ import annotations
@@ -34,10 +37,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from grader import queue as jobs
 from grader import webhooks
 from grader.config import Settings, get_settings
-from grader.fetch import FetchFailed
+from grader.errors import FaultKind, disposition, fault_detail
 from grader.grade import Grade
 from grader.pipeline import Evidence, GradingResult, grade_repository
-from grader.spec import AssignmentSpec, LoadedAssignment, SpecError
+from grader.spec import AssignmentSpec, LoadedAssignment
 from grader.store import issuing, ops
 from grader.store.db import engine_for, session_factory, session_scope
 from grader.store.models import (
@@ -51,7 +54,6 @@ from grader.store.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from grader.urlpolicy import UrlRefused
 
 log = logging.getLogger(__name__)
 
@@ -89,12 +91,31 @@ def _event(ctx: Context, submission_id: str, state: SubmissionState, stage: str,
             ops.record_event(session, submission, state, stage, status, detail)
 
 
-def _progress(ctx: Context, submission_id: str) -> Any:
+@dataclass
+class _Stages:
+    """The stage a job is in, so that a fault's event names where it happened."""
+
+    current: str = "load"
+
+
+def _fault(ctx: Context, submission_id: str, state: SubmissionState, stage: str, detail: str) -> None:
+    """Record a fault: the state move, its event, and the submission's `error` (what the API shows)."""
+    with session_scope(ctx.factory) as session:
+        submission = session.get(Submission, submission_id)
+        if submission is not None:
+            submission.error = detail[:2000]
+            status = "refused" if state is SubmissionState.REJECTED else "fail"
+            ops.record_event(session, submission, state, stage, status, detail)
+
+
+def _progress(ctx: Context, submission_id: str, stages: _Stages | None = None) -> Any:
     """The pipeline's stage callback: every start, end and failure of a stage goes to the store."""
 
     def on_event(stage: str, status: str, detail: str) -> None:
         if status not in ("start", "done", "fail"):
             return  # build log lines are too chatty for the history
+        if status == "start" and stages is not None:
+            stages.current = stage
         state = STAGE_STATES.get(stage, SubmissionState.RUNNING)
         _event(ctx, submission_id, state, stage, status, detail)
 
@@ -131,7 +152,7 @@ def _store_grade(session: Session, submission: Submission, version_id: str, resu
     return record
 
 
-def _grade_stage(ctx: Context, submission_id: str) -> str:
+def _grade_stage(ctx: Context, submission_id: str, stages: _Stages | None = None) -> str:
     """Run the pipeline unless this run already has a grade; returns the grade record's id."""
     with session_scope(ctx.factory) as session:
         submission = session.get(Submission, submission_id)
@@ -145,7 +166,8 @@ def _grade_stage(ctx: Context, submission_id: str) -> str:
         if existing is not None:
             return existing.id
         url, ref, version_id, run = submission.repo_url, submission.ref, version.id, submission.run
-    result = grade_repository(url, loaded, ctx.settings, ref=ref, on_event=_progress(ctx, submission_id), issuer=None)
+    on_event = _progress(ctx, submission_id, stages)
+    result = grade_repository(url, loaded, ctx.settings, ref=ref, on_event=on_event, issuer=None)
     for stage, seconds in result.timings.items():
         jobs.record_stage(ctx.redis, stage, seconds)
     with session_scope(ctx.factory) as session:
@@ -280,35 +302,48 @@ def grade_submission(submission_id: str) -> str:
         if SubmissionState(submission.state).terminal:
             return submission.state  # a duplicate job of a finished submission
         submission.tries += 1
+    stages = _Stages()
     try:
-        grade_id = _grade_stage(ctx, submission_id)
+        grade_id = _grade_stage(ctx, submission_id, stages)
+        stages.current = "issue"
         credential_id = _issue_stage(ctx, submission_id, grade_id)
+        stages.current = "notify"
         _notify_stage(ctx, submission_id, grade_id, credential_id)
-    except (UrlRefused, FetchFailed) as exc:
-        _event(ctx, submission_id, SubmissionState.REJECTED, "fetch", "refused", str(exc))
-        jobs.record_outcome(ctx.redis, "rejected")
-        return SubmissionState.REJECTED.value
-    except SpecError as exc:  # the stored assignment no longer loads: retrying cannot help
-        _event(ctx, submission_id, SubmissionState.ERROR, "build", "fail", f"assignment does not load: {exc}")
-        jobs.record_outcome(ctx.redis, "error")
-        return SubmissionState.ERROR.value
     except Exception as exc:
-        last = _is_last_try()
-        state = SubmissionState.ERROR if last else SubmissionState.RETRYING
-        detail = f"{type(exc).__name__}: {exc}"
-        log.warning("submission %s: infrastructure fault (%s): %s", submission_id, state.value, detail)
-        _event(ctx, submission_id, state, "", "fail", detail)
-        if last:
-            jobs.record_outcome(ctx.redis, "error")
-        raise
+        return _settle_fault(ctx, submission_id, stages.current, exc)
     with session_scope(ctx.factory) as session:
         record = session.get(GradeRecord, grade_id)
         submission = session.get(Submission, submission_id)
         assert record is not None and submission is not None
         outcome = "tampered" if record.tampered else ("passed" if record.passed else "failed")
+        submission.error = None  # a fault of an earlier try no longer describes it
         ops.record_event(session, submission, SubmissionState.GRADED, "", "done", outcome)
     jobs.record_outcome(ctx.redis, outcome)
     return SubmissionState.GRADED.value
+
+
+def _settle_fault(ctx: Context, submission_id: str, stage: str, exc: Exception) -> str:
+    """Where a fault leaves the submission, by grader.errors' mapping; returns the final state.
+
+    Raises `exc` again for a fault of the system, so rq retries the job (or, on the last try, files it
+    as failed); a learner's or an author's fault is final at once.
+    """
+    outcome = disposition(exc)
+    detail = fault_detail(exc)
+    if outcome.kind is FaultKind.AUTHOR:
+        detail = f"the assignment cannot be used: {detail}"
+    if outcome.retry and not _is_last_try():
+        log.warning("submission %s: fault of the system, will retry: %s", submission_id, detail)
+        _fault(ctx, submission_id, SubmissionState.RETRYING, stage, detail)
+        raise exc
+    state = SubmissionState(outcome.state)
+    if outcome.kind is not FaultKind.LEARNER:
+        log.warning("submission %s: %s fault (%s): %s", submission_id, outcome.kind.value, state.value, detail)
+    _fault(ctx, submission_id, state, stage, detail)
+    jobs.record_outcome(ctx.redis, state.value)
+    if outcome.retry:
+        raise exc
+    return state.value
 
 
 def deliver_webhook(delivery_id: str) -> str:

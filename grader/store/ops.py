@@ -176,7 +176,9 @@ def learner_history(session: Session, tenant_id: str, assignment_id: str, learne
     mine = select(Submission).where(
         Submission.tenant_id == tenant_id, Submission.assignment_id == assignment_id, Submission.learner == learner
     )
-    attempts = session.scalar(select(func.count()).select_from(mine.subquery())) or 0
+    # A submission that ended in `error` (the author's fault or ours, never the learner's) uses no attempt.
+    counted = mine.where(Submission.state != SubmissionState.ERROR.value)
+    attempts = session.scalar(select(func.count()).select_from(counted.subquery())) or 0
     last = session.scalar(
         select(func.max(Submission.created_at)).where(
             Submission.tenant_id == tenant_id, Submission.assignment_id == assignment_id, Submission.learner == learner
