@@ -1,4 +1,4 @@
-.PHONY: demo test lint bench
+.PHONY: demo test lint bench mutation
 demo:
 	scripts/demo.sh
 test:
@@ -7,3 +7,5 @@ lint:
 	.venv/bin/ruff check grader credentials tests && .venv/bin/mypy
 bench:
 	.venv/bin/python bench/bench_credentials.py
+mutation:
+	scripts/mutation.sh $(MODULES)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from grader.grade import NOT_YET, CriterionGrade, Outcome, TestGrade
 from grader.spec import Criterion, Rubric
@@ -39,8 +39,7 @@ def score_rubric(rubric: Rubric, tests: Sequence[TestGrade]) -> tuple[list[Crite
     required = set(rubric.pass_rule.require)
     criteria = [score_criterion(c, tests, c.id in required) for c in rubric.criteria]
     score = round(sum(c.points for c in criteria), 2)
-    max_points = rubric.max_points
-    percent = round(100 * score / max_points, 2) if max_points else 0.0
+    percent = round(100 * score / rubric.max_points, 2)  # max_points > 0: every criterion has points > 0
     passed = percent >= rubric.pass_rule.min_percent and all(c.meets_pass_level for c in criteria if c.required)
     return criteria, score, percent, passed
 
@@ -131,14 +130,5 @@ def fail_reason(rubric: Rubric, criteria: Sequence[CriterionGrade], percent: flo
                 f"({grade.tests_passed} of {grade.tests_total} tests), below the "
                 f"{percent_text(criterion.pass_threshold())}% it needs for {pass_level_name(criterion)}"
             )
-    if not parts:
-        return "the pass rule is not met"
     text = "; ".join(parts)
-    return text[0].upper() + text[1:] + "."
-
-
-def outcomes_by_criterion(tests: Sequence[TestGrade]) -> Mapping[str, list[TestGrade]]:
-    grouped: dict[str, list[TestGrade]] = {}
-    for test in tests:
-        grouped.setdefault(test.criterion, []).append(test)
-    return grouped
+    return text[:1].upper() + text[1:] + "."

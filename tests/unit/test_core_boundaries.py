@@ -1,0 +1,345 @@
+"""Boundary and branch tests that pin the pure core: each one kills a mutant that a mutation run
+(`make mutation`) once kept alive, such as the pass rule's `>=` turned into `>`, percent rounding
+dropped, a grade that hit the output limit still passing, a canary that skipped not tripping, the
+due date compared with `<`, the `@` user-info rule dropped, or a future webhook timestamp accepted.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from grader.grade import NOT_YET, Outcome, TestGrade
+from grader.judge import Canary, RunFacts, judge, learner_detail
+from grader.policy import Admission, History, RateLimits, Refusal, admit
+from grader.rubric import (
+    fail_reason,
+    level_for,
+    next_level,
+    pass_level_name,
+    pass_rule_text,
+    percent_text,
+    position,
+    score_criterion,
+    score_rubric,
+    standing,
+    zero_criteria,
+)
+from grader.run_report import ContainerRun, parse_harness_stream
+from grader.spec import Criterion, LoadedAssignment, Rubric, SubmissionPolicy, load_assignment
+from grader.urlpolicy import MAX_URL_LENGTH, UrlRefused, check_repo_url
+from grader.webhooks import SignatureInvalid, signature_header, verify_signature
+from tests.conftest import LEDGER_DIR
+
+# Rubric ------------------------------------------------------------------------------------------
+
+LEVELS = {"Exemplary": 100, "Proficient": 75, "Developing": 40}
+
+
+def criterion(cid: str = "core", points: float = 10, **extra: Any) -> Criterion:
+    return Criterion(
+        id=cid, title=f"Title of {cid}", points=points, tests=["*"], levels=extra.pop("levels", LEVELS), **extra
+    )
+
+
+def outcomes(cid: str, passed: int, failed: int) -> list[TestGrade]:
+    kinds = [Outcome.PASSED] * passed + [Outcome.FAILED] * failed
+    return [TestGrade(id=f"t.py::t{i}", suite="visible", criterion=cid, outcome=o) for i, o in enumerate(kinds)]
+
+
+def rubric(min_percent: float, *criteria: Criterion, require: tuple[str, ...] = ()) -> Rubric:
+    return Rubric.model_validate(
+        {"pass": {"min_percent": min_percent, "require": list(require)}, "criteria": [c.model_dump() for c in criteria]}
+    )
+
+
+def test_total_exactly_at_the_pass_mark_passes() -> None:
+    _, _, percent, passed = score_rubric(rubric(75, criterion()), outcomes("core", 3, 1))
+    assert (percent, passed) == (75.0, True)
+    _, _, percent, passed = score_rubric(rubric(75.01, criterion()), outcomes("core", 3, 1))
+    assert (percent, passed) == (75.0, False)
+
+
+def test_required_criterion_exactly_at_its_pass_level_passes() -> None:
+    the_rubric = rubric(0, criterion(pass_level="Proficient"), require=("core",))
+    assert score_rubric(the_rubric, outcomes("core", 3, 1))[3] is True
+    assert score_rubric(the_rubric, outcomes("core", 26, 9))[3] is False  # 74.29%: the pass level compares 100 times the fraction
+
+
+def test_a_criterion_that_is_not_required_does_not_block_the_pass() -> None:
+    the_rubric = rubric(50, criterion("core", pass_level="Proficient"), criterion("extra", pass_level="Proficient"))
+    criteria, _, percent, passed = score_rubric(the_rubric, outcomes("core", 4, 0) + outcomes("extra", 1, 3))
+    assert percent == 62.5 and passed is True
+    assert [c.meets_pass_level for c in criteria] == [True, False]
+
+
+def test_percentages_and_points_are_rounded_to_two_decimals() -> None:
+    grade = score_criterion(criterion(points=3), outcomes("core", 1, 2), required=False)
+    assert (grade.points, grade.percent) == (1.0, 33.33)
+    criteria, score, percent, _ = score_rubric(rubric(80, criterion(points=1)), outcomes("core", 1, 2))
+    assert (criteria[0].points, score, percent) == (0.33, 0.33, 33.0)
+    _, score, percent, _ = score_rubric(rubric(80, criterion(points=7)), outcomes("core", 1, 2))
+    assert (score, percent) == (2.33, 33.29)
+
+
+def test_a_criterion_without_tests_scores_nothing() -> None:
+    grade = score_criterion(criterion(), [], required=True)
+    assert (grade.points, grade.percent, grade.tests_total, grade.level) == (0.0, 0.0, 0, NOT_YET)
+
+
+def test_zero_criteria_gives_no_credit_at_all() -> None:
+    the_rubric = rubric(80, criterion("core", points=35), criterion("extra", points=5), require=("core",))
+    core, extra = zero_criteria(the_rubric, outcomes("core", 3, 0) + outcomes("extra", 1, 1))
+    assert core.model_dump() == {
+        "id": "core",
+        "title": "Title of core",
+        "points": 0.0,
+        "max_points": 35.0,
+        "percent": 0.0,
+        "level": NOT_YET,
+        "required": True,
+        "meets_pass_level": False,
+        "tests_passed": 0,
+        "tests_total": 3,
+    }
+    assert (extra.required, extra.tests_total, extra.max_points) == (False, 2, 5.0)
+
+
+@pytest.mark.parametrize(
+    ("value", "text"), [(68.75, "68.75"), (80.0, "80"), (26.666, "26.67"), (0.004, "0"), (99.995, "100")]
+)
+def test_percent_text(value: float, text: str) -> None:
+    assert percent_text(value) == text
+
+
+def test_level_thresholds_are_inclusive() -> None:
+    assert [level_for(criterion(), p) for p in (100, 75, 74.99, 40, 39.99)] == [
+        "Exemplary",
+        "Proficient",
+        "Developing",
+        "Developing",
+        NOT_YET,
+    ]
+
+
+def test_pass_level_defaults_to_the_lowest_level() -> None:
+    assert pass_level_name(criterion()) == "Developing"
+    assert pass_level_name(criterion(pass_level="Exemplary")) == "Exemplary"
+
+
+def test_next_level_is_the_lowest_one_above() -> None:
+    assert next_level(criterion(), 0) == ("Developing", 40)
+    assert next_level(criterion(), 40) == ("Proficient", 75)
+    assert next_level(criterion(), 99.99) == ("Exemplary", 100)
+    assert next_level(criterion(), 100) is None
+
+
+def test_position_and_standing_texts() -> None:
+    core = criterion(pass_level="Proficient")
+    below = score_criterion(core, outcomes("core", 11, 5), required=True)
+    assert position(core, below) == "11 of 16 tests, 68.75%; needs 75% for Proficient"
+    assert standing(core, below) == "Title of core (required): 11 of 16 tests, 68.75%; needs 75% for Proficient"
+    optional = score_criterion(core, outcomes("core", 11, 5), required=False)
+    assert standing(core, optional) == "Title of core: 11 of 16 tests, 68.75%; Developing, needs 75% for Proficient"
+    top = score_criterion(core, outcomes("core", 2, 0), required=True)
+    assert position(core, top) == "2 of 2 tests, 100%; Exemplary, the top level"
+
+
+def test_pass_rule_text_names_every_required_criterion() -> None:
+    the_rubric = rubric(
+        80,
+        criterion("a", pass_level="Proficient"),
+        criterion("b"),
+        criterion("c", levels={"Ok": 50}),
+        require=("a", "c"),
+    )
+    assert pass_rule_text(the_rubric) == (
+        "To pass: at least 80% overall, and Title of a at Proficient (75%) or above; Title of c at Ok (50%) or above."
+    )
+    assert pass_rule_text(rubric(62.5, criterion())) == "To pass: at least 62.5% overall."
+
+
+def test_fail_reason_names_only_what_is_unmet() -> None:
+    the_rubric = rubric(
+        60, criterion("a", pass_level="Proficient"), criterion("b", pass_level="Proficient"), require=("a",)
+    )
+    criteria, _, percent, passed = score_rubric(the_rubric, outcomes("a", 2, 2) + outcomes("b", 4, 0))
+    assert (percent, passed) == (75.0, False)
+    assert fail_reason(the_rubric, criteria, percent) == (
+        "Title of a (required) is at 50% (2 of 4 tests), below the 75% it needs for Proficient."
+    )
+    criteria, _, percent, _ = score_rubric(the_rubric, outcomes("a", 4, 0) + outcomes("b", 0, 4))
+    assert fail_reason(the_rubric, criteria, percent) == "The total is 50%, below the pass mark of 60%."
+    assert fail_reason(the_rubric, criteria, 60.0) == "."  # nothing unmet: the judge never asks then
+
+
+# Judge -------------------------------------------------------------------------------------------
+
+TOKEN = "boundary-token"
+CANARY = Canary(suite="hidden", file="test_core_hidden.py", name="test_planted_x", left=1, right=2, total=4)
+
+
+@pytest.fixture(scope="module")
+def ledger() -> LoadedAssignment:
+    return load_assignment(LEDGER_DIR)
+
+
+def _line(event: dict[str, Any]) -> bytes:
+    return f"@@grader:{TOKEN}:".encode() + json.dumps(event).encode() + b"\n"
+
+
+def judged(ledger: LoadedAssignment, canary_outcome: str = "failed", **end: Any) -> Any:
+    events: list[dict[str, Any]] = [{"event": "start", "harness": 2}]
+    for suite, ids in ledger.test_ids.items():
+        events += [{"event": "result", "suite": suite, "id": i, "outcome": "passed"} for i in ids]
+    events.append({"event": "result", "suite": "hidden", "id": CANARY.id, "outcome": canary_outcome})
+    events.append({"event": "finish", "exit_status": 0})
+    events.append({"event": "end", "timed_out": False, "child_finished": True, "child_exit": 0} | end)
+    stream = b"".join(_line(e) for e in events)
+    container = ContainerRun(
+        name="run",
+        runtime="runsc",
+        exit_code=0,
+        timed_out=False,
+        oom_killed=False,
+        output=stream,
+        output_bytes=len(stream),
+        output_truncated=False,
+        duration=1.0,
+    )
+    report = parse_harness_stream(stream, TOKEN)
+    return judge(ledger, RunFacts(report=report, container=container, canaries=[CANARY], commit="c" * 40))
+
+
+def test_clean_run_passes(ledger: LoadedAssignment) -> None:
+    grade = judged(ledger)
+    assert (grade.passed, grade.reason, grade.flags) == (True, "", [])
+
+
+def test_a_grade_that_hit_the_output_limit_does_not_pass(ledger: LoadedAssignment) -> None:
+    grade = judged(ledger, output_truncated=True, output_bytes=300_000)
+    assert grade.passed is False and not grade.tampered
+    assert grade.score == 100.0  # the tests' scores stand; the limit alone fails the grade
+    assert grade.reason == "output limit exceeded: printed 300000 bytes, the limit is 256 KB"
+
+
+@pytest.mark.parametrize("outcome", ["passed", "skipped", "error"])
+def test_a_canary_that_does_not_fail_trips(ledger: LoadedAssignment, outcome: str) -> None:
+    grade = judged(ledger, canary_outcome=outcome)
+    (flag,) = [f for f in grade.flags if f.code == "canary-passed"]
+    assert flag.tripwire and grade.tampered and grade.score == 0.0 and grade.passed is False
+    assert learner_detail(flag) == "1 planted must-fail test(s) reported something other than a failure"
+    assert f"hidden:{CANARY.id} reported {outcome}" in flag.detail
+    assert CANARY.name not in learner_detail(flag)
+
+
+# Submission policy -------------------------------------------------------------------------------
+
+DUE = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+LIMITS = RateLimits(learner_per_hour=10, tenant_per_minute=5)
+
+
+def at(now: datetime, policy: SubmissionPolicy, history: History | None = None, tenant: int | None = None) -> Any:
+    return admit(policy, history or History(), now, LIMITS, tenant)
+
+
+@pytest.mark.parametrize("late", ["reject", "accept", "flag"])
+def test_a_submission_exactly_at_the_due_date_is_on_time(late: Any) -> None:
+    assert at(DUE, SubmissionPolicy(due=DUE, late=late)) == Admission(attempt=1, late=False)
+
+
+def test_one_microsecond_after_the_due_date_is_late() -> None:
+    after = DUE + timedelta(microseconds=1)
+    refusal = at(after, SubmissionPolicy(due=DUE, late="reject"))
+    assert isinstance(refusal, Refusal) and (refusal.code, refusal.status) == ("past-due", 409)
+    assert DUE.isoformat() in refusal.detail
+    assert at(after, SubmissionPolicy(due=DUE, late="accept")) == Admission(attempt=1, late=True)
+    assert at(after, SubmissionPolicy(due=DUE, late="flag")) == Admission(attempt=1, late=True)
+
+
+def test_rate_limits_refuse_at_the_limit_not_before() -> None:
+    policy = SubmissionPolicy()
+    assert isinstance(at(DUE, policy, History(tenant_last_minute=4)), Admission)
+    tenant = at(DUE, policy, History(tenant_last_minute=5))
+    assert isinstance(tenant, Refusal) and tenant.retry_after_s == 60 and "5 times a minute" in tenant.detail
+    assert isinstance(at(DUE, policy, History(tenant_last_minute=5), tenant=6), Admission)  # the tenant's own limit
+    assert isinstance(at(DUE, policy, History(learner_last_hour=9)), Admission)
+    learner = at(DUE, policy, History(learner_last_hour=10))
+    assert isinstance(learner, Refusal) and learner.retry_after_s == 3600 and "10 times an hour" in learner.detail
+
+
+def test_cooldown_ends_exactly_on_time_and_rounds_the_wait_up() -> None:
+    policy = SubmissionPolicy(cooldown_s=60)
+    last = DUE - timedelta(seconds=60)
+    assert isinstance(at(DUE, policy, History(attempts_used=1, last_submitted_at=last)), Admission)
+    early = at(DUE - timedelta(milliseconds=500), policy, History(attempts_used=1, last_submitted_at=last))
+    assert isinstance(early, Refusal) and early.code == "cooldown" and early.retry_after_s == 1
+
+
+# Repository URLs ---------------------------------------------------------------------------------
+
+HOSTS, SCHEMES = ["github.com"], ["https"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://@github.com/a/b.git",
+        "https://:@github.com/a/b.git",
+        "https://u@github.com/a/b.git",
+        "https://a@b@github.com/c.git",
+    ],
+)
+def test_any_user_info_is_refused(url: str) -> None:
+    with pytest.raises(UrlRefused) as refused:
+        check_repo_url(url, HOSTS, SCHEMES)
+    assert refused.value.rule == "userinfo"
+
+
+def test_url_length_limit_is_inclusive() -> None:
+    base = "https://github.com/a/"
+    longest = base + "b" * (MAX_URL_LENGTH - len(base))
+    assert check_repo_url(longest, HOSTS, SCHEMES).path == "/a/" + "b" * (MAX_URL_LENGTH - len(base))
+    with pytest.raises(UrlRefused) as refused:
+        check_repo_url(longest + "b", HOSTS, SCHEMES)
+    assert refused.value.rule == "too-long"
+
+
+# Webhook signatures ------------------------------------------------------------------------------
+
+SECRET, BODY, NOW = "whsec_boundary", b'{"id":"evt_1"}', 1_700_000_000
+
+
+@pytest.mark.parametrize("offset", [-300, 0, 300])
+def test_signatures_within_the_tolerance_are_accepted(offset: int) -> None:
+    header = signature_header(SECRET, NOW + offset, BODY)
+    assert verify_signature(SECRET, header, BODY, NOW, tolerance_s=300) == NOW + offset
+
+
+@pytest.mark.parametrize("offset", [-301, 301, 10**9])
+def test_stale_and_future_timestamps_are_refused(offset: int) -> None:
+    header = signature_header(SECRET, NOW + offset, BODY)
+    with pytest.raises(SignatureInvalid, match=f"{abs(offset)} s away from now"):
+        verify_signature(SECRET, header, BODY, NOW, tolerance_s=300)
+
+
+def test_default_tolerance_is_five_minutes() -> None:
+    assert verify_signature(SECRET, signature_header(SECRET, NOW + 300, BODY), BODY, NOW) == NOW + 300
+    with pytest.raises(SignatureInvalid):
+        verify_signature(SECRET, signature_header(SECRET, NOW + 301, BODY), BODY, NOW)
+
+
+def test_any_matching_v1_signature_is_enough() -> None:
+    good = signature_header(SECRET, NOW, BODY).split("v1=")[1]
+    assert verify_signature(SECRET, f"t={NOW},v1=deadbeef, v1={good}", BODY, NOW) == NOW
+    with pytest.raises(SignatureInvalid, match="no v1 signature matches"):
+        verify_signature(SECRET, f"t={NOW},v1=deadbeef", BODY, NOW)
+
+
+@pytest.mark.parametrize("header", ["", "t=,v1=ab", f"t={NOW}", f"t=-{NOW},v1=ab", "v1=ab,v2=cd", f"t={NOW},v1="])
+def test_malformed_headers_are_refused(header: str) -> None:
+    with pytest.raises(SignatureInvalid, match="expected a header like"):
+        verify_signature(SECRET, header, BODY, NOW)
