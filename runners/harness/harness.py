@@ -60,10 +60,24 @@ def ignore_signals():
         signal.signal(getattr(signal, name), signal.SIG_IGN)
 
 
+def safe_text(value):
+    """`value` with every string in it encodable as UTF-8. Learner failure messages and file names can
+    carry lone surrogates ("\\ud800"), which would otherwise crash the harness mid-run and void an honest
+    grade; each unencodable character becomes "?"."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {safe_text(k): safe_text(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [safe_text(v) for v in value]
+    return value
+
+
 class Emitter:
     def __init__(self, token):
         self.token = token
-        self.out = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
+        # errors="replace": a last guard, should any string reach the stream unsanitized.
+        self.out = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8", errors="replace")
 
     def raw(self, line):
         self.out.write(line + "\n")
@@ -72,7 +86,8 @@ class Emitter:
     def emit(self, event):
         # Raw UTF-8 rather than \u escapes: the learner's captured output then grows at most 3-fold on
         # the way out (control characters are replaced first), which the worker's read cap allows for.
-        self.out.write(PREFIX + self.token + ":" + json.dumps(event, separators=(",", ":"), ensure_ascii=False) + "\n")
+        body = json.dumps(safe_text(event), separators=(",", ":"), ensure_ascii=False)
+        self.out.write(PREFIX + self.token + ":" + body + "\n")
         self.out.flush()
 
 
