@@ -5,7 +5,7 @@ The table is written by tests/adversarial/conftest.py (tests/adversarial/RESULTS
 green run of the adversarial suite. This script replaces everything between the two markers in
 SECURITY.md with it. With --check it changes nothing and exits 1 when SECURITY.md is out of date.
 
-    .venv/bin/pytest tests/adversarial && scripts/security-table.py
+    scripts/adversarial-table.sh   (runs the suite with the table writer on, then this script)
 """
 
 from __future__ import annotations

@@ -202,6 +202,11 @@ class Agent:
             return getattr(self.resolve(data["self"]), str(data["n"]))
         if tag == "cb":
             return CallbackStub(int(data["c"]), self)
+        if tag == "exc":
+            kind = getattr(builtins, str(data.get("type")), None)
+            if not (isinstance(kind, type) and issubclass(kind, BaseException)):
+                kind = TesterError
+            return kind(str(data.get("str", "")))
         raise BridgeError(f"unknown value tag {str(tag)[:40]!r}")
 
     # -- requests --------------------------------------------------------------------------------
@@ -239,6 +244,11 @@ class Agent:
         if op == "delattr":
             delattr(target, str(frame["n"]))
             return None, False
+        if op == "exit":
+            error = self.codec.decode(frame.get("e"))
+            if isinstance(error, BaseException):
+                return target.__exit__(type(error), error, error.__traceback__), False
+            return target.__exit__(None, None, None), False
         args, kwargs = self.args(frame)
         if op == "call":
             return target(*args, **kwargs), False

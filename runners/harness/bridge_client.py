@@ -164,8 +164,8 @@ def _iterate(self):
 
 def _exit(self, kind, value, traceback):
     __tracebackhide__ = True
-    # The tester's exception and traceback cannot cross; the learner's __exit__ sees a clean exit.
-    return CONNECTION.request({"op": "callmethod", "t": self, "n": "__exit__", "a": [None, None, None], "k": {}})
+    # The exception crosses as the learner's own (a proxy's) or as a built-in copy; tracebacks never do.
+    return CONNECTION.request({"op": "exit", "t": self, "e": value})
 
 
 BINARY = ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and", "or", "xor", "lshift", "rshift")
@@ -362,15 +362,9 @@ class TesterCodec(Codec):
         if isinstance(value, RemoteModule):
             return {"$": "module", "n": value.__name__}
         if isinstance(value, RemoteClass):
-            path = value.__dict__.get("_grader_path")
-            if path:
-                return {"$": "named", "m": path[0], "q": path[1]}
-            return {"$": "class", "h": connection.live(value.__dict__["_grader_class_ref"])}
+            return connection.by_handle_or_name(value.__dict__.get("_grader_class_ref"), value.__dict__, "class")
         if isinstance(value, RemoteFunction):
-            path = value.__dict__.get("_grader_path")
-            if path:
-                return {"$": "named", "m": path[0], "q": path[1]}
-            return {"$": "ref", "h": connection.live(value.__dict__["_grader_ref"])}
+            return connection.by_handle_or_name(value.__dict__.get("_grader_ref"), value.__dict__, "ref")
         if isinstance(value, RemoteObject):
             return {"$": "ref", "h": connection.live(_ref(value))}
         if isinstance(value, RemoteException) and "_grader_ref" in value.__dict__:
@@ -379,6 +373,9 @@ class TesterCodec(Codec):
             return {"$": "method", "self": self.encode(value.owner), "n": value.name}
         if isinstance(value, CALLBACK_TYPES):
             return {"$": "cb", "c": connection.callback_number(value)}
+        if isinstance(value, BaseException):  # e.g. what ended a `with` block, for a learner's __exit__
+            kind = type(value).__name__ if getattr(builtins, type(value).__name__, None) is type(value) else "Exception"
+            return {"$": "exc", "type": kind, "str": str(value)[:2000]}
         raise BridgeError(
             f"a {type(value).__name__} of the tests cannot be passed to the learner's code: pass plain values "
             "(numbers, strings, containers, dates, Decimal), the learner's own objects, or a function"
@@ -559,6 +556,16 @@ class Connection:
                     return
                 if message_is_final(body):
                     raise LearnerGone(f"the learner's side cannot be restarted: {self.down_reason}")
+
+    def by_handle_or_name(self, ref, namespace, tag):
+        """A learner class or function: by its handle while that is alive (the very object, even after the
+        name was rebound, as monkeypatch's undo needs), by its qualified name after a restart."""
+        if ref is not None and ref.generation == self.generation:
+            return {"$": tag, "h": ref.handle}
+        path = namespace.get("_grader_path")
+        if path:
+            return {"$": "named", "m": path[0], "q": path[1]}
+        raise StaleObject("this object belonged to the learner's process before it was restarted")
 
     def live(self, ref):
         if ref.generation != self.generation:

@@ -857,6 +857,10 @@ def main():
         "-o", "console_output_style=classic", *cfg["suites"].values(),
     ]
     plugins = [reporter]
+    if not submission:
+        # No learner code in this process (isolated and service modes): the author's helper modules
+        # beside the tests are importable as they would be in the author's own checkout.
+        sys.path[:0] = [os.path.realpath(path) for path in cfg["suites"].values()]
     if cfg.get("bridge"):
         # Isolated unit mode: the learner's modules are proxies of the learner's container's.
         sys.path.insert(0, "/opt/grader")

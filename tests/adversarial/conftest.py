@@ -2,7 +2,10 @@
 built from the bundled solutions, one assertion of "defeated", and the generated results table.
 
 Every attack is a real learner repository served over git HTTP and graded through the whole pipeline
-(fetch, image, sandbox, judge), against the real Docker engine. When the full suite has run and
+(fetch, image, sandbox, judge), against the real Docker engine. Each unit-mode attack is graded twice:
+in the in-process mode (`unit-inprocess`, where the test asserts which defence in depth caught it) and
+in isolated unit mode (the default for `mode: unit`), where it must gain nothing: no pass, no
+credential, no score above the honest score of the solution it was built on. When the full suite has run and
 passed, `tests/adversarial/RESULTS.md` is rewritten from the recorded outcomes; scripts/security-table.py
 copies that table into SECURITY.md.
 """
@@ -10,6 +13,7 @@ copies that table into SECURITY.md.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import textwrap
 import threading
@@ -30,6 +34,7 @@ from tests.conftest import solution_files as shared_solution_files
 HERE = Path(__file__).resolve().parent
 RESULTS_MD = HERE / "RESULTS.md"
 RESULTS_JSON = HERE / "results.json"
+TABLE_ENV = "GRADER_ADVERSARIAL_TABLE"
 TIMEOUT_S = 10
 FAILING_SCORE = 29.01  # the bundled failing solution, graded honestly (solutions/expected.yaml)
 NOTES_FAILING_SCORE = 13.33
@@ -83,8 +88,22 @@ def reference_with(init_prefix: str, extra: dict[str, str] | None = None) -> dic
 
 @pytest.fixture(scope="session")
 def quick_ledger(tmp_path_factory: pytest.TempPathFactory) -> LoadedAssignment:
-    """The ledger assignment with a 10 s deadline, so the slow attacks are cut quickly."""
-    target = tmp_path_factory.mktemp("adversarial") / "py-ledger"
+    """The ledger assignment in the in-process mode with a 10 s deadline, so slow attacks are cut quickly.
+
+    In-process mode never issues a credential, so its spec has no credential block."""
+
+    def edit(spec: dict[str, Any]) -> None:
+        spec["limits"].update(timeout_s=TIMEOUT_S)
+        spec["mode"] = "unit-inprocess"
+        del spec["credential"]
+
+    return copy_with_spec(LEDGER_DIR, tmp_path_factory.mktemp("adversarial") / "py-ledger", edit)
+
+
+@pytest.fixture(scope="session")
+def isolated_ledger(tmp_path_factory: pytest.TempPathFactory) -> LoadedAssignment:
+    """The ledger assignment in isolated unit mode (as bundled, credential included), 10 s deadline."""
+    target = tmp_path_factory.mktemp("adversarial-isolated") / "py-ledger"
     return copy_with_spec(LEDGER_DIR, target, lambda spec: spec["limits"].update(timeout_s=TIMEOUT_S))
 
 
@@ -104,11 +123,48 @@ def notes_files(name: str, overrides: dict[str, str] | None = None) -> dict[str,
     return shared_solution_files(NOTES_DIR, name, overrides)
 
 
-@pytest.fixture(scope="session")
+def honest_baseline(files: dict[str, str]) -> float:
+    """The honest score of the bundled solution an attack was built on (the reference or the failing one)."""
+    reference = solution_files("reference")
+    built_on_reference = all(files.get(path) == text for path, text in reference.items() if path != "ledger/__init__.py")
+    return 100.0 if built_on_reference else FAILING_SCORE
+
+
+def assert_isolated_gains_nothing(result: GradingResult, baseline: float) -> None:
+    """Isolated unit mode: the attack neither passes failing code nor raises a score above honest."""
+    grade = result.grade
+    assert grade.mode == "unit" and result.evidence.mode == "unit"
+    assert grade.score <= baseline, (grade.score, baseline, grade.reason, sorted(codes(result)))
+    if baseline < 80:
+        assert grade.passed is False and result.credential is None, (grade.score, grade.reason)
+    if result.credential is not None:
+        assert grade.passed and not grade.tampered
+
+
+@dataclass
+class IsolatedRow:
+    case: str
+    passed: bool
+    score: float
+    baseline: float
+
+
+ISOLATED: list[IsolatedRow] = []
+
+
+@pytest.fixture
 def attack(
-    publish_files: PublishFiles, grading_settings: Settings, quick_ledger: LoadedAssignment
+    publish_files: PublishFiles,
+    grading_settings: Settings,
+    quick_ledger: LoadedAssignment,
+    isolated_ledger: LoadedAssignment,
+    request: pytest.FixtureRequest,
 ) -> Callable[..., GradingResult]:
-    """Publish a hostile repository and grade it end to end, with a credential issuer where one exists."""
+    """Publish a hostile repository and grade it end to end, with a credential issuer where one exists.
+
+    A unit-mode attack (no other assignment given) is graded in the in-process mode, whose result is
+    returned for the test's own assertions, and then in isolated unit mode, asserted here to gain nothing.
+    """
 
     def run(
         files: dict[str, str] | None = None,
@@ -118,7 +174,14 @@ def attack(
     ) -> GradingResult:
         chosen = settings or grading_settings
         target = url or publish_files(files or {})
-        return grade_repository(target, assignment or quick_ledger, chosen, issuer=make_issuer(chosen))
+        result = grade_repository(target, assignment or quick_ledger, chosen, issuer=make_issuer(chosen))
+        if assignment is None:
+            baseline = honest_baseline(files or {})
+            isolated = grade_repository(target, isolated_ledger, chosen, issuer=make_issuer(chosen))
+            assert_isolated_gains_nothing(isolated, baseline)
+            case = request.node.name.removeprefix("test_")
+            ISOLATED.append(IsolatedRow(case, isolated.grade.passed, isolated.grade.score, baseline))
+        return result
 
     return run
 
@@ -215,20 +278,31 @@ def _render(rows: list[Outcome]) -> str:
         "",
         f"{len(rows)} attacks, each a learner repository graded end to end against the real Docker engine.",
         "",
-        "| # | case | attack | stopped by | passed | score | flags (**tripwire**, other: notice) |",
-        "|---|---|---|---|---|---|---|",
+        "Unit-mode attacks are graded in both unit modes: *in-process* (`unit-inprocess`, practice only, never a",
+        "credential: the columns say which defence in depth caught the attack) and *isolated* (`unit`, the",
+        "default: the attack must gain nothing over the honest score of the solution it was built on).",
+        "",
+        "| # | case | attack | in-process: stopped by | passed | score | flags (**tripwire**, other: notice) "
+        "| isolated: passed | score (honest) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
+    isolated = {row.case: row for row in ISOLATED}
     for number, row in enumerate(sorted(rows, key=lambda r: r.case), start=1):
         flags = ", ".join(row.flags) or "—"
+        other = isolated.get(row.case)
+        tail = f"{'yes' if other.passed else 'no'} | {other.score:g} ({other.baseline:g})" if other else "— | —"
         lines.append(
             f"| {number} | `{row.case}` | {row.attack} | {row.layer} | {'yes' if row.passed else 'no'} | "
-            f"{row.score:g} | {flags} |"
+            f"{row.score:g} | {flags} | {tail} |"
         )
     return "\n".join(lines) + "\n"
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Write the table only from a complete, green run of this folder: never from a partial one."""
+    """Write the table only when asked (scripts/adversarial-table.sh sets GRADER_ADVERSARIAL_TABLE), and
+    only from a complete, green run of this folder: a test run never rewrites tracked files."""
+    if os.environ.get(TABLE_ENV) != "1":
+        return
     ours = [i for i in session.items if Path(str(i.path)).parent == HERE]
     recorded = {r.case for r in LEDGER.rows}
     expected = {i.name.removeprefix("test_") for i in ours if "record" in getattr(i, "fixturenames", ())}
