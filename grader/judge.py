@@ -159,6 +159,15 @@ def _output_reason(facts: RunFacts, output_kb: int) -> str:
     return ""
 
 
+def _flood_detail(container: ContainerRun) -> str:
+    # Only the harness writes to the container's stdout, and it caps the learner's output well below the
+    # worker's read cap: output past that cap was written around the harness (e.g. to /proc/1/fd/1).
+    return (
+        f"output limit exceeded: {container.output_bytes} bytes or more reached the container's output, past "
+        "its cap, written around the harness"
+    )
+
+
 def _harness_tripwires(facts: RunFacts, limit_hit: bool) -> list[Flag]:
     report, flags = facts.report, []
     if report.forged_lines:
@@ -175,7 +184,7 @@ def _harness_tripwires(facts: RunFacts, limit_hit: bool) -> list[Flag]:
             )
         )
     if facts.container.output_truncated:
-        flags.append(Flag(code="output-flood", detail="the container wrote past its output cap outside the harness"))
+        flags.append(Flag(code="output-flood", detail=_flood_detail(facts.container)))
     flags.extend(_signed_channel_tripwires(report))
     if limit_hit:
         return flags
