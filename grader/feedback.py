@@ -153,7 +153,7 @@ def _shown_test(test: TestGrade, visibility: Visibility, hints: dict[str, str]) 
         id=printable(test.id),
         suite=test.suite,
         outcome=test.outcome,
-        message=printable(test.message) if visibility is Visibility.FULL else "",
+        message=strip_harness_frames(printable(test.message)) if visibility is Visibility.FULL else "",
         hint=hint_for(test.id, hints) if failed else "",
     )
 

@@ -294,3 +294,12 @@ def test_file_names_that_are_not_utf8_do_not_crash_the_feedback_dir(tmp_path: Pa
 def test_printable_escapes_only_what_utf8_cannot_carry() -> None:
     assert printable("naïve ✓") == "naïve ✓"
     assert printable("a\udcffb") == "a\\udcffb"
+
+
+def test_failure_messages_lose_harness_frames_too() -> None:
+    message = (
+        "test_core.py:9: in test_append\n    assert x\n/opt/grader/child.py:400: in eq\n    raise\nE   assert 1 == 2"
+    )
+    tests = [t("test_core.py::test_append", Outcome.FAILED, message=message)]
+    shown = learner_view(grade_of(spec(), tests), spec()).criteria[0].tests[0]
+    assert shown.message == "test_core.py:9: in test_append\n    assert x\nE   assert 1 == 2"
