@@ -114,7 +114,8 @@ class LearnerRecord:
     """What the worker saw of the learner's containers over one run (for the judge)."""
 
     starts: int = 0
-    restarts_asked: int = 0
+    restarts_asked: int = 0  # after a timeout or a crash
+    planned_restarts: int = 0  # isolation per test
     exits: list[int] = field(default_factory=list)
     oom_killed: bool = False
     flooded: bool = False
@@ -213,9 +214,12 @@ class Relay:
             remove_by_name(self.learner_name)
         self.learner_stream = self.learner_name = None
 
-    def restart(self) -> None:
-        """The tester asked for a fresh learner process."""
-        self.learner.restarts_asked += 1
+    def restart(self, planned: bool) -> None:
+        """The tester asked for a fresh learner process (`planned`: before a test, as the spec asks)."""
+        if planned:
+            self.learner.planned_restarts += 1
+        else:
+            self.learner.restarts_asked += 1
         with self.lock:
             if self.learner.flooded or self.learner.restarts_asked > MAX_RESTARTS:
                 self.learner.refused_restarts += 1
@@ -252,7 +256,11 @@ class Relay:
                     stream.send(line[len(self.bridge_prefix) :] + b"\n")
                 continue
             if line.startswith(self.control_prefix):
-                self.restart()
+                try:
+                    planned = bool(json.loads(line[len(self.control_prefix) :]).get("planned"))
+                except (ValueError, AttributeError):
+                    planned = False
+                self.restart(planned)
                 continue
             record.total += len(line) + 1
             room = self.tester_limit - len(record.output)

@@ -52,7 +52,7 @@ from grader.unit_mode import (
 
 AGENT = ["/opt/venv/bin/python", "-I", "/opt/grader/agent.py"]
 # The learner's frames carry values by value: room for them beyond its printed output.
-LEARNER_PROTOCOL_BUDGET = 64 * 1024 * 1024
+LEARNER_PROTOCOL_BUDGET = 16 * 1024 * 1024
 
 
 def learner_modules(snapshot: Path) -> list[str]:
@@ -160,6 +160,7 @@ def _learner_facts(record: LearnerRecord) -> LearnerFacts:
     return LearnerFacts(
         starts=record.starts,
         restarts=record.restarts_asked,
+        planned_restarts=record.planned_restarts,
         exits=record.exits,
         oom_killed=record.oom_killed,
         flooded=record.flooded,

@@ -71,7 +71,8 @@ class LearnerFacts(BaseModel):
     """Isolated unit mode: what the worker saw of the learner's containers (the tester's is `container`)."""
 
     starts: int = 1
-    restarts: int = 0
+    restarts: int = 0  # after a call timed out or the process stopped
+    planned_restarts: int = 0  # `isolation: per-test`
     exits: list[int] = []
     oom_killed: bool = False
     flooded: bool = False

@@ -32,6 +32,7 @@ import time
 import types
 import weakref
 
+import pytest
 from bridge_codec import BridgeError, Codec, dumps, loads
 
 MAX_RESTARTS = 25
@@ -537,12 +538,14 @@ class Connection:
             raise LearnerGone(f"the learner's process stopped ({self.down_reason}) and was restarted too often")
         self.restart()
 
-    def restart(self):
-        """Ask the worker for a fresh learner container; wait until it is up."""
+    def restart(self, planned=False):
+        """Ask the worker for a fresh learner container (`planned`: the spec's isolation per test, not a
+        failure); wait until it is up."""
         __tracebackhide__ = True
-        self.restarts += 1
-        self.stats["restarts"] += 1
-        self.write("C " + dumps({"restart": True}))
+        if not planned:
+            self.restarts += 1
+            self.stats["restarts"] += 1
+        self.write("C " + dumps({"restart": True, "planned": bool(planned)}))
         deadline = time.monotonic() + RESTART_TIMEOUT_S
         while True:
             line = self.read_line(deadline)
@@ -761,9 +764,10 @@ class BridgePlugin:
         self.per_test = per_test
         self.first = True
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item):
         if self.per_test and not self.first:
-            CONNECTION.restart()
+            CONNECTION.restart(planned=True)
         self.first = False
 
 

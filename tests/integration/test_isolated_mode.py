@@ -1,0 +1,145 @@
+"""Isolated unit mode against the real engine: the learner's package in its own container, the author's
+suites in the tester's, every learner object a proxy. Ordinary pytest patterns work unchanged; a
+learner that hangs, crashes or floods fails the test it was in, not the run; and nothing of the tester
+is within the learner's reach."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from grader.cli import make_issuer
+from grader.config import Settings
+from grader.pipeline import GradingResult, grade_repository
+from grader.spec import LoadedAssignment, load_assignment
+from tests.conftest import PublishFiles, copy_with_spec, solution_files
+
+pytestmark = pytest.mark.integration
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+INVENTORY_DIR = DATA / "assignments" / "py-inventory"
+PROBE_DIR = DATA / "assignments" / "py-probe"
+
+
+@pytest.fixture(scope="module")
+def inventory() -> LoadedAssignment:
+    return load_assignment(INVENTORY_DIR)
+
+
+@pytest.fixture(scope="module")
+def grade_files(publish_files: PublishFiles, grading_settings: Settings) -> Callable[..., GradingResult]:
+    def run(files: dict[str, str], assignment: LoadedAssignment) -> GradingResult:
+        return grade_repository(
+            publish_files(files), assignment, grading_settings, issuer=make_issuer(grading_settings)
+        )
+
+    return run
+
+
+def inventory_with(overrides: dict[str, str]) -> dict[str, str]:
+    return solution_files(INVENTORY_DIR, "reference", overrides)
+
+
+def outcomes(result: GradingResult) -> dict[str, str]:
+    return {t.id: t.outcome for t in result.grade.tests}
+
+
+def messages(result: GradingResult) -> dict[str, str]:
+    return {t.id: t.message for t in result.grade.tests}
+
+
+def test_the_patterns_authors_use_work_unchanged(inventory, grade_files, no_leftovers) -> None:
+    """Fixtures (in a conftest importing the learner's package at top level), helper modules, isinstance,
+    pytest.raises and except on learner exceptions, parametrize with ids, parametrized fixtures, test
+    classes, monkeypatch of a learner module attribute (and its undo), capsys of what the learner printed,
+    callbacks, containers the learner returns, enums, context managers, tmp_path and markers."""
+    result = grade_files(inventory_with({}), inventory)
+    failed = {k: v for k, v in outcomes(result).items() if v != "passed"}
+    assert failed == {}, {k: messages(result)[k][-800:] for k in failed}
+    assert result.grade.score == 100.0 and result.grade.passed and not result.grade.flags
+    assert result.grade.mode == "unit" and result.evidence.mode == "unit"
+    assert len(result.grade.tests) == 23  # parameter sets included
+
+
+def test_a_wrong_answer_is_a_plain_failure(inventory, grade_files, no_leftovers) -> None:
+    core = solution_files(INVENTORY_DIR, "reference")["inventory/core.py"]
+    files = inventory_with({"inventory/core.py": core.replace('return sorted(self._items)', 'return list(self._items)')})
+    result = grade_files(files, inventory)
+    assert outcomes(result)["test_objects.py::test_returned_containers"] == "failed"
+    assert "['H-1', 'A-1']" in messages(result)["test_objects.py::test_returned_containers"]
+    assert not result.grade.tampered
+
+
+def test_a_hanging_call_fails_its_test_alone(inventory, grade_files, no_leftovers) -> None:
+    """A learner method that never returns: its test fails after the call limit; the learner's process is
+    restarted, and every other test still passes."""
+    core = solution_files(INVENTORY_DIR, "reference")["inventory/core.py"]
+    hang = core.replace("    def total_value(self):\n", "    def total_value(self):\n        while True:\n            pass\n")
+    started = time.monotonic()
+    result = grade_files(inventory_with({"inventory/core.py": hang}), inventory)
+    elapsed = time.monotonic() - started
+    failed = {k for k, v in outcomes(result).items() if v != "passed"}
+    assert failed == {"test_objects.py::test_returned_containers", "test_objects_hidden.py::test_food_value"}
+    assert "did not answer within 5 s" in messages(result)["test_objects.py::test_returned_containers"]
+    assert {f.code for f in result.grade.flags} == {"learner-restarted"}
+    assert not result.grade.tampered
+    assert elapsed < 60
+
+
+def test_a_crashing_process_fails_its_test_alone(inventory, grade_files, no_leftovers) -> None:
+    core = solution_files(INVENTORY_DIR, "reference")["inventory/core.py"]
+    crash = core.replace("    def apply(self, rule):\n", "    def apply(self, rule):\n        import os\n        os._exit(3)\n")
+    result = grade_files(inventory_with({"inventory/core.py": crash}), inventory)
+    failed = {k for k, v in outcomes(result).items() if v != "passed"}
+    assert failed == {"test_patching.py::test_a_function_of_the_tests_as_a_callback"}
+    assert "exited with code 3" in messages(result)["test_patching.py::test_a_function_of_the_tests_as_a_callback"]
+    assert not result.grade.tampered
+
+
+def test_a_flood_of_output_is_an_output_limit(inventory, grade_files, no_leftovers) -> None:
+    core = solution_files(INVENTORY_DIR, "reference")["inventory/core.py"]
+    flood = core.replace(
+        "    def skus(self):\n",
+        "    def skus(self):\n        out = open('/proc/1/fd/1', 'wb')\n        while True:\n            out.write(b'x' * 65536 + b'\\n')\n",
+    )
+    result = grade_files(inventory_with({"inventory/core.py": flood}), inventory)
+    assert result.grade.passed is False and result.credential is None
+    assert result.grade.reason.startswith("output limit exceeded: the learner's code wrote"), result.grade.reason
+    assert outcomes(result)["test_objects.py::test_isinstance_and_dataclass_equality"] == "passed"
+
+
+def test_a_per_test_learner_process_when_the_spec_asks(
+    inventory, grade_files, tmp_path: Path, no_leftovers
+) -> None:
+    """`isolation: per-test`: state the learner keeps in its module does not carry from test to test."""
+    per_test = copy_with_spec(INVENTORY_DIR, tmp_path / "py-inventory", lambda spec: spec.update(isolation="per-test"))
+    init = solution_files(INVENTORY_DIR, "reference")["inventory/__init__.py"]
+    counting = init + "\nimport builtins as _b\n_b.IMPORTS = getattr(_b, 'IMPORTS', 0) + 1\nassert _b.IMPORTS == 1\n"
+    result = grade_files(inventory_with({"inventory/__init__.py": counting}), per_test)
+    assert result.grade.score == 100.0, [(k, m[-300:]) for k, m in messages(result).items() if m]
+    assert not result.grade.flags  # planned restarts are no notice
+    assert result.grade.tests and all(t.outcome == "passed" for t in result.grade.tests)
+
+
+def test_the_learner_reaches_nothing_of_the_tester(grade_files, no_leftovers) -> None:
+    """A learner module that searches its whole process (modules, the garbage collector, every thread's
+    frames), the file system and /proc for the tests, pytest, the harness or a string only the test
+    module holds, and reports what it found: nothing."""
+    probe = (DATA / "probe" / "probe.py").read_text()
+    result = grade_files({"probe.py": probe}, load_assignment(PROBE_DIR))
+    [test] = result.grade.tests
+    assert test.outcome == "passed", test.message[-2000:]
+    assert result.grade.passed
+
+
+def test_the_bundled_ledger_grades_in_isolated_mode_under_gvisor_where_offered(
+    publish_solution, grade_url, no_leftovers
+) -> None:
+    from grader.docker_client import available_runtimes
+
+    result = grade_url(publish_solution("partial"))
+    assert result.grade.mode == "unit" and result.grade.score == 86.99
+    assert result.evidence.runtime == ("runsc" if "runsc" in available_runtimes() else "runc")
