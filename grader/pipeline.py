@@ -20,11 +20,11 @@ from grader.config import Settings
 from grader.fetch import Snapshot, fetch_snapshot
 from grader.grade import Grade
 from grader.images import ImageRef, assignment_image
+from grader.isolated_mode import run_isolated
 from grader.issuance_rule import issuable
 from grader.judge import judge
 from grader.service_mode import run_service
 from grader.spec import LoadedAssignment, Mode
-from grader.isolated_mode import run_isolated
 from grader.unit_mode import run_inprocess
 
 STAGES = ("fetch", "build", "run", "judge", "issue")

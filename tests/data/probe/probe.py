@@ -38,7 +38,7 @@ def search():
         for text in _strings(obj):
             if MARKER in text and text is not MARKER:
                 found.append("the tests' marker in memory")
-    for thread, frame in sys._current_frames().items():
+    for frame in sys._current_frames().values():
         while frame is not None:
             if frame.f_code.co_filename.startswith(("/grader/", "/opt/venv/lib/python3.11/site-packages/_pytest")):
                 found.append(f"frame of {frame.f_code.co_filename}")
