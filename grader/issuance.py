@@ -13,7 +13,7 @@ import json
 import re
 import secrets
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +40,7 @@ from grader.config import Settings, key_passphrase
 from grader.grade import NOT_YET, Grade
 from grader.issuance_rule import IssuanceRefused, require_issuable
 from grader.pipeline import Evidence
-from grader.spec import AssignmentSpec, LoadedAssignment
-
-_DURATION = re.compile(r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?")
-
+from grader.spec import AssignmentSpec, IsoDuration, LoadedAssignment
 
 # --- the pure mapping -------------------------------------------------------------------------
 
@@ -53,18 +50,14 @@ def slug(text: str) -> str:
     return value if value and value[0].isalnum() else f"x{value}"
 
 
-def valid_until(start: datetime, duration: str | None) -> datetime | None:
-    """An ISO-8601 duration's date part (P2Y, P18M, P6W, P30D) added to `start`."""
-    if not duration:
+def valid_until(start: datetime, duration: IsoDuration | str | None) -> datetime | None:
+    """`start` plus the spec's `valid_for`, by the same parsed duration the spec was validated with
+    (calendar months and years, then weeks, days and the time part). Raises ValueError for a string that
+    is not an ISO-8601 duration."""
+    if duration is None or duration == "":
         return None
-    match = _DURATION.match(duration)
-    if not match:
-        return None
-    years, months, weeks, days = (int(g) if g else 0 for g in match.groups())
-    total_months = start.month - 1 + months + 12 * years
-    year, month = start.year + total_months // 12, total_months % 12 + 1
-    day = min(start.day, 28) if (years or months) else start.day  # keeps the date valid in every month
-    return start.replace(year=year, month=month, day=day) + timedelta(weeks=weeks, days=days)
+    parsed = duration if isinstance(duration, IsoDuration) else IsoDuration.parse(duration)
+    return parsed.after(start)
 
 
 def achievement_input(spec: AssignmentSpec, achievement_id: str) -> AchievementInput:

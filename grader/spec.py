@@ -6,16 +6,30 @@ it without reading our code.
 
 from __future__ import annotations
 
+import calendar
 import fnmatch
 import hashlib
 import re
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema
 
 from grader.errors import AuthorFault
 from grader.testids import discover_test_ids
@@ -23,12 +37,107 @@ from grader.testids import discover_test_ids
 SPEC_FILE = "assignment.yaml"
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
-_DURATION = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?$")
+_DURATION = re.compile(
+    r"^P(?!$)(?:(\d{1,7})Y)?(?:(\d{1,7})M)?(?:(\d{1,7})W)?(?:(\d{1,7})D)?"
+    r"(?:T(?=\d)(?:(\d{1,7})H)?(?:(\d{1,7})M)?(?:(\d{1,7})S)?)?$"
+)
+_DURATION_REFERENCE = datetime(2000, 1, 1, tzinfo=UTC)  # where a duration's length is measured
 _PACKAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9,._-]+\])?\s*([<>=!~]=?\s*[0-9A-Za-z.*+-]+\s*,?\s*)*$")
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class IsoDuration:
+    """An ISO-8601 duration (PnYnMnWnDTnHnMnS, whole numbers), parsed once: what validates a spec's
+    duration field is what computes dates from it.
+
+    `after` is calendar arithmetic: years and months move the calendar date, clamped to the end of a
+    shorter month (P1M from 31 January is the last day of February; P2Y from 29 February 2024 is 28
+    February 2026); then weeks, days and the time part are added as elapsed time (PT12H is 12 hours).
+    In a spec it is written, stored and serialized as its text.
+    """
+
+    text: str
+    years: int = 0
+    months: int = 0
+    weeks: int = 0
+    days: int = 0
+    hours: int = 0
+    minutes: int = 0
+    seconds: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> IsoDuration:
+        """Raises ValueError when `text` is not a positive ISO-8601 duration of whole numbers."""
+        match = _DURATION.match(text) if isinstance(text, str) else None
+        if match is None:
+            raise ValueError(f"expected an ISO-8601 duration such as P2Y, P18M or PT12H, not {text!r}")
+        numbers = [int(group) if group else 0 for group in match.groups()]
+        duration = cls(text, *numbers)
+        if not any(numbers):
+            raise ValueError(f"{text!r} is a duration of zero; it must be longer than that")
+        return duration
+
+    def after(self, start: datetime) -> datetime:
+        """`start` plus this duration. Raises OverflowError past the year 9999."""
+        total = start.month - 1 + self.months + 12 * self.years
+        year, month = start.year + total // 12, total % 12 + 1
+        if not 1 <= year <= 9999:
+            raise OverflowError(f"{self.text} after {start.isoformat()} is past the year 9999")
+        day = min(start.day, calendar.monthrange(year, month)[1])
+        elapsed = timedelta(
+            weeks=self.weeks, days=self.days, hours=self.hours, minutes=self.minutes, seconds=self.seconds
+        )
+        return start.replace(year=year, month=month, day=day) + elapsed
+
+    def longer_than(self, other: IsoDuration) -> bool:
+        """Whether this duration reaches further than `other` from a fixed reference date."""
+        return self.after(_DURATION_REFERENCE) > other.after(_DURATION_REFERENCE)
+
+    def __str__(self) -> str:
+        return self.text
+
+    @classmethod
+    def _validate(cls, value: object) -> IsoDuration:
+        if isinstance(value, IsoDuration):
+            return value
+        if not isinstance(value, str):
+            raise ValueError(f"expected an ISO-8601 duration string such as P2Y, not {type(value).__name__}")
+        return cls.parse(value)
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        return core_schema.no_info_plain_validator_function(
+            cls._validate, serialization=core_schema.plain_serializer_function_ser_schema(str)
+        )
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {"type": "string", "format": "duration", "pattern": _DURATION.pattern, "examples": ["P2Y", "PT12H"]}
+
+
+def _at_most(maximum: str) -> AfterValidator:
+    limit = IsoDuration.parse(maximum)
+
+    def check(value: IsoDuration) -> IsoDuration:
+        try:
+            too_long = value.longer_than(limit)
+        except OverflowError:  # past the calendar: certainly longer
+            too_long = True
+        if too_long:
+            raise ValueError(f"{value} is longer than the most allowed, {maximum}")
+        return value
+
+    return AfterValidator(check)
+
+
+# A credential's validity: at most a century (and never zero).
+ValidFor = Annotated[IsoDuration, _at_most("P100Y")]
 
 
 class Mode(StrEnum):
@@ -151,14 +260,7 @@ class AchievementSpec(Strict):
 
 class CredentialSpec(Strict):
     achievement: AchievementSpec
-    valid_for: str | None = None
-
-    @field_validator("valid_for")
-    @classmethod
-    def _iso_duration(cls, value: str | None) -> str | None:
-        if value is not None and not _DURATION.match(value):
-            raise ValueError("expected an ISO-8601 duration such as P2Y or P18M")
-        return value
+    valid_for: ValidFor | None = None
 
 
 class SubmissionPolicy(Strict):

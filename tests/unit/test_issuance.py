@@ -86,7 +86,7 @@ def issuer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LocalIssuer:
 
 def test_valid_until_adds_years_months_weeks_days() -> None:
     start = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
-    assert valid_until(start, "P2Y") == datetime(2028, 1, 28, 12, 0, tzinfo=UTC)
+    assert valid_until(start, "P2Y") == datetime(2028, 1, 31, 12, 0, tzinfo=UTC)  # calendar years keep the 31st
     assert valid_until(start, "P1M") == datetime(2026, 2, 28, 12, 0, tzinfo=UTC)
     assert valid_until(start, "P10D") == datetime(2026, 2, 10, 12, 0, tzinfo=UTC)
     assert valid_until(start, None) is None
