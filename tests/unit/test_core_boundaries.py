@@ -29,10 +29,15 @@ from grader.rubric import (
     zero_criteria,
 )
 from grader.run_report import ContainerRun, parse_harness_stream
-from grader.spec import Criterion, LoadedAssignment, Rubric, SubmissionPolicy, load_assignment
-from grader.urlpolicy import MAX_URL_LENGTH, UrlRefused, check_repo_url
-from grader.webhooks import SignatureInvalid, signature_header, verify_signature
+from grader.spec import Criterion, LoadedAssignment, Rubric, SpecError, SubmissionPolicy, load_assignment, parse_spec
+from grader.urlpolicy import MAX_URL_LENGTH, UrlRefused, check_ref, check_repo_url
+from grader.webhooks import SignatureInvalid, encode_body, signature_header, verify_signature
 from tests.conftest import LEDGER_DIR
+
+SPEC_TEXT = (
+    "id: ab\nversion: 1.0.0\ntitle: t\nrunner: python-3.11\ntests: {visible: v}\n"
+    "rubric: {criteria: [{id: c, title: C, points: 1, tests: ['*'], levels: {Ok: 50}}]}\n"
+)
 
 # Rubric ------------------------------------------------------------------------------------------
 
@@ -66,7 +71,9 @@ def test_total_exactly_at_the_pass_mark_passes() -> None:
 def test_required_criterion_exactly_at_its_pass_level_passes() -> None:
     the_rubric = rubric(0, criterion(pass_level="Proficient"), require=("core",))
     assert score_rubric(the_rubric, outcomes("core", 3, 1))[3] is True
-    assert score_rubric(the_rubric, outcomes("core", 26, 9))[3] is False  # 74.29%: the pass level compares 100 times the fraction
+    assert (
+        score_rubric(the_rubric, outcomes("core", 26, 9))[3] is False
+    )  # 74.29%: the pass level compares 100 times the fraction
 
 
 def test_a_criterion_that_is_not_required_does_not_block_the_pass() -> None:
@@ -343,3 +350,80 @@ def test_any_matching_v1_signature_is_enough() -> None:
 def test_malformed_headers_are_refused(header: str) -> None:
     with pytest.raises(SignatureInvalid, match="expected a header like"):
         verify_signature(SECRET, header, BODY, NOW)
+
+
+@pytest.mark.parametrize(
+    ("url", "named"),
+    [
+        ("https://10.0.0.1/a/b.git", "IP address '10.0.0.1'"),
+        ("https://[::1]/a/b.git", "IP address '::1'"),
+        ("https://evil.example/a/b.git", "host 'evil.example'"),
+        ("https://evil.example:8443/a/b.git", "host 'evil.example:8443'"),
+    ],
+)
+def test_a_host_off_the_allowlist_is_named_as_what_it_is(url: str, named: str) -> None:
+    with pytest.raises(UrlRefused) as refused:
+        check_repo_url(url, HOSTS, SCHEMES)
+    assert refused.value.rule == "host-not-allowed"
+    assert f"{named} is not on the allowlist ['github.com']" in str(refused.value)
+
+
+def test_a_refused_ref_is_quoted() -> None:
+    with pytest.raises(UrlRefused, match=r"'--upload-pack=x' is not a plain branch, tag or commit name"):
+        check_ref("--upload-pack=x")
+
+
+# Refusal titles are what the API's problem documents show.
+
+
+def test_refusal_titles() -> None:
+    exhausted = at(DUE, SubmissionPolicy(max_attempts=1), History(attempts_used=1))
+    assert isinstance(exhausted, Refusal) and exhausted.title == "No attempts left"
+    cooldown = at(DUE, SubmissionPolicy(cooldown_s=60), History(attempts_used=1, last_submitted_at=DUE))
+    assert isinstance(cooldown, Refusal) and cooldown.title == "Too soon after the last attempt"
+    assert cooldown.retry_after_s == 60 and "wait 60 s between attempts" in cooldown.detail
+    past = at(DUE + timedelta(seconds=1), SubmissionPolicy(due=DUE))
+    assert isinstance(past, Refusal) and past.title == "The assignment is past its due date"
+    tenant = at(DUE, SubmissionPolicy(), History(tenant_last_minute=5))
+    assert isinstance(tenant, Refusal) and tenant.title == "Too many submissions for this tenant"
+    learner = at(DUE, SubmissionPolicy(), History(learner_last_hour=10))
+    assert isinstance(learner, Refusal) and learner.title == "Too many submissions from this learner"
+
+
+def test_the_shortest_wait_is_one_second() -> None:
+    policy = SubmissionPolicy(cooldown_s=60)
+    last = DUE - timedelta(seconds=60)
+    almost = at(DUE - timedelta(milliseconds=10), policy, History(attempts_used=1, last_submitted_at=last))
+    assert isinstance(almost, Refusal) and almost.retry_after_s == 1
+
+
+# Spec errors name the field where the problem is.
+
+
+def test_a_whole_spec_problem_is_at_the_top_level() -> None:
+    with pytest.raises(SpecError) as error:
+        parse_spec(SPEC_TEXT + "service: {start: x, port: 80}\n")
+    (issue,) = error.value.issues
+    assert (issue.field, issue.message) == ("(top level)", "a 'service' block is only allowed with mode 'service'")
+
+
+def test_a_criterion_problem_names_the_criterion_not_the_validator() -> None:
+    with pytest.raises(SpecError) as error:
+        parse_spec(SPEC_TEXT.replace("levels: {Ok: 50}", "levels: {Ok: 50}, pass_level: Top"))
+    (issue,) = error.value.issues
+    assert issue.field == "rubric.criteria[0]"
+    assert issue.message == "pass_level 'Top' is not one of the levels ['Ok']"
+
+
+# Webhook bodies are the exact bytes that are signed.
+
+
+def test_encoded_body_is_compact_utf8_in_key_order() -> None:
+    assert encode_body({"b": "é", "a": [1, {"x": None}]}) == '{"b":"é","a":[1,{"x":null}]}'.encode()
+
+
+def test_header_parts_split_at_the_first_equals_sign() -> None:
+    with pytest.raises(SignatureInvalid, match="no v1 signature matches"):
+        verify_signature(SECRET, f"t={NOW},v1=abc=", BODY, NOW)
+    with pytest.raises(SignatureInvalid, match="expected a header like"):
+        verify_signature(SECRET, f"t={NOW},v2=cd", BODY, NOW)
