@@ -11,6 +11,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from grader.errors import FaultKind, GraderFault, disposition, fault_detail, problem_code
+
 log = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -95,6 +97,19 @@ def problem_response(
     )
 
 
+SYSTEM_RETRY_AFTER_S = 30
+
+
+def fault_problem(exc: GraderFault, errors: list[FieldError] | None = None) -> ProblemError:
+    """The problem document for a fault, by grader.errors' one mapping: a learner's or an author's fault
+    is a 422 with the fault's own code, a fault of the system a 503 the client may retry."""
+    outcome = disposition(exc)
+    headers = {"Retry-After": str(SYSTEM_RETRY_AFTER_S)} if outcome.kind is FaultKind.SYSTEM else None
+    return ProblemError(
+        outcome.http_status, problem_code(exc), fault_detail(exc), title=outcome.title, errors=errors, headers=headers
+    )
+
+
 def not_found(what: str, ident: str) -> ProblemError:
     # The same answer whether the row is absent or belongs to another tenant: nothing leaks.
     return ProblemError(404, "not-found", f"no {what} {ident!r} here")
@@ -112,6 +127,12 @@ def install(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ProblemError)
         return problem_response(exc.status, exc.code, exc.detail, request.url.path, exc.title, exc.errors, exc.headers)
+
+    async def on_fault(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, GraderFault)
+        if disposition(exc).kind is FaultKind.SYSTEM:
+            log.warning("fault of the system on %s %s: %s", request.method, request.url.path, fault_detail(exc))
+        return await on_problem(request, fault_problem(exc))
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -138,6 +159,7 @@ def install(app: FastAPI) -> None:
         )
 
     app.add_exception_handler(ProblemError, on_problem)
+    app.add_exception_handler(GraderFault, on_fault)  # a fault raised anywhere in a request, by its kind
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_crash)

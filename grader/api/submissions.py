@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from grader.api.deps import ServicesDep, SessionDep, SubmitCaller, SubmitOnly
-from grader.api.problems import FieldError, ProblemError, not_found
+from grader.api.problems import FieldError, ProblemError, fault_problem, not_found
 from grader.api.schemas import EventOut, FeedbackOut, GradeOut, SubmissionCreate, SubmissionOut, SubmissionPage
 from grader.feedback import learner_view, render_html, render_markdown
 from grader.grade import Grade
@@ -103,9 +103,7 @@ def _check_url(body: SubmissionCreate, services: ServicesDep) -> None:
             check_ref(body.ref)
     except UrlRefused as exc:
         where = "body.ref" if exc.rule == "ref" else "body.repo_url"
-        raise ProblemError(
-            422, "repo-url-refused", str(exc), errors=[FieldError(location=where, message=str(exc))]
-        ) from exc
+        raise fault_problem(exc, errors=[FieldError(location=where, message=str(exc))]) from exc
 
 
 def _refuse(refusal: Refusal) -> ProblemError:
