@@ -121,6 +121,12 @@ def subject_for(learner: str) -> SubjectIdentity:
     )
 
 
+MODE_WORDS = {
+    "unit": "isolated unit mode (the learner's code and the tests in separate containers)",
+    "service": "service mode (the learner's service and the tests in separate containers)",
+}
+
+
 def evidence_inputs(evidence: Evidence) -> list[EvidenceInput]:
     """The repository pinned to the commit, with what it was graded against and how."""
     return [
@@ -130,7 +136,8 @@ def evidence_inputs(evidence: Evidence) -> list[EvidenceInput]:
             narrative=(
                 f"Commit {evidence.commit} of {evidence.repository} was graded against assignment "
                 f"{evidence.assignment_id} {evidence.assignment_version} (spec hash {evidence.spec_hash}) "
-                f"in {evidence.mode} mode, runner image {evidence.image_id}, runtime {evidence.runtime}."
+                f"in {MODE_WORDS.get(evidence.mode, evidence.mode + ' mode')}, runner image {evidence.image_id}, "
+                f"runtime {evidence.runtime}."
             ),
             genre="Source code",
         )

@@ -191,3 +191,12 @@ def test_no_credential_for_a_spec_without_a_credential_block(issuer: LocalIssuer
     assert not issuable(make_grade(), practice)
     with pytest.raises(IssuanceRefused, match="no 'credential' block"):
         issuer.issue(make_grade(), EVIDENCE, ledger_spec.model_copy(update={"spec": practice}))
+
+
+def test_the_evidence_says_the_mode() -> None:
+    from grader.issuance import evidence_inputs
+
+    [unit] = evidence_inputs(EVIDENCE)
+    assert "isolated unit mode" in (unit.narrative or "")
+    [service] = evidence_inputs(EVIDENCE.model_copy(update={"mode": "service"}))
+    assert "service mode" in (service.narrative or "")
