@@ -25,12 +25,13 @@ import types
 
 sys.dont_write_bytecode = True
 sys.pycache_prefix = "/tmp/pycache"  # a committed __pycache__ is never used instead of its source
-sys.path.insert(0, "/opt/grader")
+HERE = os.path.dirname(os.path.abspath(__file__))  # /opt/grader in the runner image
+sys.path.insert(0, HERE)
 
 from bridge_codec import BridgeError, Codec, dumps, loads  # noqa: E402
 
 SUBMISSION = "/workspace/submission"
-OUTPUT_FILE = "/tmp/grader-agent-output"
+OUTPUT_FILE = "/tmp/grader-agent-output-{pid}"
 MAX_OUTPUT_PER_REPLY = 64 * 1024
 MAX_TEXT = 4000
 BATCH = 64
@@ -362,6 +363,8 @@ class Agent:
 
 
 def main():
+    # In the learner's container: the snapshot at SUBMISSION. Tests of the bridge name another folder.
+    submission = sys.argv[1] if len(sys.argv) > 1 else SUBMISSION
     for folder in ("/tmp/home", "/tmp/work", "/tmp/pycache"):
         os.makedirs(folder, exist_ok=True)
     os.chdir("/tmp/work")
@@ -369,11 +372,12 @@ def main():
     proto_out = os.fdopen(os.dup(1), "w", encoding="ascii", errors="replace")
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
-    output_fd = os.open(OUTPUT_FILE, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC, 0o600)
+    output_fd = os.open(OUTPUT_FILE.format(pid=os.getpid()), os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC, 0o600)
+    os.unlink(OUTPUT_FILE.format(pid=os.getpid()))  # open as long as the agent lives, nowhere to be found after
     os.dup2(output_fd, 1)
     os.dup2(output_fd, 2)
-    sys.path.remove("/opt/grader")
-    sys.path.append(SUBMISSION)
+    sys.path.remove(HERE)
+    sys.path.append(submission)
     Agent(proto_in, proto_out, output_fd).run()
 
 

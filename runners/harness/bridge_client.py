@@ -642,7 +642,9 @@ class Connection:
             local = getattr(builtins, str(exception), Exception)
             if not (isinstance(local, type) and issubclass(local, Exception)):
                 local = Exception  # never BaseException: learner code cannot stop pytest
-            chosen = bases if any(issubclass(b, BaseException) for b in bases) else (RemoteException, local)
+            chosen = bases if any(issubclass(b, BaseException) for b in bases) else (RemoteException,)
+            if not any(issubclass(b, local) for b in chosen):
+                chosen = (*chosen, local)  # e.g. class Empty(ShopError, LookupError)
             for candidate in (chosen, (RemoteException, local), (RemoteException, Exception)):
                 try:
                     return metaclass(name, candidate, dict(namespace))
