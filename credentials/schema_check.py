@@ -75,7 +75,8 @@ def is_rfc3339_date(value: object) -> bool:
 
 def _is_date(year: int, month: int, day: int) -> bool:
     try:
-        date(year, month, day)
+        # Year 0000 is valid RFC 3339 (and a leap year, like 2000) but not a Python date.
+        date(year or 2000, month, day)
     except ValueError:
         return False
     return True
