@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from grader.grade import NOT_YET, Outcome, TestGrade
+from grader.grade import NOT_YET, Flag, Outcome, TestGrade
 from grader.judge import Canary, RunFacts, judge, learner_detail
 from grader.policy import Admission, History, RateLimits, Refusal, admit
 from grader.rubric import (
@@ -29,7 +29,18 @@ from grader.rubric import (
     zero_criteria,
 )
 from grader.run_report import ContainerRun, parse_harness_stream
-from grader.spec import Criterion, LoadedAssignment, Rubric, SpecError, SubmissionPolicy, load_assignment, parse_spec
+from grader.spec import (
+    AssignmentSpec,
+    Criterion,
+    LoadedAssignment,
+    Rubric,
+    SpecError,
+    SubmissionPolicy,
+    Suites,
+    load_assignment,
+    parse_spec,
+    spec_as_dict,
+)
 from grader.urlpolicy import MAX_URL_LENGTH, UrlRefused, check_ref, check_repo_url
 from grader.webhooks import SignatureInvalid, encode_body, signature_header, verify_signature
 from tests.conftest import LEDGER_DIR
@@ -198,27 +209,42 @@ def _line(event: dict[str, Any]) -> bytes:
     return f"@@grader:{TOKEN}:".encode() + json.dumps(event).encode() + b"\n"
 
 
-def judged(ledger: LoadedAssignment, canary_outcome: str = "failed", **end: Any) -> Any:
+def judged(
+    ledger: LoadedAssignment,
+    canary_outcome: str = "failed",
+    *,
+    drop: int = 0,
+    extra: list[dict[str, Any]] | None = None,
+    ended: bool = True,
+    container: dict[str, Any] | None = None,
+    **end: Any,
+) -> Any:
+    """A run of the ledger where every test passes, less the last `drop` ones, plus `extra` events."""
     events: list[dict[str, Any]] = [{"event": "start", "harness": 2}]
     for suite, ids in ledger.test_ids.items():
         events += [{"event": "result", "suite": suite, "id": i, "outcome": "passed"} for i in ids]
+    events = events[: len(events) - drop]
     events.append({"event": "result", "suite": "hidden", "id": CANARY.id, "outcome": canary_outcome})
+    events += extra or []
     events.append({"event": "finish", "exit_status": 0})
-    events.append({"event": "end", "timed_out": False, "child_finished": True, "child_exit": 0} | end)
+    if ended:
+        events.append({"event": "end", "timed_out": False, "child_finished": True, "child_exit": 0} | end)
     stream = b"".join(_line(e) for e in events)
-    container = ContainerRun(
-        name="run",
-        runtime="runsc",
-        exit_code=0,
-        timed_out=False,
-        oom_killed=False,
-        output=stream,
-        output_bytes=len(stream),
-        output_truncated=False,
-        duration=1.0,
-    )
+    observed = {
+        "name": "run",
+        "runtime": "runsc",
+        "exit_code": 0,
+        "timed_out": False,
+        "oom_killed": False,
+        "output": stream,
+        "output_bytes": len(stream),
+        "output_truncated": False,
+        "duration": 1.0,
+    } | (container or {})
     report = parse_harness_stream(stream, TOKEN)
-    return judge(ledger, RunFacts(report=report, container=container, canaries=[CANARY], commit="c" * 40))
+    return judge(
+        ledger, RunFacts(report=report, container=ContainerRun(**observed), canaries=[CANARY], commit="c" * 40)
+    )
 
 
 def test_clean_run_passes(ledger: LoadedAssignment) -> None:
@@ -241,6 +267,37 @@ def test_a_canary_that_does_not_fail_trips(ledger: LoadedAssignment, outcome: st
     assert learner_detail(flag) == "1 planted must-fail test(s) reported something other than a failure"
     assert f"hidden:{CANARY.id} reported {outcome}" in flag.detail
     assert CANARY.name not in learner_detail(flag)
+
+
+def test_flag_specifics_are_listed_up_to_five_then_counted(ledger: LoadedAssignment) -> None:
+    grade = judged(ledger, drop=7)
+    (flag,) = [f for f in grade.flags if f.code == "missing-results"]
+    missing = [f"hidden:{i}" for i in ledger.test_ids["hidden"][-7:]]
+    assert flag.detail == (
+        "7 expected test(s) never reported a result | author only: " + ", ".join(missing[:5]) + " and 2 more"
+    )
+    assert learner_detail(flag) == "7 expected test(s) never reported a result"
+    (five,) = [f for f in judged(ledger, drop=5).flags if f.code == "missing-results"]
+    assert five.detail.endswith(", ".join(f"hidden:{i}" for i in ledger.test_ids["hidden"][-5:]))
+
+
+def test_a_flag_without_specifics_is_its_summary(ledger: LoadedAssignment) -> None:
+    grade = judged(ledger, extra=[{"event": "tamper", "code": "always-equal", "detail": ""}])
+    (flag,) = [f for f in grade.flags if f.code == "always-equal"]
+    assert flag.detail == "seen 1 time(s) while the tests ran" == learner_detail(flag)
+
+
+def test_learner_detail_stops_at_the_first_author_marker() -> None:
+    flag = Flag(code="x", detail="2 things | author only: a | author only: b")
+    assert learner_detail(flag) == "2 things"
+    assert learner_detail(Flag(code="x", detail="no marker here")) == "no marker here"
+
+
+def test_a_deadline_kill_is_not_a_sandbox_kill(ledger: LoadedAssignment) -> None:
+    grade = judged(ledger, ended=False, container={"timed_out": True, "exit_code": 137})
+    codes = {f.code for f in grade.flags}
+    assert "harness-unresponsive" in codes and "sandbox-killed" not in codes
+    assert grade.reason.startswith("time limit exceeded")
 
 
 # Submission policy -------------------------------------------------------------------------------
@@ -427,3 +484,21 @@ def test_header_parts_split_at_the_first_equals_sign() -> None:
         verify_signature(SECRET, f"t={NOW},v1=abc=", BODY, NOW)
     with pytest.raises(SignatureInvalid, match="expected a header like"):
         verify_signature(SECRET, f"t={NOW},v2=cd", BODY, NOW)
+
+
+def test_spec_as_dict_round_trips_with_aliases_and_without_nones(ledger: LoadedAssignment) -> None:
+    dumped = spec_as_dict(ledger.spec)
+    assert AssignmentSpec.model_validate(dumped) == ledger.spec
+    assert "pass" in dumped["rubric"] and "pass_rule" not in dumped["rubric"]
+    assert "service" not in dumped and "due" not in dumped["submission"]
+    json.dumps(dumped)  # JSON-ready: the store keeps it as JSON
+
+
+def test_suite_folders(ledger: LoadedAssignment) -> None:
+    assert ledger.suite_dirs() == {"visible": ledger.root / "tests/visible", "hidden": ledger.root / "tests/hidden"}
+    visible_only = ledger.model_copy(
+        update={"spec": ledger.spec.model_copy(update={"tests": Suites(visible="tests/visible")})}
+    )
+    assert visible_only.hidden_dir is None
+    assert visible_only.suite_dirs() == {"visible": ledger.root / "tests/visible"}
+    assert ledger.all_test_ids() == ledger.test_ids["visible"] + ledger.test_ids["hidden"]
