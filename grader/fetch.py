@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -55,6 +56,9 @@ _UNREACHABLE = (
     "the requested url returned error: 5",
     "http/2 stream",
 )
+
+
+_QUOTED = re.compile(r"'[^'\n]*'")
 
 
 class FetchRefused(UrlRefused):
@@ -125,8 +129,10 @@ def _dir_size(path: Path) -> int:
 
 def _explain(error: str, url: RepoUrl) -> Exception:
     """Sort git's complaint into a learner's fault (no such repository or ref, a rule broken) or ours."""
-    text = error.lower()
-    if "redirect" in text or (" 30" in text and "http" in text):
+    # Quoted parts are the URL (or a ref) git repeats back: never let the learner's own path ("openssl",
+    # "not-found") decide whose fault it is.
+    text = _QUOTED.sub("''", error.lower())
+    if "redirect" in text or "returned error: 30" in text:
         return FetchRefused("redirect", f"{url.url} redirects elsewhere; submit the final URL")
     if "couldn't find remote ref" in text or "not our ref" in text or "unadvertised object" in text:
         return FetchFailed(f"the ref does not exist in {url.url}")
