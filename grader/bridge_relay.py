@@ -155,6 +155,9 @@ class Relay:
         self.tester_stream: AttachedStream | None = None
         self.dead_reason: str | None = None
         self.names: list[str] = []
+        # A fault of the engine while restarting the learner's side: the run's result cannot be
+        # trusted to be the learner's, so run_isolated raises it (a system fault, retried).
+        self.system_error: Exception | None = None
 
     # -- the learner's side ------------------------------------------------------------------------
     def launch_learner(self) -> None:
@@ -229,7 +232,13 @@ class Relay:
             self.generation += 1
             self._stop_learner()
             self.dead_reason = None
-        self.launch_learner()
+        try:
+            self.launch_learner()
+        except Exception as exc:  # the Docker engine failed us, not the learner
+            self.system_error = exc
+            self.dead_reason = "the grader could not start it again"
+            self._control({"learner": "down", "reason": self.dead_reason, "final": True})
+            return
         self._control({"learner": "up", "generation": self.generation})
 
     # -- the tester's side -------------------------------------------------------------------------

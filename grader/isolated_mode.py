@@ -20,6 +20,7 @@ import json
 import secrets
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -116,11 +117,13 @@ def run_isolated(
         payload = build_payload(assignment, suites, token, canaries, submission=None, output_limit=output_limit)
         payload["bridge"] = bridge_config(assignment, snapshot)
         try:
-            relay.launch_learner()
-            options = hardened_options(limits, runtime, tester_name) | {"mounts": tests_mounts(suites.dirs)}
-            tester = create_container(image, options)
-            stream = relay.attach_tester(tester)
-            tester.start()
+            with ThreadPoolExecutor(max_workers=1) as pool:  # both containers start at once
+                learner_started = pool.submit(relay.launch_learner)
+                options = hardened_options(limits, runtime, tester_name) | {"mounts": tests_mounts(suites.dirs)}
+                tester = create_container(image, options)
+                stream = relay.attach_tester(tester)
+                tester.start()
+                learner_started.result()
             started = time.monotonic()
             stream.send((json.dumps(payload) + "\n").encode())
             pump = threading.Thread(target=relay.pump_tester, daemon=True)
@@ -144,6 +147,8 @@ def run_isolated(
             relay.close()
             for name in relay.names:
                 remove_by_name(name)
+    if relay.system_error is not None:
+        raise relay.system_error
     report = parse_harness_stream(run.output, token)
     return RunFacts(
         report=report,
