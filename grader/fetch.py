@@ -9,6 +9,7 @@ plain files, so symlinks, gitlinks and odd paths never reach the disk.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import shutil
@@ -196,12 +197,18 @@ def _object_type(repo: git.Repo, name: str) -> str:
         return ""
 
 
-def _name_limits(where: Path) -> tuple[int, int]:
-    """The file system's NAME_MAX and PATH_MAX at `where` (an existing folder)."""
+@functools.lru_cache(maxsize=64)
+def _name_limits(root: Path) -> tuple[int, int]:
+    """NAME_MAX and PATH_MAX of the file system `root` will be on (asked once per snapshot folder)."""
+    where = _existing_parent(root)
     try:
         return os.pathconf(where, "PC_NAME_MAX"), os.pathconf(where, "PC_PATH_MAX")
     except (OSError, ValueError):
         return DEFAULT_NAME_MAX, DEFAULT_PATH_MAX
+
+
+def _shown(path: str, limit: int = 80) -> str:
+    return repr(path) if len(path) <= limit else repr(path[:limit]) + "…"
 
 
 def _safe_relative(path: str, root: Path | None = None) -> PurePosixPath:
@@ -215,15 +222,15 @@ def _safe_relative(path: str, root: Path | None = None) -> PurePosixPath:
     if pure.is_absolute() or any(part in ("", ".", "..", ".git") for part in pure.parts):
         raise FetchRefused("path", f"the tree holds a path the snapshot cannot hold safely: {path!r}")
     if root is not None:
-        name_max, path_max = _name_limits(_existing_parent(root))
+        name_max, path_max = _name_limits(root)
         longest = max(len(os.fsencode(part)) for part in pure.parts)
         if longest > name_max:
             raise FetchRefused(
-                "path-too-long", f"a file or folder name in {path[:80]!r}… is {longest} bytes; the limit is {name_max}"
+                "path-too-long", f"a file or folder name in {_shown(path)} is {longest} bytes; the limit is {name_max}"
             )
         # The terminating NUL counts against PATH_MAX.
         if len(os.fsencode(str(root / pure))) >= path_max:
-            raise FetchRefused("path-too-long", f"the path {path[:80]!r}… is longer than {path_max - 1} bytes")
+            raise FetchRefused("path-too-long", f"the path {_shown(path)} is longer than {path_max - 1} bytes")
     return pure
 
 
