@@ -157,6 +157,10 @@ def _output_reason(facts: RunFacts, output_kb: int) -> str:
     end = facts.report.end
     if end is not None and end.output_truncated:
         return f"output limit exceeded: printed {end.output_bytes} bytes, the limit is {output_kb} KB"
+    # Service mode: the service's own output is read up to the same cap (and only its tail kept).
+    service = facts.service
+    if service is not None and service.log_bytes > output_kb * 1024:
+        return f"output limit exceeded: the service wrote more than {output_kb} KB"
     return ""
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from grader.judge import ServiceFacts
 from grader.spec import LoadedAssignment, load_assignment
 from tests.conftest import LEDGER_DIR
 from tests.unit.test_judge import clean_events, end_event, run
@@ -29,3 +30,15 @@ def test_container_output_past_the_cap_fails_naming_the_output_limit(ledger: Loa
 def test_output_within_the_cap_is_no_flood(ledger: LoadedAssignment) -> None:
     grade, codes = run(ledger, clean_events(ledger), end_event(), container={"output_bytes": 9_000_000})
     assert "output-flood" not in codes and grade.passed is True
+
+
+def test_a_service_writing_past_the_cap_fails_naming_the_output_limit(ledger: LoadedAssignment) -> None:
+    events = clean_events(ledger)
+    events.insert(1, {"event": "service", "ready": True, "waited_s": 1})
+    cap = ledger.spec.limits.output_kb * 1024
+    flooding = ServiceFacts(running_at_end=True, log_bytes=cap + 1)
+    grade, codes = run(ledger, events, end_event(), mode="service", service=flooding)
+    assert grade.passed is False and not grade.tampered and codes == set()
+    assert grade.reason == f"output limit exceeded: the service wrote more than {ledger.spec.limits.output_kb} KB"
+    quiet = ServiceFacts(running_at_end=True, log_bytes=cap)
+    assert run(ledger, events, end_event(), mode="service", service=quiet)[0].passed is True
