@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from grader.config import Settings, get_settings
-from grader.errors import EXIT_BAD_INPUT, GraderFault, disposition, fault_detail, fault_label
+from grader.errors import EXIT_BAD_INPUT, GraderFault, disposition, fault_detail, fault_label, is_known_fault
 from grader.feedback import gradescope_results, junit_xml, learner_view, printable, render_html, render_markdown
 from grader.images import assignment_image
 from grader.pipeline import CredentialIssuer, GradingResult, grade_repository
@@ -34,7 +34,7 @@ def say(console: Console, label: str, message: object, style: str = "red") -> No
     console.print(Text.assemble((label, style), " ", str(message)))
 
 
-def fault_exit(exc: GraderFault) -> typer.Exit:
+def fault_exit(exc: BaseException) -> typer.Exit:
     """Print a fault once, introduced by its label, and give the exit code its kind maps to (grader.errors:
     2 a learner's or an author's fault, 1 a fault of the system)."""
     err.print(Text.assemble((fault_label(exc), "red"), " ", fault_detail(exc)))
@@ -156,7 +156,9 @@ def run_grade(
     maps its kind to. Anything else is a bug, and shows its traceback."""
     try:
         return grade_repository(url, assignment, settings, ref=ref, on_event=progress, issuer=issuer)
-    except GraderFault as exc:
+    except Exception as exc:
+        if not is_known_fault(exc):
+            raise
         raise fault_exit(exc) from exc
 
 
@@ -213,6 +215,47 @@ def assignment_validate(path: Annotated[Path, typer.Argument(help="Assignment fo
     )
 
 
+@assignment_app.command("check")
+def assignment_check(
+    path: Annotated[Path, typer.Argument(help="Assignment folder or assignment.yaml")],
+    write_manifest: Annotated[
+        bool, typer.Option("--write-manifest", help="Write manifest.json (the test ids grades count) from the reference run")
+    ] = False,
+) -> None:
+    """Grade the reference and every solution in solutions/expected.yaml through the real sandbox and compare
+    with what is written down. Exit 0 when all match, 2 when the assignment fails its check. Never issues a
+    credential."""
+    from grader.check import check_assignment
+    from grader.check import write_manifest as write_manifest_file
+
+    try:
+        report = check_assignment(path, get_settings(), lambda line: err.print(Text(line, style="dim")))
+    except SpecError as exc:
+        for issue in exc.issues:
+            say(err, "error", issue)
+        raise typer.Exit(EXIT_BAD_INPUT) from exc
+    except GraderFault as exc:
+        raise fault_exit(exc) from exc
+    table = Table(title=f"check of {report.assignment}", show_lines=False)
+    for column in ("solution", "expected", "got", "result"):
+        table.add_column(column)
+    for row in report.rows:
+        result = Text("ok", style="green") if row.ok else Text("; ".join(row.problems), style="red")
+        table.add_row(Text(row.solution), Text(row.expected), Text(row.got), result)
+    out.print(table)
+    for problem in report.problems:
+        say(out, "refused", problem)
+    root = load_assignment(path).root
+    if report.manifest is not None and write_manifest:
+        say(out, "wrote", write_manifest_file(root, report.manifest), style="green")
+    elif report.manifest is not None and not report.manifest_current:
+        say(out, "refused", "manifest.json is missing or out of date: run with --write-manifest")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    if not report.ok:
+        raise typer.Exit(EXIT_BAD_INPUT)
+    say(out, "checked", f"{report.assignment}: every solution grades as written down", style="green")
+
+
 @assignment_app.command("build")
 def assignment_build(path: Annotated[Path, typer.Argument(help="Assignment folder or assignment.yaml")]) -> None:
     """Build (or find cached) the runner and assignment images."""
@@ -220,7 +263,9 @@ def assignment_build(path: Annotated[Path, typer.Argument(help="Assignment folde
     try:
         with err.status("building images") as status:
             image = assignment_image(loaded, get_settings(), lambda line: status.update(escape(line[:100])))
-    except GraderFault as exc:  # a package that does not exist is the author's (exit 2), an engine fault ours (1)
+    except Exception as exc:  # a package that does not exist is the author's (exit 2), an engine fault ours (1)
+        if not is_known_fault(exc):
+            raise
         raise fault_exit(exc) from exc
     say(out, "ready", f"{image.tag} {image.id}", style="green")
 

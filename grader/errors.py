@@ -35,6 +35,7 @@ __all__ = [
     "disposition",
     "fault_detail",
     "fault_label",
+    "is_known_fault",
     "problem_code",
 ]
 
@@ -115,6 +116,17 @@ _DISPOSITIONS = {
         FaultKind.SYSTEM, EXIT_SYSTEM_FAULT, "error", True, False, 503, "Service unavailable", "system fault"
     ),
 }
+
+
+# Libraries whose exceptions are faults of the infrastructure they talk to (the Docker engine, HTTP, Redis,
+# the database): named by module so that this module imports none of them.
+_INFRASTRUCTURE_MODULES = ("docker.", "requests.", "urllib3.", "redis.", "rq.", "sqlalchemy.", "psycopg")
+
+
+def is_known_fault(exc: BaseException) -> bool:
+    """Whether `exc` is a fault the grader can name: a GraderFault, or an error of the infrastructure
+    (Docker engine, HTTP, Redis, database). Anything else is a bug, worth its traceback."""
+    return isinstance(exc, GraderFault) or type(exc).__module__.startswith(_INFRASTRUCTURE_MODULES)
 
 
 def disposition(exc: BaseException) -> Disposition:

@@ -337,43 +337,57 @@ def _canary_tripwires(facts: RunFacts, limit_hit: bool) -> list[Flag]:
     return flags
 
 
+def _not_reported(suite: str, test_id: str, collect_errors: dict[tuple[str, str], str], limit_reason: str) -> str:
+    file_error = collect_errors.get((suite, test_id.split("::")[0]))
+    if file_error is not None:
+        return "could not be collected: " + file_error
+    if limit_reason:
+        return "did not run: " + limit_reason
+    return ""
+
+
+def _expected_ids(assignment: LoadedAssignment) -> list[tuple[str, str, bool]]:
+    """(suite, id, exact) for every test a grade counts: the manifest's ids with their parameter sets
+    (exact), or without a manifest the statically found ids, each standing for all its parameter sets."""
+    if assignment.manifest is not None:
+        return [(suite, test_id, True) for suite, ids in assignment.manifest.items() for test_id in ids]
+    return [(suite, test_id, False) for suite, ids in assignment.test_ids.items() for test_id in ids]
+
+
 def _grade_tests(
     assignment: LoadedAssignment, facts: RunFacts, limit_reason: str
 ) -> tuple[list[TestGrade], list[Flag]]:
     by_base: dict[tuple[str, str], list[ReportedTest]] = defaultdict(list)
+    by_id: dict[tuple[str, str], ReportedTest] = {}
     canaries = {(c.suite, c.id) for c in facts.canaries}
     for result in facts.report.results:
         if (result.suite, result.id) not in canaries:
             by_base[(result.suite, base_id(result.id))].append(result)
+            by_id[(result.suite, result.id)] = result
     collect_errors = {(e.suite, e.file.split("::")[0]): e.message for e in facts.report.collect_errors}
     tests: list[TestGrade] = []
     flags: list[Flag] = []
     missing: list[str] = []
-    expected: set[tuple[str, str]] = set()
-    for suite, ids in assignment.test_ids.items():
-        for test_id in ids:
-            expected.add((suite, test_id))
-            criterion = assignment.criterion_of[test_id]
+    counted: set[tuple[str, str]] = set()
+    for suite, test_id, exact in _expected_ids(assignment):
+        criterion = assignment.criterion_of[base_id(test_id)]
+        if exact:
+            found = by_id.get((suite, test_id))
+            results = [found] if found is not None else []
+        else:
             results = by_base.get((suite, test_id), [])
-            tests.extend(
-                TestGrade(
-                    id=r.id, suite=suite, criterion=criterion, outcome=r.outcome, duration=r.duration, message=r.message
-                )
-                for r in results
-            )
-            if results:
-                continue
-            file_error = collect_errors.get((suite, test_id.split("::")[0]))
-            if file_error is not None:
-                message = "could not be collected: " + file_error
-            elif limit_reason:
-                message = "did not run: " + limit_reason
-            else:
-                message = "no result was reported"
-                missing.append(f"{suite}:{test_id}")
-            tests.append(
-                TestGrade(id=test_id, suite=suite, criterion=criterion, outcome=Outcome.MISSING, message=message)
-            )
+        counted.update((suite, r.id) for r in results)
+        tests.extend(
+            TestGrade(id=r.id, suite=suite, criterion=criterion, outcome=r.outcome, duration=r.duration, message=r.message)
+            for r in results
+        )
+        if results:
+            continue
+        message = _not_reported(suite, test_id, collect_errors, limit_reason)
+        if not message:
+            message = "no result was reported"
+            missing.append(f"{suite}:{test_id}")
+        tests.append(TestGrade(id=test_id, suite=suite, criterion=criterion, outcome=Outcome.MISSING, message=message))
     if missing:
         flags.append(
             Flag(
@@ -381,12 +395,25 @@ def _grade_tests(
                 detail=_detail(f"{len(missing)} expected test(s) never reported a result", _listed(missing)),
             )
         )
-    unexpected = sorted(f"{s}:{i}" for (s, i) in by_base if (s, i) not in expected)
+    static = {(suite, test_id) for suite, ids in assignment.test_ids.items() for test_id in ids}
+    unexpected = sorted(f"{s}:{i}" for (s, i) in by_base if (s, i) not in static)
     if unexpected:
         flags.append(
             Flag(
                 code="unexpected-test",
                 detail=_detail(f"results for {len(unexpected)} test(s) the author never wrote", _listed(unexpected)),
+            )
+        )
+    outside = sorted(f"{s}:{i}" for (s, i) in by_id if (s, base_id(i)) in static and (s, i) not in counted)
+    if outside:
+        # Parameter sets the manifest does not list (the learner's objects decided how many there were):
+        # not counted either way, so they can neither raise nor lower the score.
+        flags.append(
+            Flag(
+                code="outside-manifest",
+                detail=_detail(f"{len(outside)} parameter set(s) not in the version's manifest, not counted",
+                               _listed(outside)),
+                tripwire=False,
             )
         )
     return tests, flags

@@ -32,6 +32,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
 from grader.errors import AuthorFault
+from grader.manifest import MANIFEST_FILE, Manifest, ManifestProblem, disagreements, read_manifest
 from grader.testids import discover_test_ids
 
 SPEC_FILE = "assignment.yaml"
@@ -363,6 +364,8 @@ class LoadedAssignment(BaseModel):
     spec_hash: str
     test_ids: dict[str, list[str]]  # suite name -> test ids (without parameter suffixes)
     criterion_of: dict[str, str]  # test id -> criterion id
+    # suite name -> the exact ids a grade counts, parameter sets included (grader/manifest.py), once checked
+    manifest: dict[str, list[str]] | None = None
 
     @property
     def visible_dir(self) -> Path:
@@ -425,6 +428,8 @@ def hash_assignment(root: Path, spec: AssignmentSpec) -> str:
     """Content hash over the spec file and every test file: what a grade was measured against."""
     digest = hashlib.sha256()
     files = [root / SPEC_FILE]
+    if (root / MANIFEST_FILE).is_file():
+        files.append(root / MANIFEST_FILE)
     for rel in (spec.tests.visible, spec.tests.hidden):
         if rel:
             files.extend(sorted(p for p in (root / rel).rglob("*") if p.is_file() and "__pycache__" not in p.parts))
@@ -514,6 +519,7 @@ def load_assignment(path: Path, runners_dir: Path | None = None) -> LoadedAssign
     criterion_of, mapping_issues = map_tests_to_criteria(spec.rubric.criteria, every_id, file)
     if every_id:
         issues.extend(mapping_issues)
+    manifest = _checked_manifest(root, test_ids, issues)
     if issues:
         raise SpecError(issues)
     return LoadedAssignment(
@@ -522,7 +528,29 @@ def load_assignment(path: Path, runners_dir: Path | None = None) -> LoadedAssign
         spec_hash=hash_assignment(root, spec),
         test_ids=test_ids,
         criterion_of=criterion_of,
+        manifest=manifest.tests if manifest is not None else None,
     )
+
+
+def _checked_manifest(root: Path, test_ids: dict[str, list[str]], issues: list[SpecIssue]) -> Manifest | None:
+    """The manifest beside the spec, when it is well formed and agrees with the author's files."""
+    file = str(root / MANIFEST_FILE)
+    try:
+        manifest = read_manifest(root)
+    except ManifestProblem as exc:
+        issues.append(SpecIssue(file=file, field="(file)", message=str(exc)))
+        return None
+    if manifest is None:
+        return None
+    for problem in disagreements(manifest, test_ids):
+        issues.append(
+            SpecIssue(
+                file=file,
+                field="tests",
+                message=f"out of date ({problem}); run 'grader assignment check --write-manifest'",
+            )
+        )
+    return manifest
 
 
 def spec_as_dict(spec: AssignmentSpec) -> dict[str, Any]:
