@@ -922,6 +922,10 @@ def _pyld_term(term: dict[str, Any]) -> str:
 def _canonicalize_fallback(doc: dict[str, Any]) -> str:
     """pyld's JSON-LD to RDF (safe mode) with our RDFC-1.0, for documents outside the fast path
     (inline contexts, named graphs such as embedded credentials with their own proofs, ...)."""
+    return _canonicalize_quads(_fallback_quads(doc))
+
+
+def _fallback_quads(doc: dict[str, Any]) -> list[Quad]:
     expanded = expand_safe(doc)
     try:
         dataset = jsonld.to_rdf(expanded, dict(_PYLD_OPTIONS))
@@ -937,7 +941,7 @@ def _canonicalize_fallback(doc: dict[str, Any]) -> str:
         quads.extend(
             (_pyld_term(t["subject"]), _pyld_term(t["predicate"]), _pyld_term(t["object"]), graph) for t in triples
         )
-    return _canonicalize_quads(quads)
+    return quads
 
 
 def canonicalize(doc: dict[str, Any]) -> str:
@@ -951,6 +955,22 @@ def canonicalize(doc: dict[str, Any]) -> str:
     if fast is not None:
         return fast
     return _canonicalize_fallback(doc)
+
+
+def canonical_form(doc: dict[str, Any]) -> tuple[str, list[Quad]]:
+    """:func:`canonicalize`'s canonical N-Quads together with the dataset's quads (N-Quads terms,
+    blank nodes not yet relabelled), for reading facts from the signed data without parsing text.
+
+    Raises what :func:`canonicalize` raises.
+    """
+    quads = to_quads(doc)
+    if quads is not None:
+        try:
+            return _canonicalize_quads(quads), quads
+        except _Unsupported:
+            pass
+    quads = _fallback_quads(doc)
+    return _canonicalize_quads(quads), quads
 
 
 def check_terms(doc: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -40,29 +41,29 @@ class Literal:
     datatype: str | None = None
 
 
-# An object term: an IRI ("<...>" stripped to the IRI), a blank node ("_:c14nN") or a Literal.
+# An object term: an IRI ("<...>" stripped to the IRI), a blank node ("_:b0") or a Literal.
 Term = str | Literal
 
 
 @dataclass
 class Node:
-    """One subject: its properties (predicate IRI -> objects) in the default graph."""
+    """One subject: its properties (predicate IRI -> object terms, as N-Quads text) in the default graph."""
 
     name: str
-    properties: dict[str, list[Term]] = field(default_factory=dict)
+    properties: dict[str, list[str]] = field(default_factory=dict)
 
     def objects(self, predicate: str) -> list[Term]:
-        return self.properties.get(predicate, [])
+        return [_term(raw) for raw in self.properties.get(predicate, [])]
 
     def types(self) -> list[str]:
         return [_TYPE_TERMS.get(t, t) for t in self.objects(RDF_TYPE) if isinstance(t, str)]
 
     def one(self, predicate: str, what: str) -> Term | None:
         """The single value of ``predicate`` (None when absent); raises DatasetError for several."""
-        values = self.objects(predicate)
+        values = self.properties.get(predicate, [])
         if len(values) > 1:
             raise DatasetError(f"the signed data has {len(values)} values of {what}")
-        return values[0] if values else None
+        return _term(values[0]) if values else None
 
     def literal(self, predicate: str, what: str) -> Literal | None:
         """The single literal value of ``predicate``; raises DatasetError when it is not a literal."""
@@ -94,45 +95,67 @@ def _unescape(text: str) -> str:
     return "".join(out)
 
 
-def _parse_object(rest: str) -> tuple[Term, str]:
-    """The object term at the start of ``rest`` and what follows it (the graph name, if any)."""
+def _split_object(rest: str) -> tuple[str, str]:
+    """(object term, graph term) of the text after a quad's predicate (without the final " .")."""
     if rest[0] != '"':
-        term, _, tail = rest.partition(" ")
-        return (term[1:-1] if term[0] == "<" else term), tail
+        term, _, graph = rest.partition(" ")
+        return term, graph
     i = 1
     while rest[i] != '"':
         i += 2 if rest[i] == "\\" else 1
-    lexical = _unescape(rest[1:i])
-    tail = rest[i + 1 :]
-    datatype = None
+    end = i + 1
+    if rest.startswith("^^<", end):
+        end = rest.index(">", end) + 1
+    elif rest.startswith("@", end):
+        space = rest.find(" ", end)
+        end = len(rest) if space < 0 else space
+    return rest[:end], rest[end:].lstrip(" ")
+
+
+def _term(raw: str) -> Term:
+    """An object term from its N-Quads text: an IRI (without <>), a blank node label, or a Literal."""
+    if raw[0] == "<":
+        return raw[1:-1]
+    if raw[0] == "_":
+        return raw
+    close = raw.rindex('"')
+    lexical = _unescape(raw[1:close])
+    tail = raw[close + 1 :]
     if tail.startswith("^^<"):
-        end = tail.index(">")
-        datatype = tail[3:end]
-        tail = tail[end + 1 :]
-    elif tail.startswith("@"):
-        tail = tail.partition(" ")[2]
-        return Literal(lexical), tail
-    return Literal(lexical, datatype), tail.lstrip(" ")
+        return Literal(lexical, tail[3:-1])
+    return Literal(lexical)  # a plain or language-tagged string
 
 
-def parse_nquads(nquads: str) -> dict[str, Node]:
-    """Default-graph subjects of canonical N-Quads (as written by :mod:`credentials.canon`)."""
+def _name(raw: str) -> str:
+    return raw[1:-1] if raw[0] == "<" else raw
+
+
+def index_quads(quads: Iterable[tuple[str, str, str, str]]) -> dict[str, Node]:
+    """Default-graph subjects of quads of N-Quads terms (named graphs, e.g. embedded proofs, are not
+    the credential's statements)."""
     nodes: dict[str, Node] = {}
-    for line in nquads.split("\n"):
-        if not line:
-            continue
-        body = line[:-2]  # " ."
-        subject, _, rest = body.partition(" ")
-        predicate, _, rest = rest.partition(" ")
-        obj, graph = _parse_object(rest)
+    for subject, predicate, obj, graph in quads:
         if graph:
-            continue  # named graphs (embedded proofs) are not the credential's statements
-        name = subject[1:-1] if subject[0] == "<" else subject
+            continue
+        name = _name(subject)
         node = nodes.get(name)
         if node is None:
             node = nodes[name] = Node(name)
-        node.properties.setdefault(predicate[1:-1], []).append(obj)
+        node.properties.setdefault(_name(predicate), []).append(obj)
     return nodes
+
+
+def parse_nquads(nquads: str) -> dict[str, Node]:
+    """Default-graph subjects of N-Quads text (as written by :mod:`credentials.canon`)."""
+    quads = []
+    for line in nquads.split("\n"):
+        if not line:
+            continue
+        subject, _, rest = line[:-2].partition(" ")  # without the final " ."
+        predicate, _, rest = rest.partition(" ")
+        obj, graph = _split_object(rest)
+        quads.append((subject, predicate, obj, graph))
+    return index_quads(quads)
 
 
 @dataclass(frozen=True)
@@ -191,7 +214,7 @@ def _credential_node(nodes: dict[str, Node], json_id: str | None) -> Node:
             raise DatasetError(f"the signed data has no credential {json_id}")
         return node
     referenced = {
-        obj for node in nodes.values() for values in node.properties.values() for obj in values if isinstance(obj, str)
+        _name(obj) for node in nodes.values() for values in node.properties.values() for obj in values if obj[0] != '"'
     }
     top = [
         node
@@ -218,14 +241,15 @@ def _status_entry(nodes: dict[str, Node], name: Term) -> StatusEntry:
     )
 
 
-def credential_view(nquads: str, json_id: str | None = None) -> CredentialView:
-    """Read the credential's facts from its canonical N-Quads; ``json_id`` is the document's ``id``
+def credential_view(data: str | Iterable[tuple[str, str, str, str]], json_id: str | None = None) -> CredentialView:
+    """Read the credential's facts from its N-Quads (text, or quads of N-Quads terms as
+    :func:`credentials.canon.canonical_form` returns them); ``json_id`` is the document's ``id``
     (without one, the credential is the one node of type VerifiableCredential nothing refers to).
 
     Raises :class:`DatasetError` when the data holds no single top-level credential, or a fact has
     several values or the wrong kind of value.
     """
-    nodes = parse_nquads(nquads)
+    nodes = parse_nquads(data) if isinstance(data, str) else index_quads(data)
     top = _credential_node(nodes, json_id)
     issuer = _iri_or_none(top.one(CRED + "issuer", "issuer"), "issuer")
     subjects = [

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 from credentials.errors import CredentialError
@@ -46,11 +47,12 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def parse_json(raw: str | bytes) -> Any:
+def parse_json(raw: str | bytes, *, limits: bool = True) -> Any:
     """Parse JSON text under the limits, refusing duplicate keys.
 
     Raises :class:`InputError` for text over :data:`MAX_BYTES`, text that is not UTF-8 or not JSON,
-    duplicate keys, nesting too deep for the parser, and anything :func:`check_limits` refuses.
+    duplicate keys, nesting too deep for the parser, and (unless ``limits`` is False, for callers
+    that run :func:`scan_document` themselves) anything :func:`check_limits` refuses.
     """
     size = len(raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw)
     if size > MAX_BYTES:
@@ -64,16 +66,81 @@ def parse_json(raw: str | bytes) -> Any:
         raise InputError(f"not UTF-8 text: {exc.reason} at byte {exc.start}") from None
     except ValueError as exc:  # json.JSONDecodeError is a ValueError
         raise InputError(f"not JSON: {exc}") from None
-    check_limits(parsed)
+    if limits:
+        check_limits(parsed)
     return parsed
 
 
 def _check_string(value: str, path: str) -> None:
-    if not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InputError(f"{path} contains a lone surrogate: not Unicode text") from None
+    if not value.isascii() and not _is_text(value):
+        raise InputError(f"{path} contains a lone surrogate: not Unicode text")
+
+
+@dataclass(frozen=True)
+class Scan:
+    """What one pass over a parsed document found: why it is over the limits (or not Unicode
+    text), and why it is not in compacted form; None when it is fine."""
+
+    limits: str | None
+    form: str | None
+
+
+def scan_document(doc: Any) -> Scan:
+    """One iterative pass over ``doc`` for both the limits and the compact form.
+
+    The pass keeps no paths (it runs on every document); only a document it flags is walked again
+    to say where the problem is.
+    """
+    over, not_compact = _flags(doc)
+    limits = _limits_problem(doc) if over else None
+    form = compact_form_problem(doc) if not_compact and limits is None else None
+    return Scan(limits, form)
+
+
+def _flags(doc: Any) -> tuple[bool, bool]:
+    """(over the limits or not Unicode text, not in compacted form), as fast as Python allows."""
+    values = blank_nodes = 0
+    not_compact = False
+    stack: list[tuple[Any, int]] = [(doc, 1)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node, depth = pop()
+        values += 1
+        kind = type(node)
+        if kind is str:
+            if not node.isascii() and not _is_text(node):
+                return True, not_compact
+        elif kind is dict or (kind is not list and isinstance(node, Mapping)):
+            if depth > MAX_DEPTH:
+                return True, not_compact
+            if "id" not in node and "@id" not in node:
+                blank_nodes += 1
+            for key, value in node.items():
+                if type(key) is not str or (not key.isascii() and not _is_text(key)):
+                    return True, not_compact
+                if ":" in key or (key[:1] == "@" and (key != "@context" or not _is_context_urls(value))):
+                    not_compact = True
+                push((value, depth + 1))
+        elif kind is list or (kind is not str and isinstance(node, list)):
+            if depth > MAX_DEPTH:
+                return True, not_compact
+            for item in node:
+                push((item, depth + 1))
+    over = values > MAX_VALUES or blank_nodes > MAX_BLANK_NODES
+    return over, not_compact
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _is_context_urls(value: Any) -> bool:
+    items = value if isinstance(value, list) else [value]
+    return bool(items) and all(isinstance(item, str) for item in items)
 
 
 def check_limits(doc: Any) -> None:
@@ -82,6 +149,22 @@ def check_limits(doc: Any) -> None:
 
     Raises :class:`InputError` naming the limit and where it was reached.
     """
+    over, _ = _flags(doc)
+    if over:
+        problem = _limits_problem(doc)
+        raise InputError(problem or "the document is over the input limits")
+
+
+def _limits_problem(doc: Any) -> str | None:
+    """Where ``doc`` is over the limits (the slow walk, with paths), or None."""
+    try:
+        _describe_limits(doc)
+    except InputError as exc:
+        return str(exc)
+    return None
+
+
+def _describe_limits(doc: Any) -> None:
     values = 0
     blank_nodes = 0
     stack: list[tuple[Any, int, str]] = [(doc, 1, "$")]
@@ -93,7 +176,7 @@ def check_limits(doc: Any) -> None:
         if isinstance(node, str):
             _check_string(node, path)
             continue
-        if not isinstance(node, dict | list):
+        if not isinstance(node, Mapping | list):
             continue
         if depth > MAX_DEPTH:
             raise InputError(f"{path}: nested deeper than the limit of {MAX_DEPTH} levels")

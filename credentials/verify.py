@@ -41,7 +41,7 @@ from credentials.contexts import OB_V3, VC_V1, VC_V2, is_known_context
 from credentials.dataset import CredentialView, StatusEntry, credential_view, status_list_json, status_list_ttl
 from credentials.did import DidDocumentCache, ResolvedKey, resolve_verification_method, split_verification_method
 from credentials.errors import CredentialError, DidResolutionError
-from credentials.inputs import check_limits, compact_form_problem, parse_json
+from credentials.inputs import InputError, Scan, parse_json, scan_document
 from credentials.proof import CRYPTOSUITE, PROOF_TYPE, proofs_of, verify_proof
 from credentials.schema_check import SCHEMA_TITLES, schema_errors, schema_kinds
 from credentials.status import read_status
@@ -174,10 +174,19 @@ def load_document(raw: str | bytes | Mapping[str, Any]) -> Any:
     Raises :class:`credentials.inputs.InputError` for text that is not JSON, too large or too deep,
     has duplicate keys, or holds a lone surrogate.
     """
-    if isinstance(raw, str | bytes):
-        return parse_json(raw)
-    check_limits(raw)
-    return raw
+    parsed, scan = _load(raw)
+    if scan.limits:
+        raise InputError(scan.limits)
+    return parsed
+
+
+def _load(raw: Any) -> tuple[Any, Scan]:
+    """The parsed document and what one scan of it found (limits, compact form).
+
+    Raises :class:`credentials.inputs.InputError` for text that cannot be parsed at all.
+    """
+    parsed = parse_json(raw, limits=False) if isinstance(raw, str | bytes) else raw
+    return parsed, scan_document(parsed)
 
 
 def _parse_time(value: str | None) -> datetime | None:
@@ -245,8 +254,10 @@ class _Verification:
         now: datetime,
         require_evidence: bool,
         trusted_issuers: Collection[str] | None = None,
+        scan: Scan | None = None,
     ) -> None:
         self.doc = doc
+        self.scan = scan
         self.status_lists = status_lists
         self.keys = keys
         self.now = now
@@ -365,7 +376,8 @@ class _Verification:
     def check_terms(self) -> bool:
         # Only the compacted form is read: every other spelling of the same RDF could hide a property
         # from the checks below while the signature still holds.
-        problem = compact_form_problem(self.doc)
+        scan = self.scan or scan_document(self.doc)
+        problem = scan.form or scan.limits
         if problem:
             self.record("terms", "failed", f"not in compacted form: {problem}")
             return False
@@ -373,9 +385,9 @@ class _Verification:
         # the facts the later checks use are read from it.
         unsecured = {k: v for k, v in self.doc.items() if k != "proof"}
         try:
-            canonical = canon.canonicalize(unsecured)
+            canonical, quads = canon.canonical_form(unsecured)
             raw_id = self.doc.get("id")
-            self.view = credential_view(canonical, raw_id if isinstance(raw_id, str) else None)
+            self.view = credential_view(quads, raw_id if isinstance(raw_id, str) else None)
         except CredentialError as exc:
             self.record("terms", "failed", str(exc))
             return False
@@ -582,11 +594,12 @@ class _Verification:
 
     def _status_list_problem(self, status_list: Mapping[str, Any]) -> tuple[_Verification | None, str | None]:
         """A status list must be well-formed, signed by the credential's issuer, and current."""
-        nested = _Verification(status_list, status_lists=(), keys=self.keys, now=self.now, require_evidence=False)
-        try:
-            check_limits(status_list)
-        except CredentialError as exc:
-            return None, str(exc)
+        scan = scan_document(status_list)
+        if scan.limits:
+            return None, scan.limits
+        nested = _Verification(
+            status_list, status_lists=(), keys=self.keys, now=self.now, require_evidence=False, scan=scan
+        )
         if not nested.check_json() or not nested.check_contexts() or not nested.check_terms():
             failed = next(c for c in nested.results.values() if c.outcome == "failed")
             return None, failed.reason
@@ -697,11 +710,13 @@ def verify_credential(
     Never raises for bad input: unusable input is a report whose ``json`` check failed.
     """
     try:
-        parsed = load_document(doc)
+        parsed, scan = _load(doc)
     except CredentialError as exc:
         return _unusable(str(exc), now, require_evidence)
     except (TypeError, ValueError, RecursionError) as exc:  # e.g. an object that is not JSON data
         return _unusable(f"not a JSON document: {exc}", now, require_evidence)
+    if scan.limits:
+        return _unusable(scan.limits, now, require_evidence)
     return _Verification(
         parsed,
         status_lists=_as_lists(status_list),
@@ -709,4 +724,5 @@ def verify_credential(
         now=now or datetime.now(UTC),
         require_evidence=require_evidence,
         trusted_issuers=trusted_issuers,
+        scan=scan,
     ).run()
