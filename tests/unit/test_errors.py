@@ -20,6 +20,7 @@ from grader.errors import (
     disposition,
     fault_detail,
     fault_label,
+    is_known_fault,
     problem_code,
 )
 from grader.fetch import FetchFailed, FetchRefused, FetchUnavailable
@@ -120,3 +121,13 @@ def test_a_fault_raised_in_a_request_is_a_problem_document(fault: GraderFault, s
     assert answer.status_code == status and answer.headers["content-type"] == PROBLEM_MEDIA_TYPE
     body = answer.json()
     assert body["type"] == kind and body["detail"] == fault_detail(fault) and body["instance"] == "/boom"
+
+
+def test_errors_of_the_infrastructure_are_known_faults_of_the_system() -> None:
+    from docker.errors import APIError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    for error in (APIError("409 Conflict"), RedisConnectionError("refused")):
+        assert is_known_fault(error) and disposition(error).exit_code == EXIT_SYSTEM_FAULT
+    assert is_known_fault(FetchFailed("x"))
+    assert not is_known_fault(KeyError("a bug")) and not is_known_fault(ValueError("a bug"))
