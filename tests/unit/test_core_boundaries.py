@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from grader.grade import NOT_YET, Flag, Outcome, TestGrade
-from grader.judge import Canary, RunFacts, judge, learner_detail
+from grader.judge import Canary, RunFacts, ServiceFacts, judge, learner_detail
 from grader.policy import Admission, History, RateLimits, Refusal, admit
 from grader.rubric import (
     fail_reason,
@@ -202,7 +202,8 @@ CANARY = Canary(suite="hidden", file="test_core_hidden.py", name="test_planted_x
 
 @pytest.fixture(scope="module")
 def ledger() -> LoadedAssignment:
-    return load_assignment(LEDGER_DIR)
+    # Synthetic runs report the statically found ids; the manifest's parameter sets: tests/unit/test_manifest.py.
+    return load_assignment(LEDGER_DIR).model_copy(update={"manifest": None})
 
 
 def _line(event: dict[str, Any]) -> bytes:
@@ -217,6 +218,9 @@ def judged(
     extra: list[dict[str, Any]] | None = None,
     ended: bool = True,
     container: dict[str, Any] | None = None,
+    raw: bytes = b"",
+    mode: str = "unit",
+    service: ServiceFacts | None = None,
     **end: Any,
 ) -> Any:
     """A run of the ledger where every test passes, less the last `drop` ones, plus `extra` events."""
@@ -229,7 +233,7 @@ def judged(
     events.append({"event": "finish", "exit_status": 0})
     if ended:
         events.append({"event": "end", "timed_out": False, "child_finished": True, "child_exit": 0} | end)
-    stream = b"".join(_line(e) for e in events)
+    stream = raw + b"".join(_line(e) for e in events)
     observed = {
         "name": "run",
         "runtime": "runsc",
@@ -298,6 +302,156 @@ def test_a_deadline_kill_is_not_a_sandbox_kill(ledger: LoadedAssignment) -> None
     codes = {f.code for f in grade.flags}
     assert "harness-unresponsive" in codes and "sandbox-killed" not in codes
     assert grade.reason.startswith("time limit exceeded")
+
+
+def details(grade: Any) -> list[tuple[str, str, bool]]:
+    return [(f.code, f.detail, f.tripwire) for f in grade.flags]
+
+
+def test_malformed_lines_and_events_add_up(ledger: LoadedAssignment) -> None:
+    grade = judged(ledger, raw=f"@@grader:{TOKEN}:not json\n".encode(), malformed_events=2)
+    assert details(grade) == [("malformed-results", "3 malformed result event(s)", True)]
+    grade = judged(ledger, raw=f"@@grader:{TOKEN}:[1]\n".encode())
+    assert details(grade) == [("malformed-results", "1 malformed result event(s)", True)]
+
+
+def test_flood_and_incomplete_harness_details(ledger: LoadedAssignment) -> None:
+    flood = judged(ledger, container={"output_truncated": True})
+    assert details(flood) == [("output-flood", "the container wrote past its output cap outside the harness", True)]
+    incomplete = judged(ledger, ended=False)
+    assert details(incomplete) == [("harness-incomplete", "the harness did not report the end of the run", True)]
+
+
+def test_duplicate_result_detail(ledger: LoadedAssignment) -> None:
+    first = ledger.test_ids["visible"][0]
+    grade = judged(ledger, extra=[{"event": "result", "suite": "visible", "id": first, "outcome": "passed"}])
+    assert details(grade) == [
+        ("duplicate-result", f"1 test result(s) reported twice | author only: visible:{first}", True)
+    ]
+
+
+def test_signals_count_every_event_and_quote_three(ledger: LoadedAssignment) -> None:
+    tampers = [{"event": "tamper", "code": "gc-introspection", "detail": f"d{i}"} for i in range(4)]
+    notices = [{"event": "notice", "code": "network-attempt", "detail": f"n{i}"} for i in range(4)]
+    grade = judged(ledger, extra=tampers + notices)
+    assert details(grade) == [
+        ("gc-introspection", "seen 4 time(s) while the tests ran | author only: d0; d1; d2", True),
+        ("network-attempt", "seen 4 time(s) while the tests ran | author only: n0; n1; n2", False),
+    ]
+
+
+def test_sandbox_kills_are_named_and_are_limits(ledger: LoadedAssignment) -> None:
+    killed = judged(ledger, ended=False, container={"exit_code": 137})
+    assert details(killed) == [
+        (
+            "sandbox-killed",
+            "the harness was killed before it reported: by the memory limit, or by a process in the sandbox",
+            False,
+        )
+    ]
+    assert killed.reason == "resource limit exceeded: the sandbox was killed (memory limit 256 MB or process limit)"
+    out_of_threads = judged(ledger, ended=False, container={"exit_code": 2})
+    assert out_of_threads.reason == "resource limit exceeded: the sandbox ran out of processes (process limit)"
+    unresponsive = judged(ledger, ended=False, container={"timed_out": True, "exit_code": 0})
+    assert details(unresponsive) == [
+        (
+            "harness-unresponsive",
+            "the harness never reported, and the worker's deadline ended the run (stopped or starved)",
+            False,
+        )
+    ]
+    assert not any(f.tripwire for f in killed.flags + unresponsive.flags)
+    assert judged(ledger, ended=True, container={"exit_code": 137}).flags == []  # the harness did report
+
+
+@pytest.mark.parametrize(
+    ("service", "probe", "why"),
+    [
+        (ServiceFacts(running_at_end=True, oom_killed=True), "refused", "it ran out of memory"),
+        (ServiceFacts(running_at_end=False, exit_code=3), "refused", "it exited with code 3"),
+        (ServiceFacts(running_at_end=True), "HTTP 503", "the last answer was: HTTP 503"),
+        (ServiceFacts(running_at_end=True), "", "the last answer was: none"),
+        (None, "", "the last answer was: none"),
+    ],
+)
+def test_service_not_ready_says_why(
+    ledger: LoadedAssignment, service: ServiceFacts | None, probe: str, why: str
+) -> None:
+    readiness = {"event": "service", "ready": False, "waited_s": 20.4, "detail": probe}
+    grade = judged(ledger, extra=[readiness], mode="service", service=service)
+    assert grade.reason == f"the service did not become ready within 20 s ({why})"
+    assert grade.passed is False
+
+
+def test_a_ready_service_or_another_mode_has_no_readiness_reason(ledger: LoadedAssignment) -> None:
+    ready = {"event": "service", "ready": True, "waited_s": 1.0, "detail": "200"}
+    assert judged(ledger, extra=[ready], mode="service", service=ServiceFacts(running_at_end=True)).passed is True
+    not_ready = {"event": "service", "ready": False, "waited_s": 1.0, "detail": "refused"}
+    assert judged(ledger, extra=[not_ready], mode="unit").passed is True
+
+
+def test_a_collection_error_of_a_class_counts_for_its_whole_file(ledger: LoadedAssignment) -> None:
+    file = CANARY.file
+    in_file = [i for i in ledger.test_ids["hidden"] if i.startswith(file + "::")]
+    error = {"event": "collect_error", "suite": "hidden", "file": f"{file}::TestSomething", "message": "boom"}
+    events: list[dict[str, Any]] = [{"event": "start", "harness": 2}, error]
+    for suite, ids in ledger.test_ids.items():
+        events += [{"event": "result", "suite": suite, "id": i, "outcome": "passed"} for i in ids if i not in in_file]
+    events += [
+        {"event": "finish", "exit_status": 1},
+        {"event": "end", "timed_out": False, "child_finished": True, "child_exit": 1},
+    ]
+    stream = b"".join(_line(e) for e in events)
+    container = ContainerRun(
+        name="run",
+        runtime="runsc",
+        exit_code=0,
+        timed_out=False,
+        oom_killed=False,
+        output=stream,
+        output_bytes=len(stream),
+        output_truncated=False,
+        duration=1.0,
+    )
+    report = parse_harness_stream(stream, TOKEN)
+    grade = judge(ledger, RunFacts(report=report, container=container, canaries=[CANARY], commit="c" * 40))
+    assert grade.flags == []  # neither the canary nor the file's tests are "missing"
+    stopped = [t for t in grade.tests if t.id in in_file]
+    assert stopped and all(t.message == "could not be collected: boom" for t in stopped)
+
+
+def test_results_keep_their_duration_and_message(ledger: LoadedAssignment) -> None:
+    first = ledger.test_ids["visible"][0]
+    events: list[dict[str, Any]] = [{"event": "start", "harness": 2}]
+    for suite, ids in ledger.test_ids.items():
+        for i in ids:
+            outcome = "failed" if i == first else "passed"
+            events.append(
+                {"event": "result", "suite": suite, "id": i, "outcome": outcome, "duration": 0.25, "message": "m"}
+            )
+    events += [
+        {"event": "result", "suite": "hidden", "id": CANARY.id, "outcome": "failed"},
+        {"event": "finish", "exit_status": 1},
+        {"event": "end", "timed_out": False, "child_finished": True, "child_exit": 1},
+    ]
+    stream = b"".join(_line(e) for e in events)
+    container = ContainerRun(
+        name="run",
+        runtime="runsc",
+        exit_code=0,
+        timed_out=False,
+        oom_killed=False,
+        output=stream,
+        output_bytes=len(stream),
+        output_truncated=False,
+        duration=1.0,
+    )
+    grade = judge(
+        ledger,
+        RunFacts(report=parse_harness_stream(stream, TOKEN), container=container, canaries=[CANARY], commit="c" * 40),
+    )
+    (test,) = [t for t in grade.tests if t.id == first]
+    assert (test.outcome, test.duration, test.message) == (Outcome.FAILED, 0.25, "m")
 
 
 # Submission policy -------------------------------------------------------------------------------
