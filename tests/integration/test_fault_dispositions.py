@@ -23,6 +23,7 @@ from grader.store.archive import pack_folder, sha256
 from grader.store.db import engine_for, session_factory, session_scope
 from grader.store.models import AssignmentVersion, Submission, utcnow
 from tests.conftest import LEDGER_DIR, LEDGER_SOLUTIONS, copy_with_spec
+from tests.integration.test_fetch_faults import tree_repo
 from tests.integration.test_service_stack import redis_service
 from tests.integration.test_service_worker import Configure, configure, new_submission, run_burst, stored
 
@@ -142,3 +143,15 @@ def test_a_package_that_does_not_exist_is_the_authors_fault_without_retry(
         history = ops.learner_history(session, row.tenant_id, row.assignment_id, row.learner, utcnow())
     assert len(mine) == 1 and history.attempts_used == 0
     assert yaml.safe_load((broken.root / "assignment.yaml").read_text())["packages"] == [package]
+
+
+def test_a_name_too_long_for_the_file_system_is_rejected_not_retried(
+    configure: Configure, git_server: LoopbackGitServer
+) -> None:
+    settings = configure(GRADER_JOB_RETRIES="2", GRADER_JOB_RETRY_BASE_S="0")
+    url = tree_repo(git_server, {"ledger": {"__init__.py": b"", "n" * 300 + ".py": b"x = 1\n"}})
+    submission_id = new_submission(settings, url)
+    grade_once(settings, submission_id)
+    row, events, grades = stored(settings, submission_id)
+    assert row.state == "rejected" and row.tries == 1 and grades == 0, [e.state for e in events]
+    assert row.error is not None and "refused by rule 'path-too-long'" in row.error
