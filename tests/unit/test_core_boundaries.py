@@ -246,9 +246,15 @@ def judged(
         "duration": 1.0,
     } | (container or {})
     report = parse_harness_stream(stream, TOKEN)
-    return judge(
-        ledger, RunFacts(report=report, container=ContainerRun(**observed), canaries=[CANARY], commit="c" * 40)
+    facts = RunFacts(
+        report=report,
+        container=ContainerRun(**observed),
+        canaries=[CANARY],
+        commit="c" * 40,
+        mode=mode,
+        service=service,
     )
+    return judge(ledger, facts)
 
 
 def test_clean_run_passes(ledger: LoadedAssignment) -> None:
@@ -315,9 +321,9 @@ def test_malformed_lines_and_events_add_up(ledger: LoadedAssignment) -> None:
     assert details(grade) == [("malformed-results", "1 malformed result event(s)", True)]
 
 
-def test_flood_and_incomplete_harness_details(ledger: LoadedAssignment) -> None:
+def test_flood_and_incomplete_harness(ledger: LoadedAssignment) -> None:
     flood = judged(ledger, container={"output_truncated": True})
-    assert details(flood) == [("output-flood", "the container wrote past its output cap outside the harness", True)]
+    assert [(f.code, f.tripwire) for f in flood.flags] == [("output-flood", True)]
     incomplete = judged(ledger, ended=False)
     assert details(incomplete) == [("harness-incomplete", "the harness did not report the end of the run", True)]
 
