@@ -196,7 +196,8 @@ class Relay:
         code = int(state.get("ExitCode", -1))
         self.learner.exits.append(code)
         if state.get("OOMKilled") or code == 137:
-            self.learner.oom_killed = self.learner.oom_killed or bool(state.get("OOMKilled"))
+            # Only the kernel kills it from outside: our own stops (restart, flood) never get here.
+            self.learner.oom_killed = True
             return f"it was killed (exit code {code}: memory or process limit)"
         return f"its process exited with code {code}"
 

@@ -149,7 +149,7 @@ def _learner_reason(facts: RunFacts, memory_mb: int) -> str:
     if learner.flooded:
         return f"output limit exceeded: the learner's code wrote more than {learner.output_bytes // 1024} KiB"
     if learner.oom_killed:
-        return f"memory limit exceeded: the learner's code used more than {memory_mb} MB"
+        return f"memory limit exceeded: the learner's code used more than {memory_mb} MB (or too many processes)"
     return ""
 
 
@@ -424,7 +424,8 @@ def judge(assignment: LoadedAssignment, facts: RunFacts) -> Grade:
     limits = spec.limits
     stop_reason = _stop_reason(facts, limits.timeout_s, limits.memory_mb)
     limit_hit = bool(stop_reason)
-    reason = stop_reason or _learner_reason(facts, limits.memory_mb) or _output_reason(facts, limits.output_kb)
+    # The learner's own container hitting a limit is the cause when the run then also ran out of time.
+    reason = _learner_reason(facts, limits.memory_mb) or stop_reason or _output_reason(facts, limits.output_kb)
     tests, test_flags = _grade_tests(assignment, facts, stop_reason)
     flags = (
         _harness_tripwires(facts, limit_hit) + _canary_tripwires(facts, limit_hit) + test_flags + _signal_flags(facts)
