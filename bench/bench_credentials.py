@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import time
 from collections.abc import Callable
@@ -37,6 +38,7 @@ from credentials.did import did_key, did_key_verification_method
 from credentials.models import BitstringStatusListEntry, Profile
 from credentials.multibase import decode_base58btc, encode_base58btc
 from credentials.proof import Ed25519Signer, proof_configuration, sign_document, verify_proof
+from credentials.schema_check import schema_errors
 from credentials.verify import verify_credential
 
 
@@ -133,21 +135,44 @@ def baseline_verify(signed: dict[str, Any], public: Ed25519PublicKey) -> bool:
 
 
 def rate(function: Callable[[], object], seconds: float, repeat: int = 1) -> float:
-    """Operations per second: the best of ``repeat`` runs (other processes only ever slow a run)."""
+    """Operations per CPU second of this process (per core): the best of ``repeat`` runs. CPU time,
+    not wall time, so that other processes on the machine do not count against either side."""
     return max(_rate_once(function, seconds / repeat) for _ in range(repeat))
 
 
 def _rate_once(function: Callable[[], object], seconds: float) -> float:
     function()  # warm caches (processed contexts, pyld's resolved contexts)
     count = 0
-    started = time.perf_counter()
+    started = time.process_time()
     deadline = started + seconds
     while True:
         function()
         count += 1
-        now = time.perf_counter()
+        now = time.process_time()
         if now >= deadline:
             return count / (now - started)
+
+
+def baseline_full_verify(text: str, public: Ed25519PublicKey) -> bool:
+    """What the same report costs done the usual way: json, the pure-Python JSON Schema validator,
+    and pyld canonicalization for the proof."""
+    signed = json.loads(text)
+    if schema_errors(signed, compiled=False):
+        return False
+    return baseline_verify(signed, public)
+
+
+class Pool:
+    """Distinct credentials (own id and learner each) as JSON text, verified round robin, so that
+    nothing computed for one credential can be reused for the next."""
+
+    def __init__(self, texts: list[str]) -> None:
+        self.texts = texts
+        self.position = 0
+
+    def next(self) -> str:
+        self.position = (self.position + 1) % len(self.texts)
+        return self.texts[self.position]
 
 
 def main() -> None:
@@ -177,7 +202,7 @@ def main() -> None:
 
     print(
         f"credential: {args.criteria} rubric criteria, {quads} quads; "
-        f"best of {args.repeat} runs in {args.seconds:.1f} s per measurement, 1 core"
+        f"best of {args.repeat} runs in {args.seconds:.1f} CPU s per measurement, 1 core; rates per CPU second"
     )
     rows = [
         ("sign", lambda: sign_document(doc, signer, created=created), lambda: baseline_sign(doc, key, vm, "x")),
@@ -192,8 +217,27 @@ def main() -> None:
         fast_rate = rate(fast, args.seconds, args.repeat)
         slow_rate = rate(slow, args.seconds, args.repeat)
         print(f"{name:<26}{fast_rate:>12.0f}{slow_rate:>12.0f}{fast_rate / slow_rate:>8.1f}x")
-    full = rate(lambda: verify_credential(ours), args.seconds, args.repeat)
-    print(f"{'verify_credential (all)':<26}{full:>12.0f}{'':>12}{'':>9}  (schema, contexts, terms, proof, key, ...)")
+    ours_pool = Pool([json.dumps(sign_document(distinct(doc, i), signer, created=created)) for i in range(64)])
+    theirs_pool = Pool([json.dumps(baseline_sign(distinct(doc, i), key, vm, "2024-05-01T12:00:00Z")) for i in range(64)])
+    assert all(verify_credential(text).valid for text in ours_pool.texts)
+    assert all(baseline_full_verify(text, public) for text in theirs_pool.texts)
+    full = rate(lambda: verify_credential(ours_pool.next()), args.seconds, args.repeat)
+    full_base = rate(lambda: baseline_full_verify(theirs_pool.next(), public), args.seconds, args.repeat)
+    print(f"{'verify_credential (all)':<26}{full:>12.0f}{full_base:>12.0f}{full / full_base:>8.1f}x")
+    print(
+        "  (all: json with limits, schema, contexts, terms and compact form, signed-data facts, proof, key,"
+        " validity, evidence; pyld side: json, jsonschema, pyld proof)"
+    )
+    verdict = "meets" if full >= 1000 else "BELOW"
+    print(f"full verification: {full:.0f} per second per core ({verdict} the 1,000/s target)")
+
+
+def distinct(doc: dict[str, Any], index: int) -> dict[str, Any]:
+    """``doc`` with its own id and learner."""
+    copy = json.loads(json.dumps(doc))
+    copy["id"] = f"urn:uuid:00000000-0000-4000-8000-{index:012d}"
+    copy["credentialSubject"]["identifier"][0]["identityHash"] = "sha256$" + hashlib.sha256(bytes([index])).hexdigest()
+    return copy
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ them.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final
 
 from credentials.errors import CredentialError
@@ -45,12 +45,27 @@ class Literal:
 Term = str | Literal
 
 
-@dataclass
 class Node:
-    """One subject: its properties (predicate IRI -> object terms, as N-Quads text) in the default graph."""
+    """One subject: its properties (predicate IRI -> object terms, as N-Quads text) in the default graph.
 
-    name: str
-    properties: dict[str, list[str]] = field(default_factory=dict)
+    Properties are indexed on first use: a verifier looks at a handful of the dataset's nodes.
+    """
+
+    __slots__ = ("_pairs", "_properties", "name")
+
+    def __init__(self, name: str, pairs: list[tuple[str, str]] | None = None) -> None:
+        self.name = name
+        self._pairs = pairs or []
+        self._properties: dict[str, list[str]] | None = None
+
+    @property
+    def properties(self) -> dict[str, list[str]]:
+        if self._properties is None:
+            properties: dict[str, list[str]] = {}
+            for predicate, obj in self._pairs:
+                properties.setdefault(predicate[1:-1], []).append(obj)
+            self._properties = properties
+        return self._properties
 
     def objects(self, predicate: str) -> list[Term]:
         return [_term(raw) for raw in self.properties.get(predicate, [])]
@@ -130,22 +145,47 @@ def _name(raw: str) -> str:
     return raw[1:-1] if raw[0] == "<" else raw
 
 
-def index_quads(quads: Iterable[tuple[str, str, str, str]]) -> dict[str, Node]:
+class Nodes:
+    """The subjects of a dataset by name (an IRI, or a blank node label), built when asked for."""
+
+    def __init__(self, pairs: dict[str, list[tuple[str, str]]]) -> None:
+        self._pairs = pairs  # subject term ("<iri>" or "_:b0") -> [(predicate term, object term)]
+        self._nodes: dict[str, Node] = {}
+
+    def get(self, name: str) -> Node | None:
+        node = self._nodes.get(name)
+        if node is None:
+            pairs = self._pairs.get(name if name.startswith("_:") else f"<{name}>")
+            if pairs is None:
+                return None
+            node = self._nodes[name] = Node(name, pairs)
+        return node
+
+    def names(self) -> list[str]:
+        return [_name(subject) for subject in self._pairs]
+
+    def objects(self) -> Iterable[str]:
+        """Every object term of the dataset (N-Quads text)."""
+        for pairs in self._pairs.values():
+            for _, obj in pairs:
+                yield obj
+
+
+def index_quads(quads: Iterable[tuple[str, str, str, str]]) -> Nodes:
     """Default-graph subjects of quads of N-Quads terms (named graphs, e.g. embedded proofs, are not
     the credential's statements)."""
-    nodes: dict[str, Node] = {}
+    pairs: dict[str, list[tuple[str, str]]] = {}
     for subject, predicate, obj, graph in quads:
-        if graph:
-            continue
-        name = _name(subject)
-        node = nodes.get(name)
-        if node is None:
-            node = nodes[name] = Node(name)
-        node.properties.setdefault(_name(predicate), []).append(obj)
-    return nodes
+        if not graph:
+            found = pairs.get(subject)
+            if found is None:
+                pairs[subject] = [(predicate, obj)]
+            else:
+                found.append((predicate, obj))
+    return Nodes(pairs)
 
 
-def parse_nquads(nquads: str) -> dict[str, Node]:
+def parse_nquads(nquads: str) -> Nodes:
     """Default-graph subjects of N-Quads text (as written by :mod:`credentials.canon`)."""
     quads = []
     for line in nquads.split("\n"):
@@ -206,30 +246,25 @@ def _iri_or_none(term: Term | None, what: str) -> str | None:
     return term
 
 
-def _credential_node(nodes: dict[str, Node], json_id: str | None) -> Node:
+def _credential_node(nodes: Nodes, json_id: str | None) -> Node:
     if json_id is not None:
         # The document's own id names its node (other nodes may refer to the credential by it).
         node = nodes.get(json_id)
         if node is None or VERIFIABLE_CREDENTIAL not in node.objects(RDF_TYPE):
             raise DatasetError(f"the signed data has no credential {json_id}")
         return node
-    referenced = {
-        _name(obj) for node in nodes.values() for values in node.properties.values() for obj in values if obj[0] != '"'
-    }
-    top = [
-        node
-        for node in nodes.values()
-        if VERIFIABLE_CREDENTIAL in node.objects(RDF_TYPE) and node.name not in referenced
-    ]
+    referenced = {_name(obj) for obj in nodes.objects() if obj[0] != '"'}
+    candidates = [nodes.get(name) for name in nodes.names() if name not in referenced]
+    top = [node for node in candidates if node is not None and VERIFIABLE_CREDENTIAL in node.objects(RDF_TYPE)]
     if len(top) != 1:
         raise DatasetError(f"the signed data describes {len(top)} top-level credentials, not one")
     return top[0]
 
 
-def _status_entry(nodes: dict[str, Node], name: Term) -> StatusEntry:
+def _status_entry(nodes: Nodes, name: Term) -> StatusEntry:
     if isinstance(name, Literal):
         raise DatasetError("credentialStatus in the signed data is a literal, not an entry")
-    node = nodes.get(name, Node(name))
+    node = nodes.get(name) or Node(name)
     purpose = node.literal(STATUS + "statusPurpose", "statusPurpose")
     index = node.literal(STATUS + "statusListIndex", "statusListIndex")
     url = _iri_or_none(node.one(STATUS + "statusListCredential", "statusListCredential"), "statusListCredential")
@@ -252,9 +287,7 @@ def credential_view(data: str | Iterable[tuple[str, str, str, str]], json_id: st
     nodes = parse_nquads(data) if isinstance(data, str) else index_quads(data)
     top = _credential_node(nodes, json_id)
     issuer = _iri_or_none(top.one(CRED + "issuer", "issuer"), "issuer")
-    subjects = [
-        nodes.get(name, Node(name)) for name in top.objects(CRED + "credentialSubject") if isinstance(name, str)
-    ]
+    subjects = [nodes.get(name) or Node(name) for name in top.objects(CRED + "credentialSubject") if isinstance(name, str)]
     return CredentialView(
         id=None if top.name.startswith("_:") else top.name,
         types=top.types(),

@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, unquote
@@ -68,7 +69,16 @@ def did_key_verification_method(public_key: Ed25519PublicKey) -> str:
 
 
 def resolve_did_key(vm_or_did: str) -> ResolvedKey:
-    """Resolve ``did:key:z6Mk...`` or ``did:key:z6Mk...#z6Mk...`` to its Ed25519 key, locally."""
+    """Resolve ``did:key:z6Mk...`` or ``did:key:z6Mk...#z6Mk...`` to its Ed25519 key, locally.
+
+    Raises :class:`DidResolutionError` for anything that is not an Ed25519 did:key. Answers are
+    cached (a verifier sees the same few issuers again and again; the answer never changes).
+    """
+    return _resolve_did_key(vm_or_did)
+
+
+@lru_cache(maxsize=1024)
+def _resolve_did_key(vm_or_did: str) -> ResolvedKey:
     did, fragment = split_verification_method(vm_or_did)
     if not did.startswith("did:key:"):
         raise DidResolutionError(f"{vm_or_did!r} is not a did:key")
