@@ -9,3 +9,5 @@ bench:
 	.venv/bin/python bench/bench_credentials.py
 mutation:
 	scripts/mutation.sh $(MODULES)
+mutation:
+	scripts/mutation.sh credentials

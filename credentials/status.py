@@ -105,8 +105,10 @@ class StatusList:
         self.validity = validity
 
     @classmethod
-    def create(cls, url: str, purpose: StatusPurpose = "revocation", size: int = MIN_BITS) -> StatusList:
-        return cls(url, purpose, size, bytearray(size // 8), bytearray(size // 8))
+    def create(
+        cls, url: str, purpose: StatusPurpose = "revocation", size: int = MIN_BITS, *, validity: timedelta | None = None
+    ) -> StatusList:
+        return cls(url, purpose, size, bytearray(size // 8), bytearray(size // 8), validity=validity)
 
     @classmethod
     def from_state(cls, state: StatusListState) -> StatusList:
