@@ -2,13 +2,18 @@
 
 tests/interop/verify.mjs uses @digitalbazaar/vc with the eddsa-rdfc-2022 cryptosuite; its document
 loader serves only our bundled contexts and resolves did:key locally. The npm packages are installed
-here (npm ci) when node_modules is missing.
+outside the checkout (npm ci into a cache folder keyed by the lock file's hash, under
+$GRADER_INTEROP_CACHE or ~/.cache/capstone-grader), so the tracked tree is never written to.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
+import os
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +25,46 @@ from credentials.did import did_key, did_key_verification_method, did_web, did_w
 from credentials.models import Profile
 from credentials.proof import Ed25519Signer, sign_credential
 from credentials.status import StatusList
-from credentials.verify import verify_credential
+from credentials.verify import FetchedStatusList, verify_credential
 from tests.conftest import js_verify
+from tests.credentials.forgeries.cases import Forgery, all_cases, local_issuer
 from tests.unit.credentials.credsamples import sample_credential
 
 pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+INTEROP = ROOT / "tests" / "interop"
+INSTALLED = ("package.json", "package-lock.json", "verify.mjs")
+
+
+def _install_dir() -> Path:
+    """Where the JS verifier and its node_modules live: outside the checkout, one folder per lock."""
+    digest = hashlib.sha256()
+    for name in INSTALLED:
+        digest.update((INTEROP / name).read_bytes())
+    base = Path(os.environ.get("GRADER_INTEROP_CACHE") or Path.home() / ".cache" / "capstone-grader")
+    return base / f"interop-{digest.hexdigest()[:16]}"
+
+
+@pytest.fixture(scope="session")
+def node_verifier() -> Path:
+    """The independent verifier, installed with `npm ci` outside the tracked tree on first use."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    assert node and npm, "node and npm are needed for the interop verifier (scripts/bootstrap.sh installs them)"
+    target = _install_dir()
+    if not (target / "node_modules" / "@digitalbazaar" / "vc").is_dir():
+        staging = target.with_name(target.name + f".tmp{os.getpid()}")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        for name in INSTALLED:
+            shutil.copy2(INTEROP / name, staging / name)
+        subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"], cwd=staging, check=True, capture_output=True, timeout=600
+        )
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
+    os.environ["CREDENTIAL_CONTEXT_DIR"] = str(ROOT / "credentials" / "contexts")
+    return target / "verify.mjs"
 
 KEY = Ed25519PrivateKey.generate()
 ISSUER = did_key(KEY.public_key())
@@ -132,3 +172,45 @@ def test_revocation_is_seen_there(node_verifier: Path, tmp_path: Path) -> None:
     assert js_verify(node_verifier, tmp_path, [credential], "--status-list", str(live))[0]["verified"] is True
     result = js_verify(node_verifier, tmp_path, [credential], "--status-list", str(revoked))[0]
     assert result["verified"] is False and "revocation" in " ".join(result["errors"])
+
+
+def test_the_verifier_is_installed_outside_the_checkout(node_verifier: Path) -> None:
+    assert ROOT not in node_verifier.parents
+    assert not (INTEROP / "node_modules").exists() or (INTEROP / "node_modules").is_dir()  # never created by us
+
+
+def _oracle_cases() -> list[Forgery]:
+    return [case for case in all_cases(local_issuer()) if case.oracle]
+
+
+def _js_verdict(node_verifier: Path, tmp_path: Path, case: Forgery) -> dict[str, Any]:
+    extra: list[str] = []
+    for position, (_, document) in enumerate(case.lists):
+        path = tmp_path / f"{case.name}-list-{position}.json"
+        path.write_text(json.dumps(document), encoding="utf-8")
+        extra += ["--status-list", str(path)]
+    return js_verify(node_verifier, tmp_path, [case.document()], *extra)[0]
+
+
+def test_the_independent_verifier_agrees_on_the_forgeries_it_can_judge(node_verifier: Path, tmp_path: Path) -> None:
+    # Digital Bazaar's verifier checks the signature, validFrom/validUntil as JSON keys, that the
+    # issuer controls the key, and a status list's proof, purpose and bit; it checks no input
+    # limits, no compact form and not which list is used, so only the cases marked as its to judge
+    # are compared (Forgery.oracle): fresh, endorsement, expired, revoked, stale list, another
+    # purpose, unbound issuers.
+    cases = _oracle_cases()
+    assert {c.verdict for c in cases} == {"valid", "invalid"} and len(cases) >= 8
+    for case in cases:
+        lists = [FetchedStatusList(u, d) if u else d for u, d in case.lists]
+        assert verify_credential(case.body, status_list=lists or None).valid is (case.verdict == "valid"), case.name
+        theirs = _js_verdict(node_verifier, tmp_path, case)
+        assert theirs["verified"] is (case.verdict == "valid"), (case.name, theirs["errors"])
+
+
+def test_hidden_fields_fool_a_verifier_that_reads_json_keys(node_verifier: Path, tmp_path: Path) -> None:
+    # Why they are not its cases: with expiry or status hidden, the signature holds and a verifier
+    # reading JSON keys accepts; ours refuses them (terms), see tests/credentials/forgeries.
+    cases = [c for c in all_cases(local_issuer()) if c.name in ("expiry-in-@nest", "status-as-full-iri")]
+    for case in cases:
+        assert not verify_credential(case.body, status_list=[d for _, d in case.lists] or None).valid
+        assert _js_verdict(node_verifier, tmp_path, case)["verified"] is True, case.name

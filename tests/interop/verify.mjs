@@ -24,7 +24,11 @@ import {cryptosuite as eddsaRdfc2022CryptoSuite} from
   '@digitalbazaar/eddsa-rdfc-2022-cryptosuite';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const CONTEXT_DIR = path.resolve(here, '../../credentials/contexts');
+// The verifier may run from an install directory outside the checkout (its node_modules live
+// there, never in the tracked tree); CREDENTIAL_CONTEXT_DIR then names the bundled contexts.
+const CONTEXT_DIR = process.env.CREDENTIAL_CONTEXT_DIR ?
+  path.resolve(process.env.CREDENTIAL_CONTEXT_DIR) :
+  path.resolve(here, '../../credentials/contexts');
 const DID_V1 = 'https://www.w3.org/ns/did/v1';
 const MULTIKEY_V1 = 'https://w3id.org/security/multikey/v1';
 

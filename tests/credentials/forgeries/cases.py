@@ -195,15 +195,16 @@ def status_list_cases(issuer: Issuer) -> list[Forgery]:
     foreign_doc = foreign.issue_credential(stranger.id, stranger.signer)
     issuer.revoke(revoked)
     return [
-        Forgery("revoked-own-list", "revoked", body, "invalid", "status", lists=(_own_list(issuer),)),
+        Forgery("revoked-own-list", "revoked", body, "invalid", "status", lists=(_own_list(issuer),), oracle=True),
         Forgery("other-list-of-the-issuer", "other lists", body, "invalid", "status", lists=((None, other_doc),)),
         Forgery("other-list-claimed-fetched-elsewhere", "other lists", body, "invalid", "status",
                 lists=((other.url, other_doc),)),
-        Forgery("stale-list", "stale lists", body, "invalid", "status", lists=((None, stale),)),
+        Forgery("stale-list", "stale lists", body, "invalid", "status", lists=((None, stale),), oracle=True),
         Forgery("stale-list-expiry-in-@nest", "stale lists", body, "invalid", "status",
                 lists=((None, stale_hidden),)),
         Forgery("stale-list-ttl", "stale lists", body, "invalid", "status", lists=((None, ttl_list),)),
-        Forgery("list-of-another-purpose", "other lists", body, "invalid", "status", lists=((None, suspension),)),
+        Forgery("list-of-another-purpose", "other lists", body, "invalid", "status", lists=((None, suspension),),
+                oracle=True),
         Forgery("list-signed-by-someone-else", "other lists", body, "invalid", "status",
                 lists=((None, foreign_doc),)),
     ]
@@ -219,9 +220,9 @@ def issuer_cases(issuer: Issuer) -> list[Forgery]:
     other_did = sample_credential(issuer=Profile(id=issuer.id, name="Example Grader"))
     return [
         Forgery("urn-issuer-any-did-key", "unbound issuer", _text(sign_credential(unsigned, signer)), "invalid",
-                "issuer_key"),
+                "issuer_key", oracle=True),
         Forgery("issuer-signed-by-another-key", "unbound issuer", _text(sign_credential(other_did, signer)),
-                "invalid", "issuer_key", oracle=False),
+                "invalid", "issuer_key", oracle=True),
     ]
 
 
