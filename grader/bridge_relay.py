@@ -51,6 +51,8 @@ class AttachedStream:
         self.sock: socket.socket = getattr(sock, "_sock", None) or sock  # type: ignore[assignment]
         self._keep = sock  # the SDK's wrapper owns the connection; keep it alive as long as the socket
         self.outgoing: queue.Queue[bytes | None] = queue.Queue()
+        self.received = 0  # every byte of stdout, lines or not (a flood without newlines counts too)
+        self.over_budget = False
         self.writer = threading.Thread(target=self._write, daemon=True)
         self.writer.start()
 
@@ -67,9 +69,10 @@ class AttachedStream:
     def send(self, data: bytes) -> None:
         self.outgoing.put(data)
 
-    def lines(self, limit: int) -> Iterator[bytes]:
+    def lines(self, limit: int, budget: int | None = None) -> Iterator[bytes]:
         """Lines of the container's stdout (the attach stream's frames reassembled), each at most `limit`
-        bytes (a longer one is cut there and the rest of it skipped)."""
+        bytes (a longer one is cut there and the rest of it skipped). Ends, with `over_budget` set, once
+        more than `budget` bytes arrived in all."""
         buffer = b""
         pending = b""
         skipping = False
@@ -81,6 +84,10 @@ class AttachedStream:
             if not chunk:
                 if pending and not skipping:
                     yield pending
+                return
+            self.received += len(chunk)
+            if budget is not None and self.received > budget:
+                self.over_budget = True
                 return
             buffer += chunk
             while len(buffer) >= 8:
@@ -173,14 +180,16 @@ class Relay:
         threading.Thread(target=self._pump_learner, args=(stream, container, generation), daemon=True).start()
 
     def _pump_learner(self, stream: AttachedStream, container: Container, generation: int) -> None:
-        for line in stream.lines(MAX_LINE):
+        earlier = self.learner.output_bytes  # what the learner's earlier containers sent
+        for line in stream.lines(MAX_LINE, budget=self.learner_budget - earlier):
             if generation != self.generation:
                 return
-            self.learner.output_bytes += len(line) + 1
-            if self.learner.output_bytes > self.learner_budget:
-                self._flooded(generation)
-                return
+            self.learner.output_bytes = earlier + stream.received
             self._to_tester(b"L " + line)
+        self.learner.output_bytes = earlier + stream.received
+        if stream.over_budget:
+            self._flooded(generation)
+            return
         with self.lock:
             if generation != self.generation:
                 return

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from grader.grade import Flag, Grade, Outcome, TestGrade
 from grader.rubric import fail_reason, score_rubric, zero_criteria
-from grader.run_report import ContainerRun, ReportedTest, RunReport
+from grader.run_report import ContainerRun, HarnessEnd, ReportedTest, RunReport
 from grader.spec import LoadedAssignment
 from grader.testids import base_id
 
@@ -114,6 +114,14 @@ def _sandbox_died(container: ContainerRun) -> bool:
     return container.exit_code == SIGKILLED or (container.runtime == "runsc" and container.exit_code == RUNSC_GO_FATAL)
 
 
+def _while_running(end: HarnessEnd | None) -> str:
+    """Which test was running when the deadline passed: named when visible, never when hidden."""
+    if end is None or not end.running or len(end.running[0]) != 2:
+        return ""
+    suite, test_id = end.running[0]
+    return f" (while {test_id} was running)" if suite == "visible" else " (while a hidden test was running)"
+
+
 def _stop_reason(facts: RunFacts, timeout_s: int, memory_mb: int) -> str:
     """Why the run was cut short by a limit, or "" when it ran to its end."""
     end = facts.report.end
@@ -123,7 +131,7 @@ def _stop_reason(facts: RunFacts, timeout_s: int, memory_mb: int) -> str:
     if facts.service is not None and facts.service.oom_killed:
         return f"memory limit exceeded: the service used more than {memory_mb} MB"
     if facts.container.timed_out or (end is not None and end.timed_out):
-        return f"time limit exceeded: the tests did not finish within {timeout_s} s"
+        return f"time limit exceeded: the tests did not finish within {timeout_s} s{_while_running(end)}"
     if facts.container.oom_killed:
         return f"memory limit exceeded: the run used more than {memory_mb} MB"
     if end is None and _sandbox_died(facts.container) and facts.container.exit_code == SIGKILLED:

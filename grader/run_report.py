@@ -58,6 +58,7 @@ class HarnessEnd(BaseModel):
     output: str = ""
     output_bytes: int = 0
     output_truncated: bool = False
+    running: list[list[str]] = []  # [[suite, id]] of the test running when the run stopped, if any
     duration: float = 0.0
 
 

@@ -174,6 +174,8 @@ class Limits(Strict):
     disk_mb: Annotated[int, Field(ge=1, le=10240)] = 64
     # Isolated unit mode: how long one operation on the learner's code may take before the test fails.
     call_timeout_s: Annotated[float, Field(gt=0, le=600)] = 10
+    # Optional: one test (setup, call and teardown) running past this fails alone, "timed out after N s".
+    test_timeout_s: Annotated[float | None, Field(gt=0, le=3600)] = None
 
 
 class Isolation(StrEnum):

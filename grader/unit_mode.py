@@ -200,6 +200,7 @@ def build_payload(
         "tests_root": TESTS_ROOT,
         "submission": submission,
         "timeout_s": assignment.spec.limits.timeout_s,
+        "test_timeout_s": assignment.spec.limits.test_timeout_s,
         "output_limit": output_limit,
     }
 

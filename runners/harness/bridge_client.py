@@ -469,6 +469,13 @@ class Connection:
         self.write("L " + dumps(frame))
         try:
             return self.wait(number, generation, started + self.call_timeout_s)
+        except LearnerError:
+            raise
+        except BaseException as exc:
+            if not getattr(exc, "_grader_from_learner", False):
+                # Interrupted mid-call (a test's time limit): the learner may still be busy with it.
+                self.down_reason = "a call to it was interrupted"
+            raise
         finally:
             self.stats["seconds"] += time.monotonic() - started
 
@@ -716,6 +723,7 @@ class Connection:
         trace = str(error.get("tb", ""))
         if trace:
             exc.__notes__ = ["in the learner's code:\n" + trace.rstrip()]
+        exc._grader_from_learner = True
         return exc
 
     def learner_roots(self):

@@ -757,6 +757,28 @@ class Reporter:
         self.send({"event": "finish", "exit_status": int(exitstatus)})
 
 
+class TimeLimitPerTest:
+    """limits.test_timeout_s: a test (setup, call, teardown) running past it fails alone, "timed out after N s"."""
+
+    def __init__(self, limit):
+        self.limit = float(limit)
+
+    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
+    def pytest_runtest_protocol(self, item, nextitem):
+        limit = self.limit
+
+        def expired(signum, frame):
+            pytest.fail(f"timed out after {limit:g} s", pytrace=False)
+
+        previous = signal.signal(signal.SIGALRM, expired)
+        signal.setitimer(signal.ITIMER_REAL, limit)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+
 class ConfigView:
     """The two things pytest's assertion comparison reads from the config, copied."""
 
@@ -857,6 +879,8 @@ def main():
         "-o", "console_output_style=classic", *cfg["suites"].values(),
     ]
     plugins = [reporter]
+    if cfg.get("test_timeout_s"):
+        plugins.append(TimeLimitPerTest(cfg["test_timeout_s"]))
     if not submission:
         # No learner code in this process (isolated and service modes): the author's helper modules
         # beside the tests are importable as they would be in the author's own checkout.

@@ -448,6 +448,7 @@ def run(config, emitter, started, bridge=None):
         "tests_root": config["tests_root"],
         "run_dir": "/tmp/work",
         "bridge": config.get("bridge"),
+        "test_timeout_s": config.get("test_timeout_s"),
     }
     config_read, config_write = os.pipe()
     results_read, results_write = os.pipe()
@@ -503,6 +504,8 @@ def run(config, emitter, started, bridge=None):
         "output_bytes": capture.total,
         "output_truncated": capture.total > len(capture.kept),
         "duration": round(time.monotonic() - started, 3),
+        # The test whose phases had begun and not ended: the one running when the run stopped.
+        "running": [list(key) for key in verifier.tests][:1],
     })
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,7 @@ from grader.cli import make_issuer
 from grader.config import Settings
 from grader.pipeline import GradingResult, grade_repository
 from grader.spec import LoadedAssignment, load_assignment
-from tests.conftest import PublishFiles, copy_with_spec, solution_files
+from tests.conftest import LEDGER_DIR, PublishFiles, copy_with_spec, solution_files
 
 pytestmark = pytest.mark.integration
 
@@ -99,11 +100,14 @@ def test_a_crashing_process_fails_its_test_alone(inventory, grade_files, no_left
     assert not result.grade.tampered
 
 
-def test_a_flood_of_output_is_an_output_limit(inventory, grade_files, no_leftovers) -> None:
+@pytest.mark.parametrize("line_end", ["\\n", ""], ids=["lines", "no-newline"])
+def test_a_flood_of_output_is_an_output_limit(inventory, grade_files, line_end: str, no_leftovers) -> None:
+    """Straight to the container's stdout (the bridge channel), in lines or in one endless line."""
     core = solution_files(INVENTORY_DIR, "reference")["inventory/core.py"]
     flood = core.replace(
         "    def skus(self):\n",
-        "    def skus(self):\n        out = open('/proc/1/fd/1', 'wb')\n        while True:\n            out.write(b'x' * 65536 + b'\\n')\n",
+        "    def skus(self):\n        out = open('/proc/1/fd/1', 'wb')\n        while True:\n"
+        f"            out.write(b'x' * 65536 + b'{line_end}')\n",
     )
     result = grade_files(inventory_with({"inventory/core.py": flood}), inventory)
     assert result.grade.passed is False and result.credential is None
@@ -143,3 +147,54 @@ def test_the_bundled_ledger_grades_in_isolated_mode_under_gvisor_where_offered(
     result = grade_url(publish_solution("partial"))
     assert result.grade.mode == "unit" and result.grade.score == 86.99
     assert result.evidence.runtime == ("runsc" if "runsc" in available_runtimes() else "runc")
+
+
+def test_a_test_past_its_own_time_limit_fails_alone(grade_files, tmp_path: Path, no_leftovers) -> None:
+    """`limits.test_timeout_s`: the slow test fails with "timed out after 2 s"; every other test passes."""
+    assignment = copy_with_spec(
+        INVENTORY_DIR, tmp_path / "py-inventory", lambda spec: spec["limits"].update(test_timeout_s=2)
+    )
+    core = solution_files(INVENTORY_DIR, "reference")["inventory/core.py"]
+    slow = "import time\n" + core.replace("    def total_value(self):\n", "    def total_value(self):\n        time.sleep(30)\n")
+    result = grade_files(inventory_with({"inventory/core.py": slow}), assignment)
+    failed = {k: messages(result)[k] for k, v in outcomes(result).items() if v != "passed"}
+    assert set(failed) == {"test_objects.py::test_returned_containers", "test_objects_hidden.py::test_food_value"}
+    assert all("timed out after 2 s" in m for m in failed.values()), failed
+    assert "time limit" not in result.grade.reason
+
+
+def test_the_per_test_time_limit_in_the_inprocess_mode(publish_files, grading_settings, tmp_path: Path, no_leftovers) -> None:
+    def limited(spec: dict[str, Any]) -> None:
+        spec["limits"]["test_timeout_s"] = 2
+        spec["mode"] = "unit-inprocess"
+        del spec["credential"]
+
+    assignment = copy_with_spec(LEDGER_DIR, tmp_path / "py-ledger", limited)
+    book = solution_files(LEDGER_DIR, "reference")["ledger/book.py"]
+    marker = "    def balance_sheet(self, as_of: dt.date | None = None) -> BalanceSheet:\n"
+    slow = book.replace(marker, marker + "        __import__(\"time\").sleep(30)\n")
+    result = grade_repository(publish_files(solution_files(LEDGER_DIR, "reference", {"ledger/book.py": slow})),
+                              assignment, grading_settings)
+    failed = {t.id: t.message for t in result.grade.tests if t.outcome != "passed"}
+    # The three tests that ask for a balance sheet, and no other.
+    assert sorted(failed) == [
+        "test_reports.py::test_balance_sheet_balances",
+        "test_reports_hidden.py::test_balance_sheet_as_of",
+        "test_reports_hidden.py::test_report_amounts_are_decimal",
+    ]
+    assert all(m == "timed out after 2 s" for m in failed.values()), failed
+
+
+def test_the_whole_run_limit_names_the_visible_test_that_was_running(
+    grade_files, tmp_path: Path, no_leftovers
+) -> None:
+    def short(spec: dict[str, Any]) -> None:
+        spec["limits"].update(timeout_s=6, call_timeout_s=60)
+
+    assignment = copy_with_spec(INVENTORY_DIR, tmp_path / "py-inventory", short)
+    core = solution_files(INVENTORY_DIR, "reference")["inventory/core.py"]
+    hang = core.replace("    def skus(self):\n", "    def skus(self):\n        while True:\n            pass\n")
+    result = grade_files(inventory_with({"inventory/core.py": hang}), assignment)
+    assert result.grade.passed is False
+    assert result.grade.reason.startswith("time limit exceeded"), result.grade.reason
+    assert "(while test_objects.py::test_returned_containers was running)" in result.grade.reason
