@@ -256,6 +256,31 @@ def assignment_check(
     say(out, "checked", f"{report.assignment}: every solution grades as written down", style="green")
 
 
+@assignment_app.command("new")
+def assignment_new(
+    assignment_id: Annotated[str, typer.Argument(help="The new assignment's id (lowercase, digits, '-')")],
+    directory: Annotated[Path | None, typer.Option("--dir", help="Where to create it (default: ./ID)")] = None,
+) -> None:
+    """Write a working skeleton (spec, visible and hidden suites, a reference and a known-bad solution, the
+    expected outcomes) that passes `grader assignment check` at once."""
+    from grader.skeleton import skeleton
+
+    target = directory or Path(assignment_id)
+    try:
+        files = skeleton(assignment_id)
+    except ValueError as exc:
+        say(err, "error", exc)
+        raise typer.Exit(EXIT_BAD_INPUT) from exc
+    if target.exists() and any(target.iterdir()):
+        say(err, "error", f"{target} exists and is not empty")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    for rel, text in files.items():
+        path = target / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    say(out, "created", f"{target}: now run 'grader assignment check --write-manifest {target}'", style="green")
+
+
 @assignment_app.command("build")
 def assignment_build(path: Annotated[Path, typer.Argument(help="Assignment folder or assignment.yaml")]) -> None:
     """Build (or find cached) the runner and assignment images."""

@@ -102,3 +102,18 @@ def test_a_learner_who_does_less_scores_no_more(publish_files, grade_url, no_lef
     uncollected = [t for t in less.grade.tests if t.message.startswith("could not be collected")]
     assert uncollected and all(t.id.startswith("test_core_hidden.py::") for t in uncollected)
     assert sum("[" in t.id for t in uncollected) >= 5  # every parameter set of the parametrized test
+
+
+def test_a_new_skeleton_passes_its_check_at_once(tmp_path: Path) -> None:
+    env = os.environ | {"GRADER_HOME": str(tmp_path / "home")}
+    made = subprocess.run([sys.executable, "-m", "grader", "assignment", "new", "py-words", "--dir", str(tmp_path / "a")],
+                          capture_output=True, text=True, env=env, cwd=ROOT, check=False)
+    assert made.returncode == 0, made.stderr
+    done = check(tmp_path / "a", tmp_path / "home", "--write-manifest")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "a" / MANIFEST_FILE).is_file()
+    again = check(tmp_path / "a", tmp_path / "home")  # with its manifest now: current, still passing
+    assert again.returncode == 0, again.stdout + again.stderr
+    refused = subprocess.run([sys.executable, "-m", "grader", "assignment", "new", "Not An Id"],
+                             capture_output=True, text=True, env=env, cwd=tmp_path, check=False)
+    assert refused.returncode == 2 and "is not an assignment id" in refused.stderr
