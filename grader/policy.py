@@ -71,21 +71,21 @@ def _rate_refusal(history: History, limits: RateLimits, tenant_limit: int | None
     return None
 
 
-def _due_refusal(policy: SubmissionPolicy, now: datetime) -> tuple[Refusal | None, bool]:
-    """(refusal, late): late submissions are refused, accepted, or accepted and flagged."""
-    if policy.due is None or now <= policy.due:
-        return None, False
-    if policy.late == "reject":
-        return (
-            Refusal(
-                code="past-due",
-                status=409,
-                title="The assignment is past its due date",
-                detail=f"submissions closed at {policy.due.isoformat()} and this assignment takes no late work",
-            ),
-            True,
-        )
-    return None, True
+def is_late(policy: SubmissionPolicy, now: datetime) -> bool:
+    """After the due date; a submission at the due instant itself is on time."""
+    return policy.due is not None and now > policy.due
+
+
+def _due_refusal(policy: SubmissionPolicy, now: datetime) -> Refusal | None:
+    """Late submissions are refused (`late: reject`), or accepted and marked late (`accept`, `flag`)."""
+    if policy.due is None or not is_late(policy, now) or policy.late != "reject":
+        return None
+    return Refusal(
+        code="past-due",
+        status=409,
+        title="The assignment is past its due date",
+        detail=f"submissions closed at {policy.due.isoformat()} and this assignment takes no late work",
+    )
 
 
 def _attempt_refusal(policy: SubmissionPolicy, history: History, now: datetime) -> Refusal | None:
@@ -121,13 +121,10 @@ def admit(
     refusal = _rate_refusal(history, limits, tenant_limit)
     if refusal is not None:
         return refusal
-    refusal, late = _due_refusal(policy, now)
+    refusal = _due_refusal(policy, now) or _attempt_refusal(policy, history, now)
     if refusal is not None:
         return refusal
-    refusal = _attempt_refusal(policy, history, now)
-    if refusal is not None:
-        return refusal
-    return Admission(attempt=history.attempts_used + 1, late=late)
+    return Admission(attempt=history.attempts_used + 1, late=is_late(policy, now))
 
 
 def has_scope(granted: Iterable[str], needed: Scope) -> bool:

@@ -38,6 +38,7 @@ from grader.spec import (
     SubmissionPolicy,
     Suites,
     load_assignment,
+    map_tests_to_criteria,
     parse_spec,
     spec_as_dict,
 )
@@ -57,7 +58,12 @@ LEVELS = {"Exemplary": 100, "Proficient": 75, "Developing": 40}
 
 def criterion(cid: str = "core", points: float = 10, **extra: Any) -> Criterion:
     return Criterion(
-        id=cid, title=f"Title of {cid}", points=points, tests=["*"], levels=extra.pop("levels", LEVELS), **extra
+        id=cid,
+        title=f"Title of {cid}",
+        points=points,
+        tests=extra.pop("tests", ["*"]),
+        levels=extra.pop("levels", LEVELS),
+        **extra,
     )
 
 
@@ -662,3 +668,128 @@ def test_suite_folders(ledger: LoadedAssignment) -> None:
     assert visible_only.hidden_dir is None
     assert visible_only.suite_dirs() == {"visible": ledger.root / "tests/visible"}
     assert ledger.all_test_ids() == ledger.test_ids["visible"] + ledger.test_ids["hidden"]
+
+
+# Every refusal names its rule and says why, word for word (the CLI and the API show these).
+
+REFUSALS = [
+    ("", "empty", "no URL was given"),
+    ("https://github.com/" + "a" * MAX_URL_LENGTH, "too-long", f"URLs are limited to {MAX_URL_LENGTH} characters"),
+    ("-u/tmp/x", "option-injection", "a URL may not start with '-' (it would be read as a git option)"),
+    (
+        "ext::sh -c x",
+        "transport-helper",
+        "'<name>::' selects a git remote helper such as ext::, which can run commands",
+    ),
+    ("https://github.com/a b", "control-characters", "the URL contains spaces or control characters"),
+    ("/srv/repo", "local-path", "local paths are not repositories a learner can submit"),
+    ("c:\\repo", "local-path", "local paths are not repositories a learner can submit"),
+    ("file:///etc", "local-path", "file:// URLs read the grader's own disk"),
+    (
+        "github.com/a/b.git",
+        "scheme",
+        "expected a URL such as https://host/owner/repo.git; allowed schemes: ['https']",
+    ),
+    (
+        "https:github.com/a/b.git",
+        "scheme",
+        "expected a URL such as https://host/owner/repo.git; allowed schemes: ['https']",
+    ),
+    ("http://github.com/a/b.git", "scheme", "scheme 'http' is not allowed; allowed: ['https']"),
+    ("https://u:p@github.com/a/b.git", "userinfo", "credentials or user names in the URL are not allowed"),
+    ("https://github.com/a/b.git?x=1", "query", "a repository URL has no query string or fragment"),
+    ("https://github.com/a/b.git#main", "query", "a repository URL has no query string or fragment"),
+    ("https:///a/b.git", "host", "the URL names no host"),
+    ("https://github.com:99999/a/b.git", "port", "invalid port: Port out of range 0-65535"),
+    ("https://github.com", "path", "the URL names no repository path"),
+    ("https://github.com/a/../b.git", "path", "path segment '..' is not allowed (letters, digits, . _ ~ - only)"),
+    (
+        "https://github.com/a/b%20c.git",
+        "path",
+        "path segment 'b%20c.git' is not allowed (letters, digits, . _ ~ - only)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("url", "rule", "why"), REFUSALS)
+def test_refusals_word_for_word(url: str, rule: str, why: str) -> None:
+    with pytest.raises(UrlRefused) as refused:
+        check_repo_url(url, HOSTS, SCHEMES)
+    assert (refused.value.rule, str(refused.value)) == (rule, f"refused by rule '{rule}': {why}")
+
+
+def test_an_accepted_url_is_normalised() -> None:
+    checked = check_repo_url("https://GitHub.com//a//b.git", HOSTS, SCHEMES)
+    assert (checked.scheme, checked.host, checked.port, checked.path) == ("https", "github.com", None, "/a/b.git")
+    assert check_repo_url("https://git.example:8443/a.git", ["git.example:8443"], SCHEMES).host_port == (
+        "git.example:8443"
+    )
+
+
+def test_spec_yaml_errors_name_the_line_and_column() -> None:
+    with pytest.raises(SpecError) as error:
+        parse_spec("id: ab\ntitle: [unclosed\n", "x/assignment.yaml")
+    (issue,) = error.value.issues
+    assert (issue.file, issue.field) == ("x/assignment.yaml", "line 3, column 1")
+    assert issue.message.startswith("not valid YAML: ")
+
+
+def test_a_spec_that_is_not_a_mapping() -> None:
+    with pytest.raises(SpecError) as error:
+        parse_spec("- just\n- a list\n", "x/assignment.yaml")
+    assert [i.model_dump() for i in error.value.issues] == [
+        {"file": "x/assignment.yaml", "field": "(top level)", "message": "expected a mapping of fields"}
+    ]
+    assert str(error.value) == "x/assignment.yaml: (top level): expected a mapping of fields"
+
+
+def test_spec_error_text_is_one_issue_a_line() -> None:
+    with pytest.raises(SpecError) as error:
+        parse_spec(SPEC_TEXT.replace("version: 1.0.0", "version: one").replace("title: t", "title: t\nlate: x"))
+    assert str(error.value) == (
+        "assignment.yaml: version: expected a semantic version such as 1.0.0\n"
+        "assignment.yaml: late: unknown field (check its spelling against the spec reference)"
+    )
+
+
+def test_an_unscored_test_names_the_criteria_field() -> None:
+    criterion_of, issues = map_tests_to_criteria([criterion(tests=["a.py::*"])], ["a.py::t", "b.py::t"], "f.yaml")
+    assert criterion_of == {"a.py::t": "core"}
+    assert [i.model_dump() for i in issues] == [
+        {"file": "f.yaml", "field": "rubric.criteria", "message": "test 'b.py::t' matches no criterion"}
+    ]
+
+
+def test_rate_refusals_are_rate_limited_problems() -> None:
+    for history in (History(tenant_last_minute=5), History(learner_last_hour=10)):
+        refusal = at(DUE, SubmissionPolicy(), history)
+        assert isinstance(refusal, Refusal) and (refusal.code, refusal.status) == ("rate-limited", 429)
+
+
+def test_timeout_and_memory_reasons_name_the_spec_limits(ledger: LoadedAssignment) -> None:
+    timed_out = judged(ledger, ended=False, container={"timed_out": True})
+    assert timed_out.reason == "time limit exceeded: the tests did not finish within 60 s"
+    oom = judged(ledger, container={"oom_killed": True})
+    assert oom.reason == "memory limit exceeded: the run used more than 256 MB"
+    assert judged(ledger, ended=True, container={"exit_code": 137}).reason == ""
+
+
+def test_a_tampered_grade_names_every_tripwire_and_has_no_credit(ledger: LoadedAssignment) -> None:
+    grade = judged(ledger, canary_outcome="passed", drop=1)
+    assert grade.reason == "integrity check failed (canary-passed, missing-results): the results cannot be trusted"
+    assert (grade.score, grade.percent, grade.passed) == (0.0, 0.0, False)
+    assert all(c.points == 0.0 and c.level == NOT_YET for c in grade.criteria)
+    (missing,) = [t for t in grade.tests if t.outcome is Outcome.MISSING]
+    assert missing.message == "no result was reported"
+
+
+def test_unexpected_test_detail(ledger: LoadedAssignment) -> None:
+    invented = {"event": "result", "suite": "visible", "id": "test_core.py::test_invented", "outcome": "passed"}
+    grade = judged(ledger, extra=[invented])
+    assert details(grade) == [
+        (
+            "unexpected-test",
+            "results for 1 test(s) the author never wrote | author only: visible:test_core.py::test_invented",
+            True,
+        )
+    ]
