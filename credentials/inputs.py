@@ -98,36 +98,41 @@ def scan_document(doc: Any) -> Scan:
 
 
 def _flags(doc: Any) -> tuple[bool, bool]:
-    """(over the limits or not Unicode text, not in compacted form), as fast as Python allows."""
-    values = blank_nodes = 0
+    """(over the limits or not Unicode text, not in compacted form), as fast as Python allows:
+    leaves are checked where they are found, only containers go on the stack."""
+    if type(doc) is str:
+        return not _is_text(doc) if not doc.isascii() else False, False
+    if not isinstance(doc, Mapping | list):
+        return False, False
+    values = 1
+    blank_nodes = 0
     not_compact = False
     stack: list[tuple[Any, int]] = [(doc, 1)]
     pop, push = stack.pop, stack.append
     while stack:
         node, depth = pop()
-        values += 1
-        kind = type(node)
-        if kind is str:
-            if not node.isascii() and not _is_text(node):
-                return True, not_compact
-        elif kind is dict or (kind is not list and isinstance(node, Mapping)):
-            if depth > MAX_DEPTH:
-                return True, not_compact
+        if depth > MAX_DEPTH:
+            return True, not_compact
+        if type(node) is dict or isinstance(node, Mapping):
             if "id" not in node and "@id" not in node:
                 blank_nodes += 1
-            for key, value in node.items():
+            items: Any = node.values()
+            for key in node:
                 if type(key) is not str or (not key.isascii() and not _is_text(key)):
                     return True, not_compact
-                if ":" in key or (key[:1] == "@" and (key != "@context" or not _is_context_urls(value))):
+                if ":" in key or (key[:1] == "@" and (key != "@context" or not _is_context_urls(node[key]))):
                     not_compact = True
+        else:
+            items = node
+        values += len(items)
+        for value in items:
+            kind = type(value)
+            if kind is str:
+                if not value.isascii() and not _is_text(value):
+                    return True, not_compact
+            elif kind is dict or kind is list or isinstance(value, Mapping | list):
                 push((value, depth + 1))
-        elif kind is list or (kind is not str and isinstance(node, list)):
-            if depth > MAX_DEPTH:
-                return True, not_compact
-            for item in node:
-                push((item, depth + 1))
-    over = values > MAX_VALUES or blank_nodes > MAX_BLANK_NODES
-    return over, not_compact
+    return values > MAX_VALUES or blank_nodes > MAX_BLANK_NODES, not_compact
 
 
 def _is_text(value: str) -> bool:

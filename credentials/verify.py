@@ -279,8 +279,7 @@ class _Verification:
         return canon.canonicalize(doc)
 
     def record(self, name: CheckName, outcome: Outcome, reason: str) -> None:
-        # Built from trusted values: skip pydantic's validation (a verifier makes nine per credential).
-        self.results[name] = Check.model_construct(name=name, outcome=outcome, reason=reason)
+        self.results[name] = Check(name=name, outcome=outcome, reason=reason)
 
     def run(self) -> VerificationReport:
         if not self.check_json():
