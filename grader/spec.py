@@ -6,10 +6,12 @@ it without reading our code.
 
 from __future__ import annotations
 
+import ast
 import calendar
 import fnmatch
 import hashlib
 import re
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -522,6 +524,8 @@ def load_assignment(path: Path, runners_dir: Path | None = None) -> LoadedAssign
     if every_id:
         issues.extend(mapping_issues)
     manifest = _checked_manifest(root, test_ids, issues)
+    if spec.mode is Mode.UNIT_INPROCESS:
+        issues.extend(_inprocess_conftest_issues(root, spec))
     if issues:
         raise SpecError(issues)
     return LoadedAssignment(
@@ -532,6 +536,39 @@ def load_assignment(path: Path, runners_dir: Path | None = None) -> LoadedAssign
         criterion_of=criterion_of,
         manifest=manifest.tests if manifest is not None else None,
     )
+
+
+_TOOLS = {"pytest", "_pytest", "pluggy", "hypothesis"}
+
+
+def _inprocess_conftest_issues(root: Path, spec: AssignmentSpec) -> list[SpecIssue]:
+    """In the in-process mode a suite's conftest.py loads before the learner's folder joins sys.path, so a
+    top-level import of the learner's package fails the whole run: say so, with the file and line."""
+    packages = {re.split(r"[<>=!~\[ ;]", p, maxsplit=1)[0].lower().replace("-", "_") for p in spec.packages}
+    issues = []
+    for rel in (spec.tests.visible, spec.tests.hidden):
+        if rel is None:
+            continue
+        suite = root / rel
+        for conftest in sorted(suite.rglob("conftest.py")):
+            try:
+                tree = ast.parse(conftest.read_text(encoding="utf-8"))
+            except (SyntaxError, UnicodeDecodeError):
+                continue
+            local = {p.stem for p in conftest.parent.glob("*.py")} | {p.name for p in conftest.parent.iterdir() if p.is_dir()}
+            for node in tree.body:
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                    [node.module] if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 else [])
+                for name in names:
+                    top = name.split(".")[0]
+                    if top in sys.stdlib_module_names or top in _TOOLS or top in local or top.lower() in packages:
+                        continue
+                    issues.append(SpecIssue(
+                        file=str(conftest), field=f"line {node.lineno}",
+                        message=f"imports {top!r} at top level, which in mode 'unit-inprocess' loads before the "
+                        "learner's folder is importable: import it inside the fixtures, or use mode 'unit'",
+                    ))
+    return issues
 
 
 def _checked_manifest(root: Path, test_ids: dict[str, list[str]], issues: list[SpecIssue]) -> Manifest | None:

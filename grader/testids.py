@@ -23,7 +23,61 @@ def is_test_file(path: Path) -> bool:
     return path.suffix == ".py" and (path.name.startswith("test_") or path.stem.endswith("_test"))
 
 
-def _tests_in_module(tree: ast.Module, rel: str) -> list[str]:
+MAX_BASE_DEPTH = 8
+
+
+def _is_test_function(node: ast.stmt) -> bool:
+    return isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test")
+
+
+class _Classes:
+    """Finds the class a base name refers to: in the same module, or imported from a helper module
+    beside the tests (`from helpers_base import BaseContract`), read from the file, never imported."""
+
+    def __init__(self, suite_dir: Path) -> None:
+        self.suite_dir = suite_dir
+        self.modules: dict[Path, ast.Module | None] = {}
+
+    def module(self, path: Path) -> ast.Module | None:
+        if path not in self.modules:
+            try:
+                self.modules[path] = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+            except (OSError, SyntaxError, UnicodeDecodeError):
+                self.modules[path] = None
+        return self.modules[path]
+
+    def resolve(self, name: str, tree: ast.Module, here: Path) -> tuple[ast.ClassDef, ast.Module, Path] | None:
+        for node in tree.body:
+            if isinstance(node, ast.ClassDef) and node.name == name:
+                return node, tree, here
+        for node in tree.body:
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for alias in node.names:
+                    if (alias.asname or alias.name) != name:
+                        continue
+                    for folder in (here.parent, self.suite_dir):
+                        helper = folder / (node.module.replace(".", "/") + ".py")
+                        other = self.module(helper) if helper.is_file() else None
+                        if other is not None:
+                            found = self.resolve(alias.name, other, helper)
+                            if found is not None:
+                                return found
+        return None
+
+    def test_methods(self, cls: ast.ClassDef, tree: ast.Module, here: Path, depth: int = 0) -> list[str]:
+        """The class's own test methods, then those it inherits (pytest collects both)."""
+        names = [m.name for m in cls.body if isinstance(m, ast.FunctionDef | ast.AsyncFunctionDef) and _is_test_function(m)]
+        if depth >= MAX_BASE_DEPTH:
+            return names
+        for base in cls.bases:
+            if isinstance(base, ast.Name):
+                found = self.resolve(base.id, tree, here)
+                if found is not None:
+                    names.extend(self.test_methods(*found, depth=depth + 1))
+        return list(dict.fromkeys(names))
+
+
+def _tests_in_module(tree: ast.Module, rel: str, classes: _Classes | None = None, path: Path | None = None) -> list[str]:
     ids: list[str] = []
     for node in tree.body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test"):
@@ -32,17 +86,20 @@ def _tests_in_module(tree: ast.Module, rel: str) -> list[str]:
             has_init = any(isinstance(m, ast.FunctionDef) and m.name == "__init__" for m in node.body)
             if has_init:  # pytest refuses to collect such classes
                 continue
-            ids.extend(
-                f"{rel}::{node.name}::{member.name}"
-                for member in node.body
-                if isinstance(member, ast.FunctionDef | ast.AsyncFunctionDef) and member.name.startswith("test")
-            )
+            if classes is not None and path is not None:
+                methods = classes.test_methods(node, tree, path)
+            else:
+                methods = [
+                    m.name for m in node.body if isinstance(m, ast.FunctionDef | ast.AsyncFunctionDef) and _is_test_function(m)
+                ]
+            ids.extend(f"{rel}::{node.name}::{name}" for name in methods)
     return ids
 
 
 def discover_test_ids(suite_dir: Path) -> tuple[list[str], list[DiscoveryProblem]]:
     ids: list[str] = []
     problems: list[DiscoveryProblem] = []
+    classes = _Classes(suite_dir)
     for path in sorted(suite_dir.rglob("*.py")):
         if not is_test_file(path) or "__pycache__" in path.parts:
             continue
@@ -52,7 +109,7 @@ def discover_test_ids(suite_dir: Path) -> tuple[list[str], list[DiscoveryProblem
         except SyntaxError as exc:
             problems.append(DiscoveryProblem(str(path), f"line {exc.lineno}", f"not valid Python: {exc.msg}"))
             continue
-        found = _tests_in_module(tree, rel)
+        found = _tests_in_module(tree, rel, classes, path)
         seen: set[str] = set()
         for test_id in found:
             if test_id in seen:

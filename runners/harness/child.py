@@ -881,10 +881,10 @@ def main():
     plugins = [reporter]
     if cfg.get("test_timeout_s"):
         plugins.append(TimeLimitPerTest(cfg["test_timeout_s"]))
-    if not submission:
-        # No learner code in this process (isolated and service modes): the author's helper modules
-        # beside the tests are importable as they would be in the author's own checkout.
-        sys.path[:0] = [os.path.realpath(path) for path in cfg["suites"].values()]
+    # The author's helper modules beside the tests are importable as in the author's own checkout. (In the
+    # in-process mode a hidden suite's helpers are then importable by learner code too; they are on disk
+    # and readable there anyway, as SECURITY.md says, and reading them is flagged.)
+    sys.path[:0] = [os.path.realpath(path) for path in cfg["suites"].values()]
     if cfg.get("bridge"):
         # Isolated unit mode: the learner's modules are proxies of the learner's container's.
         sys.path.insert(0, "/opt/grader")

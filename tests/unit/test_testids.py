@@ -43,3 +43,20 @@ def test_base_id_strips_parameters() -> None:
     assert base_id("test_a.py::test_p[1-2]") == "test_a.py::test_p"
     assert base_id("test_a.py::TestC::test_q[x[0]]") == "test_a.py::TestC::test_q"
     assert base_id("test_a.py::test_plain") == "test_a.py::test_plain"
+
+
+def test_inherited_test_methods_are_found_in_the_file_and_in_helper_modules(tmp_path: Path) -> None:
+    (tmp_path / "contract.py").write_text("class Contract:\n    def test_a(self):\n        pass\n\n\nclass Deeper(Contract):\n    def test_b(self):\n        pass\n")
+    (tmp_path / "test_x.py").write_text(
+        "from contract import Deeper\n\n\nclass Local:\n    def test_c(self):\n        pass\n\n\n"
+        "class TestImpl(Deeper, Local):\n    def test_own(self):\n        pass\n\n\n"
+        "class NotATest(Deeper):\n    pass\n"
+    )
+    ids, problems = discover_test_ids(tmp_path)
+    assert problems == []
+    assert sorted(ids) == [
+        "test_x.py::TestImpl::test_a",
+        "test_x.py::TestImpl::test_b",
+        "test_x.py::TestImpl::test_c",
+        "test_x.py::TestImpl::test_own",
+    ]
