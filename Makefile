@@ -7,6 +7,6 @@ lint:
 	.venv/bin/ruff check grader credentials tests && .venv/bin/mypy
 bench:
 	.venv/bin/python bench/bench_credentials.py
-MODULES ?= credentials
+MODULES ?= core credentials
 mutation:
 	scripts/mutation.sh $(MODULES)

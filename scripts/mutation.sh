@@ -1,14 +1,25 @@
 #!/usr/bin/env bash
 # Mutation testing with mutmut: how many deliberately planted bugs the tests kill.
 #
+#   scripts/mutation.sh core                             # the grading core (grader/spec.py, rubric, judge, ...)
 #   scripts/mutation.sh credentials                      # credentials/verify.py and credentials/status.py
+#   scripts/mutation.sh 'grader/webhooks.py::signature,verify_signature'   # only these top-level functions
+#   scripts/mutation.sh 'grader/spec.py::-load_assignment'                 # all but these
 #   scripts/mutation.sh credentials/status.py            # any module paths (several allowed)
 #   MUTATION_TESTS="tests/unit/x.py" scripts/mutation.sh grader/rubric.py
 #   MUTATION_MIN=90 scripts/mutation.sh credentials      # exit 1 below this score (default 90)
 #
-# A target is a module path (file.py) or a named set (below). The tests that run against each
-# mutant are the target's test files (or $MUTATION_TESTS). mutmut works in a throw-away copy of the
-# checkout, so nothing in the working tree changes. Prints the score per module and in total.
+# A target is a module path (file.py), a module path restricted to some of its top-level functions
+# or classes (file.py::f,g, or file.py::-f,g for all but those: the rest is fenced off with mutmut's
+# `# pragma: no mutate start/end` in the copy), or a named set (below). The tests that run against
+# each mutant are the target's test files (or $MUTATION_TESTS). mutmut works in a throw-away copy of
+# the checkout, so nothing in the working tree changes. Prints the score per module and in total.
+#
+# The `core` set is the grading core's pure functions, data in, data out. Left out as I/O, and so
+# not measured: spec.py's loaders (hash_assignment, known_runners, default_runners_dir,
+# load_assignment read the assignment folder, and _checked_manifest reads the manifest file);
+# webhooks.py's send (HTTP), emit and record_try (the store), new_secret (randomness), and the
+# payload and backoff helpers beside the signing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -25,18 +36,39 @@ if [ ! -x "$MUTMUT" ]; then
   exit 2
 fi
 
+CORE=(
+  "grader/spec.py::-hash_assignment,known_runners,default_runners_dir,load_assignment,_checked_manifest"
+  grader/rubric.py
+  grader/judge.py
+  grader/policy.py
+  grader/urlpolicy.py
+  "grader/webhooks.py::encode_body,signature,signature_header,_parse_header,verify_signature"
+)
+
 modules=()
+fences=()  # module::functions targets, applied to the copy
 tests=()
+add_module() {
+  local module=${1%%::*}
+  [ -f "$module" ] || { echo "no such module: $module" >&2; exit 2; }
+  modules+=("$module")
+  if [[ "$1" == *::* ]]; then
+    fences+=("$1")
+  fi
+}
 for target in "$@"; do
   case "$target" in
+    core)
+      for module in "${CORE[@]}"; do add_module "$module"; done
+      tests+=(tests/unit)
+      ;;
     credentials)
       modules+=(credentials/verify.py credentials/status.py)
       tests+=(tests/unit/credentials/test_credentials_verify.py tests/unit/credentials/test_credentials_status.py
               tests/unit/credentials/test_credentials_pins.py tests/unit/credentials/test_credentials_interop_cases.py)
       ;;
-    *.py)
-      [ -f "$target" ] || { echo "no such module: $target" >&2; exit 2; }
-      modules+=("$target")
+    *.py|*.py::*)
+      add_module "$target"
       ;;
     *)
       echo "unknown target $target: give module paths (path/to/module.py) or a named set" >&2
@@ -56,7 +88,35 @@ trap 'rm -rf "$work"' EXIT
 # The copy: sources, tests and project metadata (no virtualenv, no git, no caches).
 tar --exclude=.venv --exclude=.git --exclude='*/node_modules' --exclude='__pycache__' --exclude=mutants \
     --exclude=.mypy_cache --exclude=.ruff_cache --exclude=.pytest_cache --exclude=.hypothesis \
-    -cf - credentials grader tests assignments pyproject.toml | tar -xf - -C "$work"
+    -cf - credentials grader tests assignments runners pyproject.toml | tar -xf - -C "$work"
+
+# Fence off what a `module.py::functions` target leaves out (see the header).
+"$PY" - "$work" "${fences[@]}" <<'FENCE'
+import ast
+import sys
+from pathlib import Path
+
+work = Path(sys.argv[1])
+for target in sys.argv[2:]:
+    module, _, names = target.partition("::")
+    keep = not names.startswith("-")
+    chosen = set(names.removeprefix("-").split(","))
+    path = work / module
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    tree = ast.parse("".join(lines))
+    nodes = [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)]
+    unknown = chosen - {n.name for n in nodes}
+    if unknown:
+        sys.exit(f"{module}: no top-level function or class {sorted(unknown)}")
+    for node in reversed(nodes):
+        if (node.name in chosen) == keep:
+            continue
+        first = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
+        # A module-level `pass` after each marker keeps the comment attached to a statement of its own.
+        lines[node.end_lineno : node.end_lineno] = ["\n# pragma: no mutate end\npass\n"]
+        lines[first:first] = ["pass\n# pragma: no mutate start\n"]
+    path.write_text("".join(lines), encoding="utf-8")
+FENCE
 
 sources=$(printf '%s\n' "${modules[@]}" | cut -d/ -f1 | sort -u)
 {
@@ -65,6 +125,12 @@ sources=$(printf '%s\n' "${modules[@]}" | cut -d/ -f1 | sort -u)
   printf '    %s\n' $sources
   echo "only_mutate="
   printf '    %s\n' "${modules[@]}"
+  # The tests read the bundled assignments and the runner folders from inside mutmut's own copy.
+  echo "also_copy="
+  printf '    %s\n' assignments/ runners/
+  for package in credentials grader; do
+    grep -qx "$package" <<< "$sources" || printf '    %s/\n' "$package"
+  done
   echo "pytest_add_cli_args_test_selection="
   printf '    %s\n' "${tests[@]}"
   echo "pytest_add_cli_args="
