@@ -565,13 +565,13 @@ def test_default_tolerance_is_five_minutes() -> None:
 def test_any_matching_v1_signature_is_enough() -> None:
     good = signature_header(SECRET, NOW, BODY).split("v1=")[1]
     assert verify_signature(SECRET, f"t={NOW},v1=deadbeef, v1={good}", BODY, NOW) == NOW
-    with pytest.raises(SignatureInvalid, match="no v1 signature matches"):
+    with pytest.raises(SignatureInvalid, match=r"^no v1 signature matches the body$"):
         verify_signature(SECRET, f"t={NOW},v1=deadbeef", BODY, NOW)
 
 
 @pytest.mark.parametrize("header", ["", "t=,v1=ab", f"t={NOW}", f"t=-{NOW},v1=ab", "v1=ab,v2=cd", f"t={NOW},v1="])
 def test_malformed_headers_are_refused(header: str) -> None:
-    with pytest.raises(SignatureInvalid, match="expected a header like"):
+    with pytest.raises(SignatureInvalid, match=r"^expected a header like t=<seconds>,v1=<hex>$"):
         verify_signature(SECRET, header, BODY, NOW)
 
 
@@ -646,9 +646,9 @@ def test_encoded_body_is_compact_utf8_in_key_order() -> None:
 
 
 def test_header_parts_split_at_the_first_equals_sign() -> None:
-    with pytest.raises(SignatureInvalid, match="no v1 signature matches"):
+    with pytest.raises(SignatureInvalid, match=r"^no v1 signature matches the body$"):
         verify_signature(SECRET, f"t={NOW},v1=abc=", BODY, NOW)
-    with pytest.raises(SignatureInvalid, match="expected a header like"):
+    with pytest.raises(SignatureInvalid, match=r"^expected a header like t=<seconds>,v1=<hex>$"):
         verify_signature(SECRET, f"t={NOW},v2=cd", BODY, NOW)
 
 
