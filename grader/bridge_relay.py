@@ -25,7 +25,6 @@ import json
 import queue
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -295,28 +294,6 @@ class Relay:
             self._stop_learner()
         if self.tester_stream is not None:
             self.tester_stream.close()
-
-
-def wait_for_exit(container: Container, deadline_s: float, overflowed: threading.Event) -> tuple[bool, dict[str, Any]]:
-    """Wait for `container` to stop; kill it at the deadline or when its output overflowed.
-
-    Returns (timed_out, the engine's wait result).
-    """
-    started = time.monotonic()
-    while True:
-        if overflowed.is_set():
-            with contextlib.suppress(APIError):
-                container.kill()
-            break
-        try:
-            container.wait(timeout=0.5)
-            break
-        except Exception:  # the SDK raises requests' ReadTimeout while the container still runs
-            if time.monotonic() - started > deadline_s:
-                with contextlib.suppress(APIError):
-                    container.kill()
-                return True, dict(container.wait(timeout=30))
-    return False, dict(container.wait(timeout=30))
 
 
 def create_container(image: str, options: dict[str, Any]) -> Container:

@@ -27,7 +27,7 @@ from typing import Any
 from docker.models.containers import Container
 from docker.types import Mount
 
-from grader.bridge_relay import LearnerRecord, Relay, create_container, wait_for_exit
+from grader.bridge_relay import LearnerRecord, Relay, create_container
 from grader.config import Settings
 from grader.judge import LearnerFacts, RunFacts
 from grader.run_report import ContainerRun, parse_harness_stream
@@ -39,6 +39,7 @@ from grader.sandbox import (
     new_run_name,
     remove_by_name,
     tests_mounts,
+    wait_for_exit,
 )
 from grader.spec import Isolation, LoadedAssignment
 from grader.unit_mode import (

@@ -143,6 +143,32 @@ class _CappedReader(threading.Thread):
                     return
 
 
+def wait_for_exit(
+    container: Container, deadline_s: float, overflowed: threading.Event, started: float | None = None
+) -> tuple[bool, dict[str, Any]]:
+    """Wait for `container` to stop; kill it at the deadline (counted from `started`) or once its output
+    overflowed. Returns (timed_out, the engine's wait result)."""
+    started = time.monotonic() if started is None else started
+    timed_out = False
+    while True:
+        if overflowed.is_set():
+            # The container may have finished already (its output is buffered by the engine, so a
+            # flood can end before the reader gets to its cap): killing it then is a 409, not a fault.
+            with contextlib.suppress(APIError):
+                container.kill()
+            break
+        try:
+            container.wait(timeout=0.5)
+            break
+        except Exception:  # the SDK raises requests' ReadTimeout while the container still runs
+            if time.monotonic() - started > deadline_s:
+                timed_out = True
+                with contextlib.suppress(APIError):
+                    container.kill()
+                break
+    return timed_out, dict(container.wait(timeout=30))
+
+
 @contextlib.contextmanager
 def container_guard(name: str) -> Iterator[None]:
     """Whatever happens, the container named `name` is gone afterwards."""
@@ -193,24 +219,7 @@ def run_container(
         _send_stdin(container, (json.dumps(stdin_payload) + "\n").encode())
         reader = _CappedReader(container, output_limit)
         reader.start()
-        timed_out = False
-        while True:
-            if reader.overflowed.is_set():
-                # The container may have finished already (its output is buffered by the engine, so a
-                # flood can end before the reader gets to its cap): killing it then is a 409, not a fault.
-                with contextlib.suppress(APIError):
-                    container.kill()
-                break
-            try:
-                container.wait(timeout=0.5)
-                break
-            except Exception:  # the SDK raises requests' ReadTimeout while the container still runs
-                if time.monotonic() - started > deadline_s:
-                    timed_out = True
-                    with contextlib.suppress(APIError):
-                        container.kill()
-                    break
-        state = container.wait(timeout=30)
+        timed_out, state = wait_for_exit(container, deadline_s, reader.overflowed, started)
         reader.join(timeout=10)
         container.reload()
         duration = time.monotonic() - started

@@ -73,6 +73,16 @@ class Ref:
         self.generation = generation
 
 
+def remote_getattr(target, name):
+    """An attribute of a learner object, read in the learner's process. Dunder names other than a few
+    plain ones are not forwarded: Python and pytest probe for them (`__dataclass_fields__`, `__len__`...)
+    and must find what the proxy itself defines."""
+    __tracebackhide__ = True
+    if name.startswith("__") and name.endswith("__") and name not in ALLOWED_DUNDERS:
+        raise AttributeError(name)
+    return CONNECTION.request({"op": "getattr", "t": target, "n": name})
+
+
 def _ref(proxy):
     return object.__getattribute__(proxy, "_grader_ref")
 
@@ -91,9 +101,7 @@ class RemoteClass(type):
 
     def __getattr__(cls, name):
         __tracebackhide__ = True
-        if name.startswith("__") and name.endswith("__") and name not in ALLOWED_DUNDERS:
-            raise AttributeError(name)
-        return CONNECTION.request({"op": "getattr", "t": cls, "n": name})
+        return remote_getattr(cls, name)
 
     def __setattr__(cls, name, value):
         __tracebackhide__ = True
@@ -189,9 +197,7 @@ class RemoteObject:
 
     def __getattr__(self, name):
         __tracebackhide__ = True
-        if name.startswith("__") and name.endswith("__") and name not in ALLOWED_DUNDERS:
-            raise AttributeError(name)
-        return CONNECTION.request({"op": "getattr", "t": self, "n": name})
+        return remote_getattr(self, name)
 
     def __setattr__(self, name, value):
         __tracebackhide__ = True
@@ -249,9 +255,7 @@ class RemoteFunction:
 
     def __getattr__(self, name):
         __tracebackhide__ = True
-        if name.startswith("__") and name.endswith("__") and name not in ALLOWED_DUNDERS:
-            raise AttributeError(name)
-        return CONNECTION.request({"op": "getattr", "t": self, "n": name})
+        return remote_getattr(self, name)
 
     def __repr__(self):
         return f"<function {self.__module__}.{self.__qualname__} of the learner>"
@@ -311,9 +315,7 @@ class RemoteModule(types.ModuleType):
 
     def __getattr__(self, name):
         __tracebackhide__ = True
-        if name.startswith("__") and name.endswith("__") and name not in ALLOWED_DUNDERS:
-            raise AttributeError(name)
-        return CONNECTION.request({"op": "getattr", "t": self, "n": name})
+        return remote_getattr(self, name)
 
     def __setattr__(self, name, value):
         __tracebackhide__ = True
