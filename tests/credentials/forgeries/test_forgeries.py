@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -186,3 +187,34 @@ def test_api_refuses_bodies_that_are_not_objects(service: Service) -> None:
     for body in (b"[]", b'"text"', b"[" * 10_000 + b"]" * 10_000, b""):
         answer = service.verify(body)
         assert answer.status_code == 422 and answer.headers["content-type"] == "application/problem+json"
+
+
+def test_published_lists_expire_and_are_signed_anew(service: Service) -> None:
+    url = status_lists.list_url(service.settings.public_url, service.row_id)
+    path = "/" + url.split("/", 3)[3]
+    first = service.client.get(path).json()
+    valid_from = datetime.fromisoformat(first["validFrom"].replace("Z", "+00:00"))
+    valid_until = datetime.fromisoformat(first["validUntil"].replace("Z", "+00:00"))
+    assert valid_until - valid_from == status_lists.LIST_VALIDITY
+    assert service.client.get(path).json() == first  # cached while fresh
+    with session_scope(service.factory) as session:
+        row = session.get(StatusListRow, service.row_id)
+        assert row is not None and row.document is not None
+        assert not status_lists.refresh_if_stale(row, now=valid_until - status_lists.REFRESH_MARGIN - timedelta(seconds=1))
+        assert status_lists.refresh_if_stale(row, now=valid_until - status_lists.REFRESH_MARGIN)
+        assert row.document is None
+    second = service.client.get(path).json()  # signed anew (the same second gives the same bytes)
+    assert second["validUntil"] >= first["validUntil"] and second["proof"][0]["proofValue"]
+    with session_scope(service.factory) as session:
+        row = session.get(StatusListRow, service.row_id)
+        assert row is not None and row.document == second
+
+
+def test_needs_refresh() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    assert status_lists.needs_refresh(None, now)
+    assert status_lists.needs_refresh({"id": "x"}, now)
+    assert status_lists.needs_refresh({"validUntil": "soon"}, now)
+    assert status_lists.needs_refresh({"validUntil": "2026-01-01T07:00:00"}, now)  # no timezone
+    assert status_lists.needs_refresh({"validUntil": "2026-01-01T06:00:00Z"}, now)
+    assert not status_lists.needs_refresh({"validUntil": "2026-01-01T06:00:01Z"}, now)

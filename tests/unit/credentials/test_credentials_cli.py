@@ -172,3 +172,45 @@ def test_main_cli_mounts_the_sub_apps() -> None:
     cli = pytest.importorskip("grader.cli")
     result = runner.invoke(cli.app, ["credential", "--help"])
     assert result.exit_code == 0 and "verify" in result.output
+
+
+def test_verify_with_a_trust_list(env: Path, tmp_path: Path) -> None:
+    assert runner.invoke(keys_app, ["init"]).exit_code == 0
+    credential = _issue(env)
+    path = _write(tmp_path / "c.json", credential)
+    issuer = credential["issuer"]["id"]
+    trusted = runner.invoke(credential_app, ["verify", str(path), "--trust", issuer, "--trust", "did:web:x.example"])
+    assert trusted.exit_code == 0, trusted.output
+    assert "is in the trust list" in trusted.output
+    report = json.loads(runner.invoke(credential_app, ["verify", str(path), "--trust", issuer, "--json"]).output)
+    assert report["issuer_trusted"] is True and report["issuer"] == issuer
+    other = runner.invoke(credential_app, ["verify", str(path), "--trust", "did:web:x.example"])
+    assert other.exit_code == 1 and "is NOT in the trust list" in other.output and "issuer_key" in other.output
+    plain = json.loads(runner.invoke(credential_app, ["verify", str(path), "--json"]).output)
+    assert plain["issuer_trusted"] is None
+
+
+def test_verify_with_a_list_fetched_from_its_url(env: Path, tmp_path: Path) -> None:
+    assert runner.invoke(keys_app, ["init"]).exit_code == 0
+    store = Keystore.open(env, "s3cret passphrase")
+    status = StatusList.create("https://grader.example.edu/status/cli")
+    credential = _issue(env, status=status.allocate_entry())
+    status.revoke(int(credential["credentialStatus"]["statusListIndex"]))
+    document = status.issue_credential(store.issuer_id(), store.signer())
+    document_path = _write(tmp_path / "list.json", document)
+    cpath = _write(tmp_path / "c.json", credential)
+    url = credential["credentialStatus"]["statusListCredential"]
+    by_id = runner.invoke(credential_app, ["verify", str(cpath), "--status-list", str(document_path)])
+    assert by_id.exit_code == 1 and "revoked" in by_id.output
+    by_url = runner.invoke(credential_app, ["verify", str(cpath), "--status-list", f"{url}={document_path}"])
+    assert by_url.exit_code == 1 and "revoked" in by_url.output
+    elsewhere = runner.invoke(
+        credential_app, ["verify", str(cpath), "--status-list", f"https://other.example/l={document_path}", "--json"]
+    )
+    assert elsewhere.exit_code == 1  # the list still names itself by the entry's URL: it is used
+    missing = runner.invoke(credential_app, ["verify", str(cpath), "--status-list", str(tmp_path / "nope.json")])
+    assert missing.exit_code == 2 and "cannot read status list" in missing.output
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 5000 + "]" * 5000)
+    refused = runner.invoke(credential_app, ["verify", str(cpath), "--status-list", str(deep)])
+    assert refused.exit_code == 2 and "nested too deeply" in refused.output
