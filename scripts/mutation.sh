@@ -17,7 +17,8 @@
 #
 # The `core` set is the grading core's pure functions, data in, data out. Left out as I/O, and so
 # not measured: spec.py's loaders (hash_assignment, known_runners, default_runners_dir,
-# load_assignment read the assignment folder, and _checked_manifest reads the manifest file);
+# load_assignment read the assignment folder, _checked_manifest the manifest file and
+# _inprocess_conftest_issues the suites' conftest.py files);
 # webhooks.py's send (HTTP), emit and record_try (the store), new_secret (randomness), and the
 # payload and backoff helpers beside the signing.
 set -euo pipefail
@@ -37,7 +38,7 @@ if [ ! -x "$MUTMUT" ]; then
 fi
 
 CORE=(
-  "grader/spec.py::-hash_assignment,known_runners,default_runners_dir,load_assignment,_checked_manifest"
+  "grader/spec.py::-hash_assignment,known_runners,default_runners_dir,load_assignment,_checked_manifest,_inprocess_conftest_issues"
   grader/rubric.py
   grader/judge.py
   grader/policy.py
