@@ -269,3 +269,37 @@ def test_api_feedback_holds_nothing_hidden(ledger: LoadedAssignment, api: _Api) 
         rendered = api.get(path, learner, format=format)
         assert rendered.status_code == 200
         assert_clean(rendered.text, ledger, policy, f"API feedback {format}")
+
+
+def _timed_out(ledger: LoadedAssignment, running: list[list[str]]) -> Grade:
+    events = [{"event": "start", "harness": 2}]
+    end = {"event": "end", "timed_out": True, "child_finished": False, "child_exit": None, "running": running}
+    stream = b"".join(_line(e) for e in [*events, end])
+    container = ContainerRun(
+        name="run",
+        runtime="runsc",
+        exit_code=0,
+        timed_out=False,
+        oom_killed=False,
+        output=stream,
+        output_bytes=len(stream),
+        output_truncated=False,
+        duration=60.0,
+    )
+    facts = RunFacts(report=parse_harness_stream(stream, TOKEN), container=container, canaries=[], commit="c" * 40)
+    return judge(ledger, facts)
+
+
+def test_a_time_limit_names_a_visible_test_never_a_hidden_one(ledger: LoadedAssignment) -> None:
+    visible, hidden = ledger.test_ids["visible"][0], ledger.test_ids["hidden"][0]
+    assert _timed_out(ledger, [["visible", visible]]).reason == (
+        f"time limit exceeded: the tests did not finish within 60 s (while {visible} was running)"
+    )
+    assert f"(while {visible} was running)" in _timed_out(ledger, [["visible", visible], ["hidden", hidden]]).reason
+    reason = _timed_out(ledger, [["hidden", hidden]]).reason
+    assert reason == "time limit exceeded: the tests did not finish within 60 s (while a hidden test was running)"
+    assert _timed_out(ledger, []).reason == "time limit exceeded: the tests did not finish within 60 s"
+    assert _timed_out(ledger, [["visible"]]).reason == "time limit exceeded: the tests did not finish within 60 s"
+    grade = _timed_out(ledger, [["hidden", hidden]])
+    view = learner_view(grade, ledger.spec)
+    assert_clean(render_markdown(view) + view.model_dump_json(), ledger, ledger.spec.feedback, "timed-out feedback")
