@@ -793,3 +793,10 @@ def test_unexpected_test_detail(ledger: LoadedAssignment) -> None:
             True,
         )
     ]
+
+
+def test_spec_as_dict_is_json_ready_with_dates() -> None:
+    spec = parse_spec(SPEC_TEXT + "submission: {due: 2027-01-31T23:59:00Z}\n")
+    dumped = spec_as_dict(spec)
+    assert dumped["submission"]["due"] == "2027-01-31T23:59:00Z"
+    assert json.loads(json.dumps(dumped)) == dumped
