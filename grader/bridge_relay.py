@@ -37,6 +37,7 @@ from grader.sandbox import remove_by_name
 
 MAX_LINE = 8 * 1024 * 1024
 MAX_RESTARTS = 30
+MAX_FLOODS = 3  # learner containers killed for flooding before the learner's side is stopped for the run
 BRIDGE = b"@@bridge:"
 CONTROL = b"@@bctl:"
 
@@ -69,19 +70,18 @@ class AttachedStream:
         self.outgoing.put(data)
 
     def lines(self, limit: int, budget: int | None = None) -> Iterator[bytes]:
-        """Lines of the container's stdout (the attach stream's frames reassembled), each at most `limit`
-        bytes (a longer one is cut there and the rest of it skipped). Ends, with `over_budget` set, once
-        more than `budget` bytes arrived in all."""
+        """Lines of the container's stdout (the attach stream's frames reassembled). Ends, with
+        `over_budget` set, at a line longer than `limit` or once more than `budget` bytes arrived in all:
+        no frame of the protocol is that long, so either is a flood."""
         buffer = b""
         pending = b""
-        skipping = False
         while True:
             try:
                 chunk = self.sock.recv(1 << 16)
             except OSError:
                 chunk = b""
             if not chunk:
-                if pending and not skipping:
+                if pending:
                     yield pending
                 return
             self.received += len(chunk)
@@ -99,13 +99,10 @@ class AttachedStream:
                 pending += payload
                 while b"\n" in pending:
                     line, pending = pending.split(b"\n", 1)
-                    if not skipping:
-                        yield line[:limit]
-                    skipping = False
+                    yield line
                 if len(pending) > limit:
-                    if not skipping:
-                        yield pending[:limit]
-                    pending, skipping = b"", True
+                    self.over_budget = True
+                    return
 
     def close(self) -> None:
         self.outgoing.put(None)
@@ -124,7 +121,8 @@ class LearnerRecord:
     planned_restarts: int = 0  # isolation per test
     exits: list[int] = field(default_factory=list)
     oom_killed: bool = False
-    flooded: bool = False
+    floods: int = 0  # containers killed for writing past their budget (the test in progress failed)
+    flooded: bool = False  # ... so often that the learner's side was stopped for the rest of the run
     output_bytes: int = 0
     refused_restarts: int = 0
 
@@ -180,7 +178,7 @@ class Relay:
 
     def _pump_learner(self, stream: AttachedStream, container: Container, generation: int) -> None:
         earlier = self.learner.output_bytes  # what the learner's earlier containers sent
-        for line in stream.lines(MAX_LINE, budget=self.learner_budget - earlier):
+        for line in stream.lines(MAX_LINE, budget=self.learner_budget):
             if generation != self.generation:
                 return
             self.learner.output_bytes = earlier + stream.received
@@ -213,11 +211,12 @@ class Relay:
         with self.lock:
             if generation != self.generation:
                 return
-            self.learner.flooded = True
+            self.learner.floods += 1
+            self.learner.flooded = self.learner.floods >= MAX_FLOODS
             self.dead_reason = f"output limit exceeded: it wrote more than {self.learner_budget // 1024} KiB"
             self.generation += 1  # nothing more from this container reaches the tester
             self._stop_learner()
-        self._control({"learner": "down", "reason": self.dead_reason, "final": True})
+        self._control({"learner": "down", "reason": self.dead_reason, "final": self.learner.flooded})
 
     def _stop_learner(self) -> None:
         if self.learner_stream is not None:

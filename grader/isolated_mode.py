@@ -170,5 +170,6 @@ def _learner_facts(record: LearnerRecord) -> LearnerFacts:
         exits=record.exits,
         oom_killed=record.oom_killed,
         flooded=record.flooded,
+        floods=record.floods,
         output_bytes=record.output_bytes,
     )

@@ -75,7 +75,8 @@ class LearnerFacts(BaseModel):
     planned_restarts: int = 0  # `isolation: per-test`
     exits: list[int] = []
     oom_killed: bool = False
-    flooded: bool = False
+    floods: int = 0  # learner containers killed for flooding the bridge (each failed the test in progress)
+    flooded: bool = False  # so many that the learner's side was stopped for the rest of the run
     output_bytes: int = 0
 
 
@@ -264,6 +265,15 @@ def _signal_flags(facts: RunFacts) -> list[Flag]:
         Flag(code=code, detail=_detail(f"seen {len(details)} time(s) while the tests ran", "; ".join(details[:3])))
         for code, details in by_code.items()
     )
+    if facts.learner is not None and facts.learner.floods and not facts.learner.flooded:
+        flags.append(
+            Flag(
+                code="learner-flood",
+                detail=f"the learner's code flooded its output {facts.learner.floods} time(s); the test running "
+                "then failed and a fresh learner process served the next one",
+                tripwire=False,
+            )
+        )
     if facts.learner is not None and facts.learner.restarts:
         flags.append(
             Flag(

@@ -507,6 +507,7 @@ class Connection:
             try:
                 reply = loads(body)
             except BridgeError as exc:
+                self.down_reason = "it broke the protocol"  # a fresh process serves the next request
                 raise LearnerError(f"the learner's side broke the protocol: {exc}") from None
             if "c" in reply and "i" in reply:
                 self.run_callback(reply)

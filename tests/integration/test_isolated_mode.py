@@ -100,19 +100,50 @@ def test_a_crashing_process_fails_its_test_alone(inventory, grade_files, no_left
     assert not result.grade.tampered
 
 
-@pytest.mark.parametrize("line_end", ["\\n", ""], ids=["lines", "no-newline"])
-def test_a_flood_of_output_is_an_output_limit(inventory, grade_files, line_end: str, no_leftovers) -> None:
-    """Straight to the container's stdout (the bridge channel), in lines or in one endless line."""
+def test_a_flood_of_output_is_an_output_limit(inventory, grade_files, no_leftovers) -> None:
+    """Straight to the container's stdout (the bridge channel), without end: each learner container doing it
+    is killed and fails its test; after three the learner's side is stopped, "output limit exceeded"."""
     core = solution_files(INVENTORY_DIR, "reference")["inventory/core.py"]
     flood = core.replace(
         "    def skus(self):\n",
         "    def skus(self):\n        out = open('/proc/1/fd/1', 'wb')\n        while True:\n"
-        f"            out.write(b'x' * 65536 + b'{line_end}')\n",
+        "            out.write(b'x' * 65536)\n",
     )
     result = grade_files(inventory_with({"inventory/core.py": flood}), inventory)
     assert result.grade.passed is False and result.credential is None
     assert result.grade.reason.startswith("output limit exceeded: the learner's code wrote"), result.grade.reason
     assert outcomes(result)["test_objects.py::test_isinstance_and_dataclass_equality"] == "passed"
+
+
+def test_garbage_on_the_channel_fails_the_call_and_a_fresh_process_serves_the_next(
+    inventory, grade_files, no_leftovers
+) -> None:
+    core = solution_files(INVENTORY_DIR, "reference")["inventory/core.py"]
+    garbage = core.replace(
+        "    def apply(self, rule):\n",
+        "    def apply(self, rule):\n        out = open('/proc/1/fd/1', 'wb')\n        out.write(b'@@grader:x:{}\\n' * 100)\n"
+        "        out.flush()\n",
+    )
+    result = grade_files(inventory_with({"inventory/core.py": garbage}), inventory)
+    failed = {k: messages(result)[k] for k, v in outcomes(result).items() if v != "passed"}
+    assert list(failed) == ["test_patching.py::test_a_function_of_the_tests_as_a_callback"]
+    assert "broke the protocol" in failed["test_patching.py::test_a_function_of_the_tests_as_a_callback"]
+    assert not result.grade.tampered and result.grade.passed
+
+
+def test_one_flood_fails_only_the_test_it_was_in(inventory, grade_files, no_leftovers) -> None:
+    core = solution_files(INVENTORY_DIR, "reference")["inventory/core.py"]
+    flood = core.replace(
+        "    def apply(self, rule):\n",
+        "    def apply(self, rule):\n        out = open('/proc/1/fd/1', 'wb')\n        while True:\n"
+        "            out.write(b'y' * 65536)\n",
+    )
+    result = grade_files(inventory_with({"inventory/core.py": flood}), inventory)
+    failed = {k: messages(result)[k] for k, v in outcomes(result).items() if v != "passed"}
+    assert list(failed) == ["test_patching.py::test_a_function_of_the_tests_as_a_callback"]
+    assert "output limit exceeded" in failed["test_patching.py::test_a_function_of_the_tests_as_a_callback"]
+    assert "learner-flood" in {f.code for f in result.grade.flags} and not result.grade.tampered
+    assert result.grade.passed and result.grade.reason == ""
 
 
 def test_a_per_test_learner_process_when_the_spec_asks(
