@@ -33,6 +33,9 @@ NOTES_DIR = ROOT / "assignments" / "py-notes-api"
 
 PublishFiles = Callable[[dict[str, str]], str]
 
+# tests/data holds assignments (with their authors' own test suites) that the tests grade: not ours to collect.
+collect_ignore = ["data"]
+
 
 @pytest.fixture(scope="session")
 def ledger() -> LoadedAssignment:
