@@ -53,6 +53,7 @@ _EXPORTS: dict[str, str] = {
     "read_status": "credentials.status",
     # verification
     "VerificationReport": "credentials.verify",
+    "FetchedStatusList": "credentials.verify",
     "verify_credential": "credentials.verify",
     # baking
     "bake_credential": "credentials.bake",
@@ -74,6 +75,7 @@ __all__ = [
     "DidDocumentCache",
     "Ed25519Signer",
     "EvidenceInput",
+    "FetchedStatusList",
     "KeyRetiredError",
     "Keystore",
     "OpenBadgeCredential",
@@ -142,4 +144,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from credentials.models import BitstringStatusListEntry, OpenBadgeCredential, Profile
     from credentials.proof import Ed25519Signer, Signer, sign_credential, verify_proof
     from credentials.status import StatusList, StatusListState, read_status
-    from credentials.verify import VerificationReport, verify_credential
+    from credentials.verify import FetchedStatusList, VerificationReport, verify_credential
