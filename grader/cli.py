@@ -112,6 +112,12 @@ def grade_as_json(result: GradingResult) -> dict[str, Any]:
 
 LEARNER_DIR = "feedback"  # safe to hand to the learner
 AUTHOR_DIR = "author"  # hidden test ids, parameters and assertion text: course staff only
+OUTPUT_README = """\
+feedback/  safe to hand to the learner: feedback.md and feedback.html follow the assignment's
+           feedback rules; credential.json is the learner's credential, when one was issued.
+author/    course staff only: junit.xml, results.json and grade.json name every hidden test, its
+           parameters and its failure messages, and the integrity flags in full.
+"""
 
 
 def _write(path: Path, text: str) -> None:
@@ -135,6 +141,7 @@ def write_feedback(result: GradingResult, assignment: LoadedAssignment, director
     _write(author / "results.json", json.dumps(gradescope_results(result.grade, spec.feedback), indent=2))
     _write(author / "junit.xml", junit_xml(result.grade))
     _write(author / "grade.json", json.dumps(grade_as_json(result), indent=2))
+    _write(directory / "README.txt", OUTPUT_README)
 
 
 def make_issuer(settings: Settings, learner: str | None = None) -> CredentialIssuer:

@@ -181,7 +181,8 @@ def test_feedback_dir_learner_folder_is_safe_and_author_folder_complete(
     assert learner_files == ["feedback.html", "feedback.md"]
     for path in (tmp_path / "feedback").iterdir():
         assert_clean(path.read_text(encoding="utf-8"), ledger, policy, str(path))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["author", "feedback"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.txt", "author", "feedback"]
+    assert "course staff only" in (tmp_path / "README.txt").read_text()
     author = {p.name: p.read_text(encoding="utf-8") for p in (tmp_path / "author").iterdir()}
     assert sorted(author) == ["grade.json", "junit.xml", "results.json"]
     for name in ("grade.json", "junit.xml"):
