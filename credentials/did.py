@@ -216,6 +216,9 @@ class DidDocumentCache:
             self.add(document)
 
     def add(self, document: Mapping[str, Any]) -> None:
+        """Raises :class:`DidResolutionError` for a document that is not a JSON object with a DID ``id``."""
+        if not isinstance(document, Mapping):
+            raise DidResolutionError(f"a DID document is a JSON object, not {type(document).__name__}")
         did = document.get("id")
         if not isinstance(did, str) or not did.startswith("did:"):
             raise DidResolutionError("a DID document needs an 'id' that is a DID")
