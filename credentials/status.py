@@ -284,7 +284,7 @@ def read_status(list_credential: dict[str, Any], entry: dict[str, Any], fetched_
     purpose = entry.get("statusPurpose")
     raw_index = entry.get("statusListIndex")
     try:
-        index = int(str(raw_index), 10)
+        index = int(str(raw_index))  # decimal digits only (int() of a str is base 10)
     except ValueError:
         return StatusCheck("invalid", f"statusListIndex {raw_index!r} is not an integer")
     if "BitstringStatusListCredential" not in _types(list_credential.get("type")):

@@ -73,6 +73,7 @@ class FetchedStatusList:
 
 
 StatusListInput = Mapping[str, Any] | FetchedStatusList
+NOT_A_CREDENTIAL = "the input is not a credential"
 
 
 class Check(BaseModel):
@@ -249,10 +250,10 @@ class _Verification:
         self,
         doc: Any,
         *,
-        status_lists: Sequence[StatusListInput],
         keys: _KeyLookup,
         now: datetime,
-        require_evidence: bool,
+        status_lists: Sequence[StatusListInput] = (),
+        require_evidence: bool = False,
         trusted_issuers: Collection[str] | None = None,
         scan: Scan | None = None,
     ) -> None:
@@ -284,13 +285,16 @@ class _Verification:
     def run(self) -> VerificationReport:
         if not self.check_json():
             for name in CHECK_ORDER[1:]:
-                self.record(name, "skipped", "the input is not a credential")
+                self.record(name, "skipped", NOT_A_CREDENTIAL)
             return self.report()
         self.check_schema()
-        contexts_ok = self.check_contexts()
-        terms_ok = self.check_terms() if contexts_ok else self._skip_terms()
+        if self.check_contexts():
+            self.check_terms()
+        else:
+            self.record("terms", "skipped", "contexts are not usable")
         keys = self.check_issuer_key()
-        self.check_proof(keys, contexts_ok and terms_ok)
+        # The terms check leaves the signed data's view only when the document canonicalizes safely.
+        self.check_proof(keys, self.view is not None)
         self.check_validity()
         self.check_status()
         self.check_evidence()
@@ -372,10 +376,6 @@ class _Verification:
         self.record("contexts", "passed", f"{len(urls)} bundled, hash-pinned context(s), VC 2.0 first")
         return True
 
-    def _skip_terms(self) -> bool:
-        self.record("terms", "skipped", "contexts are not usable")
-        return False
-
     def check_terms(self) -> bool:
         # Only the compacted form is read: every other spelling of the same RDF could hide a property
         # from the checks below while the signature still holds.
@@ -454,13 +454,11 @@ class _Verification:
         return None
 
     def _issuer_lists_key(self, issuer: str, vm: str) -> bool:
-        """The issuer's own DID document names ``vm`` as an assertion method (it trusts that key)."""
-        document = self.keys.documents.get(issuer) if issuer.startswith("did:") else None
-        if document is None:
-            return False
-        listed = document.get("assertionMethod") or []
-        names = {e if isinstance(e, str) else e.get("id") for e in listed if isinstance(e, str | Mapping)}
-        return vm in {f"{issuer}{n}" if isinstance(n, str) and n.startswith("#") else n for n in names}
+        """The issuer's own DID document names ``vm`` (a key of another controller; the issuer's own
+        keys are bound already) as an assertion method: the issuer trusts that key."""
+        document = self.keys.documents.get(issuer)
+        listed = document.get("assertionMethod") or [] if document is not None else []
+        return vm in {e if isinstance(e, str) else e.get("id") for e in listed if isinstance(e, str | Mapping)}
 
     def _binding_problem(self, key: ResolvedKey, issuer: str | None, proof: Mapping[str, Any]) -> str | None:
         if issuer is None:
@@ -584,41 +582,36 @@ class _Verification:
         if not candidates:
             return "failed", f"none of the supplied status lists is {url}: a list is only used for the entry naming it"
         fetched_from = _list_source(candidates[0])
-        document = _list_document(candidates[0])
-        nested, problem = self._status_list_problem(document)
-        if problem or nested is None or nested.view is None:
-            return "failed", f"the status list {url} cannot be trusted: {problem}"
-        try:
-            list_json = status_list_json(nested.view)
-        except CredentialError as exc:
-            return "failed", f"the status list {url} cannot be trusted: {exc}"
-        result = read_status(list_json, entry.as_json(), fetched_from=fetched_from)
+        checked = self._checked_list(_list_document(candidates[0]))
+        if isinstance(checked, str):
+            return "failed", f"the status list {url} cannot be trusted: {checked}"
+        result = read_status(checked, entry.as_json(), fetched_from=fetched_from)
         return ("passed" if result.state == "ok" else "failed"), result.reason
 
-    def _status_list_problem(self, status_list: Mapping[str, Any]) -> tuple[_Verification | None, str | None]:
-        """A status list must be well-formed, signed by the credential's issuer, and current."""
-        scan = scan_document(status_list)
-        if scan.limits:
-            return None, scan.limits
-        nested = _Verification(
-            status_list, status_lists=(), keys=self.keys, now=self.now, require_evidence=False, scan=scan
-        )
+    def _checked_list(self, status_list: Mapping[str, Any]) -> dict[str, Any] | str:
+        """The list's signed facts shaped like its JSON (for ``read_status``), or why the list cannot
+        be trusted: it must be within the input limits, in compacted form, signed by the
+        credential's issuer, and current (validUntil, ttl)."""
+        nested = _Verification(status_list, keys=self.keys, now=self.now)
+        limits = scan_document(status_list).limits
+        if limits:
+            return limits
         if not nested.check_json() or not nested.check_contexts() or not nested.check_terms():
-            failed = next(c for c in nested.results.values() if c.outcome == "failed")
-            return None, failed.reason
-        assert nested.view is not None  # check_terms passed
-        own = self.view.issuer if self.view is not None else issuer_id(self.doc)
-        if nested.view.issuer != own:
-            return None, f"it is issued by {nested.view.issuer}, not by the credential's issuer {own}"
-        keys = nested.check_issuer_key()
-        nested.check_proof(keys, True)
-        for name in ("issuer_key", "proof"):
-            if nested.results[name].outcome != "passed":
-                return None, nested.results[name].reason
+            return next(c.reason for c in nested.results.values() if c.outcome == "failed")
+        view = nested.view
+        assert view is not None and self.view is not None  # both terms checks passed
+        if view.issuer != self.view.issuer:
+            return f"it is issued by {view.issuer}, not by the credential's issuer {self.view.issuer}"
+        nested.check_proof(nested.check_issuer_key(), True)
         nested.check_validity()
-        if nested.results["validity"].outcome != "passed":
-            return None, nested.results["validity"].reason
-        return nested, _ttl_problem(nested.view, self.now)
+        for name in ("issuer_key", "proof", "validity"):
+            if nested.results[name].outcome != "passed":
+                return nested.results[name].reason
+        try:
+            ttl_problem = _ttl_problem(view, self.now)
+            return ttl_problem or status_list_json(view)
+        except CredentialError as exc:
+            return str(exc)
 
     def check_evidence(self) -> None:
         evidence = self.doc.get("evidence")
@@ -648,11 +641,9 @@ class _Verification:
 
 
 def _ttl_problem(view: CredentialView, now: datetime) -> str | None:
-    """A list past its ``ttl`` (milliseconds after its validFrom) is stale."""
-    try:
-        ttl = status_list_ttl(view)
-    except CredentialError as exc:
-        return str(exc)
+    """A list past its ``ttl`` (milliseconds after its validFrom) is stale. Raises
+    :class:`credentials.dataset.DatasetError` for a ttl that is not an integer."""
+    ttl = status_list_ttl(view)
     start = _parse_time(view.valid_from)
     if ttl is None or start is None:
         return None
@@ -673,14 +664,10 @@ def _list_id(item: StatusListInput) -> Any:
     return _list_document(item).get("id")
 
 
-def _unusable(reason: str, now: datetime | None, require_evidence: bool) -> VerificationReport:
-    report = _Verification(
-        None, status_lists=(), keys=_KeyLookup(None, None), now=now or datetime.now(UTC), require_evidence=require_evidence
-    )
-    report.record("json", "failed", reason)
-    for name in CHECK_ORDER[1:]:
-        report.record(name, "skipped", "the input is not a credential")
-    return report.report()
+def _unusable(reason: str) -> VerificationReport:
+    """The report of input that is not a credential at all: ``json`` failed, the rest skipped."""
+    skipped = [Check(name=name, outcome="skipped", reason=NOT_A_CREDENTIAL) for name in CHECK_ORDER[1:]]
+    return VerificationReport(checks=[Check(name="json", outcome="failed", reason=reason), *skipped])
 
 
 def _as_lists(status_list: StatusListInput | Sequence[StatusListInput] | None) -> tuple[StatusListInput, ...]:
@@ -715,11 +702,9 @@ def verify_credential(
     try:
         parsed, scan = _load(doc)
     except CredentialError as exc:
-        return _unusable(str(exc), now, require_evidence)
-    except (TypeError, ValueError, RecursionError) as exc:  # e.g. an object that is not JSON data
-        return _unusable(f"not a JSON document: {exc}", now, require_evidence)
+        return _unusable(str(exc))
     if scan.limits:
-        return _unusable(scan.limits, now, require_evidence)
+        return _unusable(scan.limits)
     return _Verification(
         parsed,
         status_lists=_as_lists(status_list),

@@ -302,6 +302,7 @@ def test_read_status_edges_and_fetched_from() -> None:
         assert (result.state, result.index, result.purpose) == ("set", index, "revocation")
     clear = read_status(_list_json(bits=bytes(bits)), _entry(statusListIndex="1"))
     assert (clear.state, clear.index, clear.reason) == ("ok", 1, f"revocation bit 1 of {URL} is not set")
+    assert clear.purpose == "revocation"
     assert read_status(_list_json(bits=bytes(bits)), _entry(statusListIndex=0)).state == "set"  # JSON integer
     moved = _list_json(id="https://elsewhere.example/list")
     assert read_status(moved, _entry(), fetched_from=URL).state == "ok"
@@ -330,7 +331,7 @@ def test_status_list_shape_errors() -> None:
         StatusList(URL, "revocation", MIN_BITS - 8, bytearray(MIN_BITS // 8 - 1), bytearray(MIN_BITS // 8 - 1))
     with pytest.raises(StatusListError, match="multiple of 8"):
         StatusList(URL, "revocation", MIN_BITS + 1, bytearray(MIN_BITS // 8), bytearray(MIN_BITS // 8))
-    with pytest.raises(StatusListError, match="bitstring length does not match the list size"):
+    with pytest.raises(StatusListError, match=r"^bitstring length does not match the list size$"):
         StatusList(URL, "revocation", MIN_BITS, bytearray(MIN_BITS // 8 - 1), bytearray(MIN_BITS // 8))
     with pytest.raises(StatusListError, match="bitstring length does not match"):
         StatusList(URL, "revocation", MIN_BITS, bytearray(MIN_BITS // 8), bytearray(1))
@@ -356,7 +357,7 @@ def test_status_list_indices_and_bits() -> None:
     )
     status.revoke(index)
     assert status.get(index) is True
-    with pytest.raises(StatusListError, match="revocation cannot be undone"):
+    with pytest.raises(StatusListError, match=r"^revocation cannot be undone$"):
         status.unsuspend(index)
     with pytest.raises(StatusListError, match=f"{URL} is a revocation list; suspend on a suspension list"):
         status.suspend(index)
@@ -393,6 +394,7 @@ def test_state_and_credential() -> None:
     state = status.to_state()
     assert isinstance(state, StatusListState) and state.size == MIN_BITS and state.purpose == "revocation"
     again = StatusList.from_state(state)
+    assert again.url == URL and again.purpose == "revocation" and again.size == MIN_BITS
     assert again.get(index) and again.is_allocated(index) and again.free == MIN_BITS - 1
     document = status.to_credential(ISSUER, valid_from=VALID_FROM)
     assert document["validFrom"] == VF and document["validUntil"] == "2024-05-01T14:00:00Z"
@@ -653,3 +655,93 @@ def test_evidence_can_be_required() -> None:
     report = verify_credential(credential, now=NOW, require_evidence=True)
     assert _outcome(report, "evidence") == "failed" and not report.valid
     assert verify_credential(_credential(), now=NOW, require_evidence=True).valid
+
+
+def test_bits_are_read_and_written_most_significant_first() -> None:
+    bits = bytearray(MIN_BITS // 8)
+    bits[0] = 0x01  # index 7 only
+    listed = _list_json(bits=bytes(bits))
+    assert read_status(listed, _entry(statusListIndex="0")).state == "ok"
+    assert read_status(listed, _entry(statusListIndex="7")).state == "set"
+    status = StatusList.create(URL, "suspension")
+    status._allocated[0] = 0xFF
+    status._allocated_count = 8
+    status.suspend(0)
+    assert [status.get(i) for i in range(8)] == [True] + [False] * 7
+    status.suspend(7)
+    status.suspend(3)
+    status.unsuspend(0)
+    assert [status.get(i) for i in range(8)] == [False, False, False, True, False, False, False, True]
+    assert status.encoded_list() == encode_bitstring(bytes([0b0001_0001]) + bytes(MIN_BITS // 8 - 1))
+
+
+def test_encoding_has_no_timestamp() -> None:
+    from credentials.multibase import decode_base64url
+
+    raw = decode_base64url(encode_bitstring(bytes(MIN_BITS // 8)))
+    assert raw[:3] == b"\x1f\x8b\x08" and raw[4:8] == b"\x00\x00\x00\x00"  # gzip MTIME 0: reproducible
+
+
+def test_nth_free_counts_free_indices_in_order() -> None:
+    status = StatusList.create(URL)
+    for byte in range(len(status._allocated)):
+        status._allocated[byte] = 0xFF
+    free = [1, 6, 8, 15, 16, 17, 1000, MIN_BITS - 1]
+    for index in free:
+        status._allocated[index // 8] &= ~(0x80 >> (index % 8)) & 0xFF
+    status._allocated_count = MIN_BITS - len(free)
+    assert [status._nth_free(n) for n in range(len(free))] == free
+    with pytest.raises(StatusListError, match=r"^no free index$"):
+        status._nth_free(len(free))
+
+
+def test_allocation_switches_to_a_scan_at_half_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    status = StatusList.create(URL)
+    half = MIN_BITS // 2
+    for byte in range(half // 8):
+        status._allocated[byte] = 0xFF
+    scans: list[int] = []
+    original = status._nth_free
+    monkeypatch.setattr(status, "_nth_free", lambda target: scans.append(target) or original(target))
+    status._allocated_count = half - 1  # below half: random probing
+    status.allocate()
+    assert scans == []
+    status._allocated_count = half  # half full: a scan of the free indices
+    index = status.allocate()
+    assert len(scans) == 1 and index >= half
+
+
+def test_read_status_type_and_list_fields() -> None:
+    odd = _list_json(type="XBitstringStatusListCredentialX")
+    assert read_status(odd, _entry()).reason == "the status list is not a BitstringStatusListCredential"
+    subject = {k: v for k, v in _subject().items() if k != "encodedList"}
+    result = read_status(_list_json(credentialSubject=subject), _entry())
+    assert result.reason == "encodedList is not multibase base64url: expected base64url multibase ('u' prefix), got ''"
+
+
+def test_load_document_names_the_limit() -> None:
+    deep: Any = 1
+    for _ in range(40):
+        deep = [deep]
+    with pytest.raises(Exception, match=r"^\$\.a(\[0\])+: nested deeper than the limit of 32 levels$"):
+        load_document({"a": deep})
+
+
+def test_unusable_reports_skip_everything_else() -> None:
+    report = verify_credential(b"\xff")
+    assert [c.outcome for c in report.checks] == ["failed"] + ["skipped"] * (len(CHECK_ORDER) - 1)
+    assert {c.reason for c in report.checks[1:]} == {"the input is not a credential"}
+    assert report.credential_id is None and report.issuer is None and report.issuer_trusted is None
+
+
+def test_a_status_list_with_two_subjects_is_refused() -> None:
+    status_list = StatusList.create(URL)
+    credential = _credential(status_list)
+    document = status_list.to_credential(ISSUER, valid_from=VALID_FROM)
+    second = dict(document["credentialSubject"], id=f"{URL}#other")
+    document["credentialSubject"] = [document["credentialSubject"], second]
+    report = verify_credential(credential, status_list=sign_credential(document, SIGNER), now=NOW)
+    assert (_outcome(report, "status"), _reason(report, "status")) == (
+        "failed",
+        f"the status list {URL} cannot be trusted: the status list credential has 2 subjects, not one",
+    )
