@@ -85,7 +85,12 @@ if [ "${#tests[@]}" -eq 0 ]; then
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/mutation.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+# MUTATION_KEEP=1 keeps the copy, to read a survivor there with `mutmut show NAME`.
+if [ "${MUTATION_KEEP:-0}" != 1 ]; then
+  trap 'rm -rf "$work"' EXIT
+else
+  echo "copy kept in $work"
+fi
 # The copy: sources, tests and project metadata (no virtualenv, no git, no caches).
 tar --exclude=.venv --exclude=.git --exclude='*/node_modules' --exclude='__pycache__' --exclude=mutants \
     --exclude=.mypy_cache --exclude=.ruff_cache --exclude=.pytest_cache --exclude=.hypothesis \

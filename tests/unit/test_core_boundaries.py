@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from grader.grade import NOT_YET, Flag, Outcome, TestGrade
-from grader.judge import Canary, RunFacts, ServiceFacts, judge, learner_detail
+from grader.judge import Canary, LearnerFacts, RunFacts, ServiceFacts, judge, learner_detail
 from grader.policy import Admission, History, RateLimits, Refusal, admit
 from grader.rubric import (
     fail_reason,
@@ -227,6 +227,7 @@ def judged(
     raw: bytes = b"",
     mode: str = "unit",
     service: ServiceFacts | None = None,
+    learner: LearnerFacts | None = None,
     **end: Any,
 ) -> Any:
     """A run of the ledger where every test passes, less the last `drop` ones, plus `extra` events."""
@@ -259,6 +260,7 @@ def judged(
         commit="c" * 40,
         mode=mode,
         service=service,
+        learner=learner,
     )
     return judge(ledger, facts)
 
@@ -800,3 +802,35 @@ def test_spec_as_dict_is_json_ready_with_dates() -> None:
     dumped = spec_as_dict(spec)
     assert dumped["submission"]["due"] == "2027-01-31T23:59:00Z"
     assert json.loads(json.dumps(dumped)) == dumped
+
+
+# Isolated unit mode: what the learner's own container did.
+
+
+def test_learner_restarts_and_floods_are_notices(ledger: LoadedAssignment) -> None:
+    grade = judged(ledger, mode="unit", learner=LearnerFacts(restarts=2, floods=3))
+    assert details(grade) == [
+        (
+            "learner-flood",
+            "the learner's code flooded its output 3 time(s); the test running then failed and a fresh learner "
+            "process served the next one",
+            False,
+        ),
+        (
+            "learner-restarted",
+            "the learner's process was started again 2 time(s): a call to it timed out or it stopped (the test "
+            "running then failed)",
+            False,
+        ),
+    ]
+    assert grade.passed is True and grade.reason == ""
+    assert judged(ledger, learner=LearnerFacts()).flags == []
+
+
+def test_learner_limits_fail_the_grade_with_their_reason(ledger: LoadedAssignment) -> None:
+    flooded = judged(ledger, learner=LearnerFacts(floods=9, flooded=True, output_bytes=300 * 1024 + 512))
+    assert flooded.reason == "output limit exceeded: the learner's code wrote more than 300 KiB"
+    assert flooded.passed is False and not flooded.tampered and flooded.flags == []
+    oom = judged(ledger, learner=LearnerFacts(oom_killed=True))
+    assert oom.reason == "memory limit exceeded: the learner's code used more than 256 MB (or too many processes)"
+    assert oom.passed is False
