@@ -427,6 +427,7 @@ class Connection:
         self.functions = weakref.WeakValueDictionary()
         self.callbacks = {}
         self.callback_numbers = {}
+        self.called = set()  # the tests' functions the learner's code asked to run (for the audit)
         self.stats = {"requests": 0, "callbacks": 0, "timeouts": 0, "restarts": 0, "seconds": 0.0}
 
     # -- wire ------------------------------------------------------------------------------------
@@ -600,6 +601,7 @@ class Connection:
         reply = {"r": frame.get("i")}
         try:
             function = self.callbacks[int(frame["c"])]
+            self.called.add(function)
             args = [self.codec.decode(a) for a in frame.get("a", [])]
             kwargs = {str(k): self.codec.decode(v) for k, v in (frame.get("k") or {}).items()}
             reply["ok"] = self.codec.encode(function(*args, **kwargs))
@@ -771,11 +773,20 @@ class LearnerFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 
 class BridgePlugin:
-    """pytest hooks of the bridge: a fresh learner process per test where the spec asks for it."""
+    """pytest hooks of the bridge: a fresh learner process per test where the spec asks for it, and the
+    audit of the callbacks the learner's code made into the tests' functions."""
 
-    def __init__(self, per_test):
+    def __init__(self, per_test, notice):
         self.per_test = per_test
+        self.notice = notice
         self.first = True
+
+    def pytest_sessionfinish(self, session, exitstatus):
+        called = CONNECTION.stats["callbacks"]
+        if called:
+            names = sorted({getattr(f, "__qualname__", type(f).__name__) for f in CONNECTION.called})
+            self.notice("learner-callbacks", f"the learner's code called functions of the tests {called} time(s): "
+                        + ", ".join(names[:10]))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item):
@@ -788,10 +799,10 @@ CONNECTION = None
 LEARNER_MODULES = frozenset()
 
 
-def install(config, read_fd, write_fd, report):
+def install(config, read_fd, write_fd, report, notice=lambda code, detail: None):
     """Make the learner's modules importable through the bridge; returns the pytest plugin."""
     global CONNECTION, LEARNER_MODULES
     LEARNER_MODULES = frozenset(str(m) for m in config.get("modules", []))
     CONNECTION = Connection(read_fd, write_fd, float(config.get("call_timeout_s", 10)), report)
     sys.meta_path.append(LearnerFinder())
-    return BridgePlugin(bool(config.get("per_test")))
+    return BridgePlugin(bool(config.get("per_test")), notice)

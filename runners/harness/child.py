@@ -891,7 +891,9 @@ def main():
         import bridge_client
 
         sys.path.remove("/opt/grader")
-        plugins.append(bridge_client.install(cfg["bridge"], int(sys.argv[3]), int(sys.argv[4]), reporter.tamper))
+        plugins.append(
+            bridge_client.install(cfg["bridge"], int(sys.argv[3]), int(sys.argv[4]), reporter.tamper, reporter.notice)
+        )
     status = pytest.main(args, plugins=plugins)
     sys.stdout.flush()
     os._exit(int(status))

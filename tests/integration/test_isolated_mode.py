@@ -60,7 +60,11 @@ def test_the_patterns_authors_use_work_unchanged(inventory, grade_files, no_left
     result = grade_files(inventory_with({}), inventory)
     failed = {k: v for k, v in outcomes(result).items() if v != "passed"}
     assert failed == {}, {k: messages(result)[k][-800:] for k in failed}
-    assert result.grade.score == 100.0 and result.grade.passed and not result.grade.flags
+    assert result.grade.score == 100.0 and result.grade.passed
+    # The one flag is the audit of the callbacks: which functions of the tests the learner's code ran.
+    [audit] = result.grade.flags
+    assert audit.code == "learner-callbacks" and not audit.tripwire
+    assert "double" in audit.detail and "time(s)" in audit.detail
     assert result.grade.mode == "unit" and result.evidence.mode == "unit"
     assert len(result.grade.tests) == 23  # parameter sets included
 
@@ -85,7 +89,7 @@ def test_a_hanging_call_fails_its_test_alone(inventory, grade_files, no_leftover
     failed = {k for k, v in outcomes(result).items() if v != "passed"}
     assert failed == {"test_objects.py::test_returned_containers", "test_objects_hidden.py::test_food_value"}
     assert "did not answer within 5 s" in messages(result)["test_objects.py::test_returned_containers"]
-    assert {f.code for f in result.grade.flags} == {"learner-restarted"}
+    assert {f.code for f in result.grade.flags} == {"learner-restarted", "learner-callbacks"}
     assert not result.grade.tampered
     assert elapsed < 60
 
@@ -155,7 +159,7 @@ def test_a_per_test_learner_process_when_the_spec_asks(
     counting = init + "\nimport builtins as _b\n_b.IMPORTS = getattr(_b, 'IMPORTS', 0) + 1\nassert _b.IMPORTS == 1\n"
     result = grade_files(inventory_with({"inventory/__init__.py": counting}), per_test)
     assert result.grade.score == 100.0, [(k, m[-300:]) for k, m in messages(result).items() if m]
-    assert not result.grade.flags  # planned restarts are no notice
+    assert {f.code for f in result.grade.flags} == {"learner-callbacks"}  # planned restarts are no notice
     assert result.grade.tests and all(t.outcome == "passed" for t in result.grade.tests)
 
 
