@@ -44,6 +44,16 @@ def inventory_with(overrides: dict[str, str]) -> dict[str, str]:
     return solution_files(INVENTORY_DIR, "reference", overrides)
 
 
+def method_starting_with(method: str, *lines: str) -> dict[str, str]:
+    """The reference solution, with `lines` run first whenever Inventory.`method` (or a module function)
+    is called."""
+    core = solution_files(INVENTORY_DIR, "reference")["inventory/core.py"]
+    header = next(line for line in core.splitlines(keepends=True) if line.lstrip().startswith(f"def {method}("))
+    indent = header[: len(header) - len(header.lstrip())] + "    "
+    body = "".join(indent + line + "\n" for line in lines)
+    return inventory_with({"inventory/core.py": core.replace(header, header + body, 1)})
+
+
 def outcomes(result: GradingResult) -> dict[str, str]:
     return {t.id: t.outcome for t in result.grade.tests}
 
@@ -81,10 +91,8 @@ def test_a_wrong_answer_is_a_plain_failure(inventory, grade_files, no_leftovers)
 def test_a_hanging_call_fails_its_test_alone(inventory, grade_files, no_leftovers) -> None:
     """A learner method that never returns: its test fails after the call limit; the learner's process is
     restarted, and every other test still passes."""
-    core = solution_files(INVENTORY_DIR, "reference")["inventory/core.py"]
-    hang = core.replace("    def total_value(self):\n", "    def total_value(self):\n        while True:\n            pass\n")
     started = time.monotonic()
-    result = grade_files(inventory_with({"inventory/core.py": hang}), inventory)
+    result = grade_files(method_starting_with("total_value", "while True:", "    pass"), inventory)
     elapsed = time.monotonic() - started
     failed = {k for k, v in outcomes(result).items() if v != "passed"}
     assert failed == {"test_objects.py::test_returned_containers", "test_objects_hidden.py::test_food_value"}
@@ -95,9 +103,7 @@ def test_a_hanging_call_fails_its_test_alone(inventory, grade_files, no_leftover
 
 
 def test_a_crashing_process_fails_its_test_alone(inventory, grade_files, no_leftovers) -> None:
-    core = solution_files(INVENTORY_DIR, "reference")["inventory/core.py"]
-    crash = core.replace("    def apply(self, rule):\n", "    def apply(self, rule):\n        import os\n        os._exit(3)\n")
-    result = grade_files(inventory_with({"inventory/core.py": crash}), inventory)
+    result = grade_files(method_starting_with("apply", "import os", "os._exit(3)"), inventory)
     failed = {k for k, v in outcomes(result).items() if v != "passed"}
     assert failed == {"test_patching.py::test_a_function_of_the_tests_as_a_callback"}
     assert "exited with code 3" in messages(result)["test_patching.py::test_a_function_of_the_tests_as_a_callback"]
@@ -107,13 +113,8 @@ def test_a_crashing_process_fails_its_test_alone(inventory, grade_files, no_left
 def test_a_flood_of_output_is_an_output_limit(inventory, grade_files, no_leftovers) -> None:
     """Straight to the container's stdout (the bridge channel), without end: each learner container doing it
     is killed and fails its test; after three the learner's side is stopped, "output limit exceeded"."""
-    core = solution_files(INVENTORY_DIR, "reference")["inventory/core.py"]
-    flood = core.replace(
-        "    def skus(self):\n",
-        "    def skus(self):\n        out = open('/proc/1/fd/1', 'wb')\n        while True:\n"
-        "            out.write(b'x' * 65536)\n",
-    )
-    result = grade_files(inventory_with({"inventory/core.py": flood}), inventory)
+    flood = method_starting_with("skus", "out = open('/proc/1/fd/1', 'wb')", "while True:", "    out.write(b'x' * 65536)")
+    result = grade_files(flood, inventory)
     assert result.grade.passed is False and result.credential is None
     assert result.grade.reason.startswith("output limit exceeded: the learner's code wrote"), result.grade.reason
     assert outcomes(result)["test_objects.py::test_isinstance_and_dataclass_equality"] == "passed"
@@ -122,13 +123,10 @@ def test_a_flood_of_output_is_an_output_limit(inventory, grade_files, no_leftove
 def test_garbage_on_the_channel_fails_the_call_and_a_fresh_process_serves_the_next(
     inventory, grade_files, no_leftovers
 ) -> None:
-    core = solution_files(INVENTORY_DIR, "reference")["inventory/core.py"]
-    garbage = core.replace(
-        "    def apply(self, rule):\n",
-        "    def apply(self, rule):\n        out = open('/proc/1/fd/1', 'wb')\n        out.write(b'@@grader:x:{}\\n' * 100)\n"
-        "        out.flush()\n",
+    garbage = method_starting_with(
+        "apply", "out = open('/proc/1/fd/1', 'wb')", "out.write(b'@@grader:x:{}\\n' * 100)", "out.flush()"
     )
-    result = grade_files(inventory_with({"inventory/core.py": garbage}), inventory)
+    result = grade_files(garbage, inventory)
     failed = {k: messages(result)[k] for k, v in outcomes(result).items() if v != "passed"}
     assert list(failed) == ["test_patching.py::test_a_function_of_the_tests_as_a_callback"]
     assert "broke the protocol" in failed["test_patching.py::test_a_function_of_the_tests_as_a_callback"]
@@ -136,13 +134,8 @@ def test_garbage_on_the_channel_fails_the_call_and_a_fresh_process_serves_the_ne
 
 
 def test_one_flood_fails_only_the_test_it_was_in(inventory, grade_files, no_leftovers) -> None:
-    core = solution_files(INVENTORY_DIR, "reference")["inventory/core.py"]
-    flood = core.replace(
-        "    def apply(self, rule):\n",
-        "    def apply(self, rule):\n        out = open('/proc/1/fd/1', 'wb')\n        while True:\n"
-        "            out.write(b'y' * 65536)\n",
-    )
-    result = grade_files(inventory_with({"inventory/core.py": flood}), inventory)
+    flood = method_starting_with("apply", "out = open('/proc/1/fd/1', 'wb')", "while True:", "    out.write(b'y' * 65536)")
+    result = grade_files(flood, inventory)
     failed = {k: messages(result)[k] for k, v in outcomes(result).items() if v != "passed"}
     assert list(failed) == ["test_patching.py::test_a_function_of_the_tests_as_a_callback"]
     assert "output limit exceeded" in failed["test_patching.py::test_a_function_of_the_tests_as_a_callback"]
@@ -189,9 +182,7 @@ def test_a_test_past_its_own_time_limit_fails_alone(grade_files, tmp_path: Path,
     assignment = copy_with_spec(
         INVENTORY_DIR, tmp_path / "py-inventory", lambda spec: spec["limits"].update(test_timeout_s=2)
     )
-    core = solution_files(INVENTORY_DIR, "reference")["inventory/core.py"]
-    slow = "import time\n" + core.replace("    def total_value(self):\n", "    def total_value(self):\n        time.sleep(30)\n")
-    result = grade_files(inventory_with({"inventory/core.py": slow}), assignment)
+    result = grade_files(method_starting_with("total_value", "__import__('time').sleep(30)"), assignment)
     failed = {k: messages(result)[k] for k, v in outcomes(result).items() if v != "passed"}
     assert set(failed) == {"test_objects.py::test_returned_containers", "test_objects_hidden.py::test_food_value"}
     assert all("timed out after 2 s" in m for m in failed.values()), failed
@@ -227,9 +218,7 @@ def test_the_whole_run_limit_names_the_visible_test_that_was_running(
         spec["limits"].update(timeout_s=6, call_timeout_s=60)
 
     assignment = copy_with_spec(INVENTORY_DIR, tmp_path / "py-inventory", short)
-    core = solution_files(INVENTORY_DIR, "reference")["inventory/core.py"]
-    hang = core.replace("    def skus(self):\n", "    def skus(self):\n        while True:\n            pass\n")
-    result = grade_files(inventory_with({"inventory/core.py": hang}), assignment)
+    result = grade_files(method_starting_with("skus", "while True:", "    pass"), assignment)
     assert result.grade.passed is False
     assert result.grade.reason.startswith("time limit exceeded"), result.grade.reason
     assert "(while test_objects.py::test_returned_containers was running)" in result.grade.reason
