@@ -13,12 +13,13 @@ ROOT = Path(__file__).resolve().parents[2]
 TESTS = ROOT / "tests"
 TEXT_SUFFIXES = {".py", ".mjs", ".js", ".json", ".md", ".txt", ".yaml", ".yml", ".toml", ".cfg", ".ini", ".sh"}
 SKIP_PARTS = {"node_modules", "__pycache__", ".hypothesis"}
-# The shared folder by name, or relatively, and anything absolute under the checkout's parent folder
-# (that is, beside the checkout: /work/shared, /work/other-checkout, or this checkout by absolute path).
+# The shared folder beside the checkout, by the name it has on the developers' machines, relatively, or
+# by its absolute path beside this checkout. (Not every path under the checkout's parent: a clone in
+# /tmp must not flag the tests' own /tmp paths.)
 OUTSIDE = [
     re.compile(r"/work/shared"),
     re.compile(r"\.\./shared"),
-    re.compile(r"(?<![\w.~-])" + re.escape(str(ROOT.parent).rstrip("/")) + r"/"),
+    re.compile(r"(?<![\w.~-])" + re.escape(str(ROOT.parent / "shared")) + r"\b"),
 ]
 
 
