@@ -280,7 +280,8 @@ def _render(rows: list[Outcome]) -> str:
         "",
         "Unit-mode attacks are graded in both unit modes: *in-process* (`unit-inprocess`, practice only, never a",
         "credential: the columns say which defence in depth caught the attack) and *isolated* (`unit`, the",
-        "default: the attack must gain nothing over the honest score of the solution it was built on).",
+        "default: the attack must gain nothing over the honest score of the solution it was built on; an attack",
+        "built on the reference solution therefore still passes there, with the reference's own 100).",
         "",
         "| # | case | attack | in-process: stopped by | passed | score | flags (**tripwire**, other: notice) "
         "| isolated: passed | score (honest) |",
