@@ -45,6 +45,7 @@ from grader.spec import (
 from grader.urlpolicy import MAX_URL_LENGTH, UrlRefused, check_ref, check_repo_url
 from grader.webhooks import SignatureInvalid, encode_body, signature_header, verify_signature
 from tests.conftest import LEDGER_DIR
+from tests.unit.runs import container_run
 
 SPEC_TEXT = (
     "id: ab\nversion: 1.0.0\ntitle: t\nrunner: python-3.11\ntests: {visible: v}\n"
@@ -241,21 +242,10 @@ def judged(
     if ended:
         events.append({"event": "end", "timed_out": False, "child_finished": True, "child_exit": 0} | end)
     stream = raw + b"".join(_line(e) for e in events)
-    observed = {
-        "name": "run",
-        "runtime": "runsc",
-        "exit_code": 0,
-        "timed_out": False,
-        "oom_killed": False,
-        "output": stream,
-        "output_bytes": len(stream),
-        "output_truncated": False,
-        "duration": 1.0,
-    } | (container or {})
     report = parse_harness_stream(stream, TOKEN)
     facts = RunFacts(
         report=report,
-        container=ContainerRun(**observed),
+        container=container_run(stream, container),
         canaries=[CANARY],
         commit="c" * 40,
         mode=mode,

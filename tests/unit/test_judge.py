@@ -13,9 +13,10 @@ import pytest
 
 from grader.grade import Flag
 from grader.judge import Canary, RunFacts, ServiceFacts, judge
-from grader.run_report import ContainerRun, parse_harness_stream
+from grader.run_report import parse_harness_stream
 from grader.spec import LoadedAssignment, load_assignment
 from tests.conftest import LEDGER_DIR
+from tests.unit.runs import container_run
 
 TOKEN = "t0ken-for-tests"
 CANARIES = [Canary(suite="hidden", file="test_core_hidden.py", name="test_sum_of_parts", left=1, right=2, total=4)]
@@ -54,21 +55,10 @@ def run(
     **facts: Any,
 ) -> tuple[Any, set[str]]:
     stream = b"".join(line(e) for e in events) + extra + (line(end) if end is not None else b"")
-    observed = {
-        "name": "run",
-        "runtime": "runsc",
-        "exit_code": 0,
-        "timed_out": False,
-        "oom_killed": False,
-        "output": stream,
-        "output_bytes": len(stream),
-        "output_truncated": False,
-        "duration": 1.0,
-    } | (container or {})
     report = parse_harness_stream(stream, TOKEN)
     grade = judge(
         ledger,
-        RunFacts(report=report, container=ContainerRun(**observed), canaries=CANARIES, commit="c" * 40, **facts),
+        RunFacts(report=report, container=container_run(stream, container), canaries=CANARIES, commit="c" * 40, **facts),
     )
     return grade, {f.code for f in grade.flags}
 

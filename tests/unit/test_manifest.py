@@ -12,6 +12,7 @@ from grader.judge import judge
 from grader.manifest import Manifest, disagreements, manifest_from_results
 from grader.spec import LoadedAssignment, load_assignment
 from tests.conftest import LEDGER_DIR
+from tests.unit.runs import container_run
 from tests.unit.test_judge import CANARIES, TOKEN, end_event, line
 
 PARAMETRIZED = "test_core_hidden.py::test_normal_side_per_type"
@@ -26,15 +27,14 @@ def ledger() -> LoadedAssignment:
 
 def grade_of(ledger: LoadedAssignment, results: list[dict[str, Any]], collect_errors: list[dict[str, Any]] = ()) -> Any:
     from grader.judge import RunFacts
-    from grader.run_report import ContainerRun, parse_harness_stream
+    from grader.run_report import parse_harness_stream
 
     events = [{"event": "start", "harness": 2}, *results, *collect_errors]
     events += [{"event": "result", "suite": c.suite, "id": c.id, "outcome": "failed"} for c in CANARIES]
     events.append({"event": "finish", "exit_status": 1})
     stream = b"".join(line(e) for e in events) + line(end_event(child_exit=1))
-    container = ContainerRun(name="run", runtime="runsc", exit_code=0, timed_out=False, oom_killed=False,
-                             output=stream, output_bytes=len(stream), output_truncated=False, duration=1.0)
-    facts = RunFacts(report=parse_harness_stream(stream, TOKEN), container=container, canaries=CANARIES, commit="c" * 40)
+    facts = RunFacts(report=parse_harness_stream(stream, TOKEN), container=container_run(stream), canaries=CANARIES,
+                     commit="c" * 40)
     return judge(ledger, facts)
 
 
