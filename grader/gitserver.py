@@ -18,20 +18,26 @@ from urllib.parse import urlsplit
 Route = Callable[[BaseHTTPRequestHandler], bool]
 
 
-def _git(*args: str, cwd: Path) -> None:
+def learner_git_env(home: Path, *, dated: bool = False) -> dict[str, str]:
+    """The environment of a learner's own git (no system or global config, a fixed identity); `dated`
+    pins the commit times too, so the same files give the same commit."""
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(cwd),
+        "HOME": str(home),
         "GIT_CONFIG_NOSYSTEM": "1",
         "GIT_CONFIG_GLOBAL": os.devnull,
         "GIT_AUTHOR_NAME": "Learner",
         "GIT_AUTHOR_EMAIL": "learner@example.org",
         "GIT_COMMITTER_NAME": "Learner",
         "GIT_COMMITTER_EMAIL": "learner@example.org",
-        "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
-        "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z",
     }
-    subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
+    if dated:
+        env |= {"GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z"}
+    return env
+
+
+def _git(*args: str, cwd: Path) -> None:
+    subprocess.run(["git", *args], cwd=cwd, env=learner_git_env(cwd, dated=True), check=True, capture_output=True)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -343,10 +343,11 @@ CALLBACK_TYPES = (types.FunctionType, types.MethodType, types.BuiltinFunctionTyp
 
 def _local_exception(module, qualname):
     """A standard exception class the tester has too (decimal.InvalidOperation, json.JSONDecodeError)."""
+    top = module.split(".")[0]
     if module == "builtins":
         found = getattr(builtins, qualname, None)
-    elif module.split(".")[0] in TEST_FRAMEWORK or module not in sys.modules:
-        return None
+    elif top not in sys.stdlib_module_names or top in TEST_FRAMEWORK or module not in sys.modules:
+        return None  # the learner names the class: only the standard library's are taken as the tester's own
     else:
         found = sys.modules[module]
         for part in qualname.split("."):

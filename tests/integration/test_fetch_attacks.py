@@ -19,7 +19,7 @@ import pytest
 
 from grader.config import Settings
 from grader.fetch import FetchRefused, fetch_snapshot
-from grader.gitserver import LoopbackGitServer
+from grader.gitserver import LoopbackGitServer, learner_git_env
 from grader.urlpolicy import UrlRefused
 from tests.conftest import LEDGER_SOLUTIONS
 
@@ -33,16 +33,7 @@ LFS_POINTER = (
 
 
 def git(*args: str, cwd: Path) -> str:
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(cwd),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_AUTHOR_NAME": "Learner",
-        "GIT_AUTHOR_EMAIL": "learner@example.org",
-        "GIT_COMMITTER_NAME": "Learner",
-        "GIT_COMMITTER_EMAIL": "learner@example.org",
-    }
+    env = learner_git_env(cwd)
     return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
 
 

@@ -7,7 +7,6 @@ worker cannot reach (stopped server, DNS failure) is a fault of the system.
 
 from __future__ import annotations
 
-import os
 import secrets
 import subprocess
 import time
@@ -19,7 +18,7 @@ import pytest
 from grader.config import Settings
 from grader.errors import FaultKind, disposition
 from grader.fetch import FetchFailed, FetchRefused, FetchUnavailable, fetch_snapshot
-from grader.gitserver import LoopbackGitServer
+from grader.gitserver import LoopbackGitServer, learner_git_env
 
 pytestmark = pytest.mark.integration
 
@@ -27,16 +26,7 @@ Tree = dict[str, "bytes | Tree"]
 
 
 def git(*args: str, cwd: Path, stdin: str | None = None) -> str:
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(cwd),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_AUTHOR_NAME": "Learner",
-        "GIT_AUTHOR_EMAIL": "learner@example.org",
-        "GIT_COMMITTER_NAME": "Learner",
-        "GIT_COMMITTER_EMAIL": "learner@example.org",
-    }
+    env = learner_git_env(cwd)
     done = subprocess.run(["git", *args], cwd=cwd, env=env, input=stdin, check=True, capture_output=True, text=True)
     return done.stdout.strip()
 
