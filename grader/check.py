@@ -76,6 +76,19 @@ class CheckReport(BaseModel):
         return not self.problems and all(row.ok for row in self.rows)
 
 
+MANIFEST_STALE = "manifest.json is missing or out of date: run `grader assignment check --write-manifest`"
+
+
+def refusals(report: CheckReport) -> list[str]:
+    """Why the check refuses the assignment, each reason a sentence (empty: it passes). The CLI and the
+    service's check job both decide by this."""
+    reasons = list(report.problems)
+    reasons += [f"solutions/{row.solution}: {'; '.join(row.problems)}" for row in report.rows if not row.ok]
+    if report.manifest is not None and not report.manifest_current:
+        reasons.append(MANIFEST_STALE)
+    return reasons
+
+
 def load_expected(root: Path) -> dict[str, ExpectedOutcome]:
     """The expected outcomes the author wrote down. Raises SpecError naming the file and field."""
     path = root / EXPECTED_FILE

@@ -232,7 +232,7 @@ def assignment_check(
     """Grade the reference and every solution in solutions/expected.yaml through the real sandbox and compare
     with what is written down. Exit 0 when all match, 2 when the assignment fails its check. Never issues a
     credential."""
-    from grader.check import check_assignment
+    from grader.check import MANIFEST_STALE, check_assignment
     from grader.check import write_manifest as write_manifest_file
 
     try:
@@ -256,7 +256,7 @@ def assignment_check(
     if report.manifest is not None and write_manifest:
         say(out, "wrote", write_manifest_file(root, report.manifest), style="green")
     elif report.manifest is not None and not report.manifest_current:
-        say(out, "refused", "manifest.json is missing or out of date: run with --write-manifest")
+        say(out, "refused", MANIFEST_STALE)
         raise typer.Exit(EXIT_BAD_INPUT)
     if not report.ok:
         raise typer.Exit(EXIT_BAD_INPUT)

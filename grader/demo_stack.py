@@ -34,6 +34,7 @@ from grader.spec import load_assignment
 ROOT = Path(__file__).resolve().parent.parent
 GRADER = [sys.executable, "-m", "grader"]
 GRADE_TIMEOUT_S = 600
+CHECK_TIMEOUT_S = 900  # the reference and every known-bad solution, each a grading run
 
 
 def free_port() -> int:
@@ -43,12 +44,13 @@ def free_port() -> int:
 
 
 def assignment_tarball(folder: Path) -> bytes:
-    """The assignment folder as an author uploads it: solutions stay on the author's machine."""
+    """The assignment folder as an author uploads it, solutions included: the service checks the upload by
+    grading them (`grader assignment check`) before it takes submissions."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
         for path in sorted(folder.rglob("*")):
             rel = path.relative_to(folder)
-            if path.is_file() and rel.parts[0] != "solutions" and "__pycache__" not in rel.parts:
+            if path.is_file() and "__pycache__" not in rel.parts:
                 tar.add(path, arcname=f"{folder.name}/{rel.as_posix()}")
     return buffer.getvalue()
 
@@ -115,6 +117,21 @@ def follow_to_the_end(client: httpx.Client, submission_id: str, err: Console) ->
     return state
 
 
+def wait_checked(client: httpx.Client, slug: str, version: str, timeout: float = CHECK_TIMEOUT_S) -> dict[str, Any]:
+    """Poll an uploaded version until its check has settled; returns the check (GET …/check).
+    Raises TimeoutError when it is still checking after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        check = client.get(f"/api/v1/assignments/{slug}/versions/{version}/check")
+        check.raise_for_status()
+        body: dict[str, Any] = check.json()
+        if body["status"] != "checking":
+            return body
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{slug} {version} still checking after {timeout:.0f} s: {body['detail']}")
+        time.sleep(0.5)
+
+
 def _check_credential(client: httpx.Client, base: str, tenant: str, credential_id: str) -> list[str]:
     by_api = client.get(f"/api/v1/credentials/{credential_id}/verify").json()
     document = client.get(f"/api/v1/credentials/{credential_id}").json()["document"]
@@ -164,6 +181,12 @@ def run_stack_demo(assignments_dir: Path, settings: Settings, out: Console, err:
                         headers={"Content-Type": "application/gzip"},
                     )
                     upload.raise_for_status()
+                    check = wait_checked(client, spec.id, spec.version)
+                    err.print(f"[bold]{spec.id} {spec.version}[/] upload checked: {check['status']}")
+                    if check["status"] != "published":
+                        out.print(f"{spec.id}: the service refused the upload: {check['detail']}", markup=False)
+                        failures += 1
+                        continue
                     expected_all = yaml.safe_load((folder / "solutions" / "expected.yaml").read_text())
                     for name, expected in expected_all.items():
                         url = git.publish(f"{spec.id}-{name}", folder / "solutions" / name)

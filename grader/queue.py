@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 
 GRADE_JOB = "grader.worker.grade_submission"
 DELIVER_JOB = "grader.worker.deliver_webhook"
-ALLOWED_JOBS = frozenset({GRADE_JOB, DELIVER_JOB})
+CHECK_JOB = "grader.worker.check_version"
+ALLOWED_JOBS = frozenset({GRADE_JOB, DELIVER_JOB, CHECK_JOB})
 _ALIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 METRICS_PREFIX = "grader:metrics"
 STAGE_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
@@ -92,6 +93,17 @@ def enqueue_grading(queue: Queue, settings: Settings, submission_id: str, run: i
     return _replace(queue, grade_job_id(submission_id, run), GRADE_JOB, submission_id, retry, settings.job_timeout_s)
 
 
+def check_job_id(version_id: str) -> str:
+    return f"check-{version_id}"
+
+
+def enqueue_check(queue: Queue, settings: Settings, version_id: str) -> str:
+    """The check of an uploaded version: the reference and every known-bad solution graded in turn, so
+    it may take a few grading jobs' time."""
+    retry = Retry(max=settings.job_retries, interval=backoff_intervals(settings.job_retries, settings.job_retry_base_s))
+    return _replace(queue, check_job_id(version_id), CHECK_JOB, version_id, retry, settings.job_timeout_s * 4)
+
+
 def enqueue_delivery(queue: Queue, settings: Settings, delivery_id: str, round_: int = 0) -> str:
     """A delivery job; `round_` distinguishes a manual redelivery from the first series of tries."""
     retry = Retry(
@@ -126,7 +138,7 @@ def queue_depth(queue: Queue) -> dict[str, int]:
 def reconcile(
     factory: sessionmaker[Session], queue: Queue, settings: Settings, now: datetime | None = None
 ) -> list[str]:
-    """Re-enqueue open submissions whose job is gone; returns their ids. Safe to run from many
+    """Re-enqueue open submissions and unchecked versions whose job is gone; returns their ids. Safe to run from many
     machines at once: a short Redis lock keeps two reconcilers from racing over the same rows."""
     lock = queue.connection.lock("grader:reconcile", timeout=120, blocking=False)
     if not lock.acquire(blocking=False):
@@ -141,6 +153,11 @@ def reconcile(
                 submission.job_id = enqueue_grading(queue, settings, submission.id, submission.run)
                 ops.record_event(session, submission, SubmissionState.QUEUED, "", "requeued", "job was lost; requeued")
                 requeued.append(submission.id)
+            for version in ops.versions_to_check(session, cutoff):
+                if job_alive(queue.connection, version.check_job_id):
+                    continue
+                version.check_job_id = enqueue_check(queue, settings, version.id)
+                requeued.append(version.id)
     finally:
         with contextlib.suppress(RedisError):
             lock.release()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
 
 from fastapi import APIRouter, Request, Response
+from redis.exceptions import RedisError
 from sqlalchemy import select
 from starlette.datastructures import UploadFile
 
@@ -15,6 +17,8 @@ from grader.api.deps import AuthorCaller, ServicesDep, SessionDep, SubmitCaller
 from grader.api.problems import FieldError, ProblemError, not_found
 from grader.api.schemas import (
     AssignmentOut,
+    CheckOut,
+    CheckRowOut,
     PublishOut,
     RegradeIn,
     RegradeOut,
@@ -22,7 +26,8 @@ from grader.api.schemas import (
     ValidationOut,
     VersionOut,
 )
-from grader.api.submissions import _enqueue
+from grader.api.submissions import _enqueue, gradable_version
+from grader.queue import enqueue_check
 from grader.spec import SPEC_FILE, LoadedAssignment, SpecError, SpecIssue, load_assignment
 from grader.store import ops
 from grader.store.archive import (
@@ -34,8 +39,10 @@ from grader.store.archive import (
     unpack_archive,
     write_file,
 )
-from grader.store.models import Assignment, AssignmentVersion, Submission, SubmissionState
+from grader.store.db import session_scope
+from grader.store.models import Assignment, AssignmentVersion, Submission, SubmissionState, VersionStatus
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/assignments", tags=["assignments"])
 TARBALL_TYPES = ("application/gzip", "application/x-gzip", "application/x-tar", "application/octet-stream")
 UPLOAD_BODY = {
@@ -148,6 +155,8 @@ def _load(root: Path) -> LoadedAssignment | list[SpecIssueOut]:
 def _version_out(version: AssignmentVersion) -> VersionOut:
     return VersionOut(
         version=version.version,
+        status=VersionStatus(version.status).value,
+        checked_at=version.checked_at,
         spec_hash=version.spec_hash,
         archive_sha256=version.archive_sha256,
         test_count=version.test_count,
@@ -179,16 +188,20 @@ async def validate_assignment(request: Request, who: AuthorCaller) -> Validation
 
 @router.post(
     "",
-    status_code=201,
+    status_code=202,
     response_model=PublishOut,
     openapi_extra=UPLOAD_BODY,
-    responses={200: {"model": PublishOut, "description": "This exact version was already published"}},
+    responses={200: {"model": PublishOut, "description": "This exact version was already uploaded"}},
 )
 async def upload_assignment(
     request: Request, response: Response, services: ServicesDep, session: SessionDep, who: AuthorCaller
 ) -> PublishOut:
-    """Publish a version of an assignment. A version is immutable: the same number with other files is
-    a conflict; the same files again are accepted and change nothing."""
+    """Upload a version of an assignment, `solutions/` included. It is stored as `checking` and a worker
+    runs `grader assignment check` on it: the version is published (takes submissions) only when the
+    reference and every known-bad solution grade as `solutions/expected.yaml` says, and refused with the
+    table otherwise (`GET …/versions/{version}/check`). A checking or published version is immutable:
+    the same number with other files is a conflict; the same files again change nothing. A refused
+    number may be uploaded again."""
     upload = Upload()
     try:
         await _read_upload(request, upload)
@@ -210,19 +223,36 @@ async def upload_assignment(
         result = ops.publish_version(session, who.tenant_id, loaded, spec_yaml, archive, sha256(archive))
     except ops.VersionConflict as exc:
         raise ProblemError(409, "version-exists", str(exc)) from exc
+    version_id, checking = result.version.id, result.version.status == VersionStatus.CHECKING
     session.commit()
-    response.status_code = 201 if result.created else 200
+    if result.created and checking:
+        _enqueue_check(services, version_id)
+    response.status_code = 202 if result.created else 200
     response.headers["Location"] = f"/api/v1/assignments/{result.assignment.slug}/versions/{result.version.version}"
     return PublishOut(assignment=result.assignment.slug, version=_version_out(result.version), created=result.created)
 
 
+def _enqueue_check(services: ServicesDep, version_id: str) -> None:
+    """After commit: a failure here loses nothing, the reconciler enqueues the check later."""
+    try:
+        job_id = enqueue_check(services.queue, services.settings, version_id)
+    except RedisError as exc:
+        log.warning("could not enqueue the check of %s now (%s); the reconciler will", version_id, exc)
+        return
+    with session_scope(services.factory) as session:
+        row = session.get(AssignmentVersion, version_id)
+        if row is not None:
+            row.check_job_id = job_id
+
+
 def _assignment_out(session: SessionDep, assignment: Assignment) -> AssignmentOut:
     versions = ops.versions_of(session, assignment)
+    latest = ops.pick_version(session, assignment, None)
     return AssignmentOut(
         id=assignment.slug,
         title=assignment.title,
         created_at=assignment.created_at,
-        latest_version=versions[-1].version if versions else None,
+        latest_version=latest.version if latest else None,
         versions=[v.version for v in versions],
     )
 
@@ -260,6 +290,24 @@ def get_version(assignment_id: str, version: str, session: SessionDep, who: Subm
     return _version_out(found)
 
 
+@router.get("/{assignment_id}/versions/{version}/check", response_model=CheckOut)
+def get_check(assignment_id: str, version: str, session: SessionDep, who: AuthorCaller) -> CheckOut:
+    """The service's run of `grader assignment check` on this upload: for authors (it names hidden tests)."""
+    found = ops.pick_version(session, _own(session, who.tenant_id, assignment_id), version)
+    if found is None:
+        raise not_found("version", f"{assignment_id} {version}")
+    report = found.check_report or {}
+    return CheckOut(
+        assignment=assignment_id,
+        version=found.version,
+        status=VersionStatus(found.status).value,
+        detail=found.status_detail,
+        checked_at=found.checked_at,
+        rows=[CheckRowOut.model_validate(row) for row in report.get("rows", [])],
+        problems=list(report.get("problems", [])),
+    )
+
+
 def _regrade_targets(session: SessionDep, assignment: Assignment, body: RegradeIn) -> list[Submission]:
     query = select(Submission).where(
         Submission.tenant_id == assignment.tenant_id, Submission.assignment_id == assignment.id
@@ -289,9 +337,7 @@ def regrade(
     """Grade finished submissions again (against `version`, default the latest). Earlier grades and
     credentials stay as they were: each regrade is a new run with a grade of its own."""
     assignment = _own(session, who.tenant_id, assignment_id)
-    target = ops.pick_version(session, assignment, body.version)
-    if target is None:
-        raise not_found("version", f"{assignment_id} {body.version or '(latest)'}")
+    target = gradable_version(session, assignment, body.version)
     rows = _regrade_targets(session, assignment, body)
     runs: list[tuple[str, int]] = []
     for submission in rows:

@@ -95,11 +95,34 @@ class SpecIssueOut(BaseModel):
 
 class VersionOut(BaseModel):
     version: str
+    status: Literal["checking", "published", "refused"] = Field(
+        description="Only a published version takes submissions: its check passed (GET …/check says more)."
+    )
     spec_hash: str
     archive_sha256: str
     test_count: int
     created_at: datetime
+    checked_at: datetime | None = None
     spec: dict[str, Any]
+
+
+class CheckRowOut(BaseModel):
+    solution: str = Field(description="The folder under solutions/ that was graded.")
+    expected: str = Field(description="What solutions/expected.yaml says it scores.")
+    got: str = Field(description="What it scored.")
+    problems: list[str] = Field(description="How the two differ; empty when they agree.")
+
+
+class CheckOut(BaseModel):
+    """`grader assignment check` as the service ran it on the upload: the author's table."""
+
+    assignment: str
+    version: str
+    status: Literal["checking", "published", "refused"]
+    detail: str = Field(description="Why it was refused, or why the check could not run yet (it is retried).")
+    checked_at: datetime | None
+    rows: list[CheckRowOut]
+    problems: list[str] = Field(description="About the assignment itself: the reference run, collection, manifest.")
 
 
 class AssignmentOut(BaseModel):

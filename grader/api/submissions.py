@@ -35,6 +35,7 @@ from grader.store.models import (
     Submission,
     SubmissionState,
     Tenant,
+    VersionStatus,
     utcnow,
 )
 from grader.urlpolicy import UrlRefused, check_ref, check_repo_url
@@ -122,13 +123,34 @@ def _replay(session: Session, tenant_id: str, key: str, body_hash: str) -> Submi
     return existing
 
 
+def gradable_version(session: Session, assignment: Assignment, version: str | None) -> AssignmentVersion:
+    """The version a submission or regrade goes to: named, or the latest published. Raises ProblemError:
+    404 when there is none, 409 when the named version has not passed its check."""
+    found = ops.pick_version(session, assignment, version)
+    if found is None and version is None and ops.versions_of(session, assignment):
+        raise ProblemError(
+            409,
+            "no-published-version",
+            f"{assignment.slug} has no published version yet: every upload is still being checked or was refused",
+        )
+    if found is None:
+        raise not_found("version", f"{assignment.slug} {version or '(latest)'}")
+    if found.status != VersionStatus.PUBLISHED:
+        # The reasons stay on the author's check page: they may name hidden tests.
+        raise ProblemError(
+            409,
+            "version-not-published",
+            f"{assignment.slug} {found.version} is {found.status}, not published: it takes no submissions "
+            f"(its check: GET /api/v1/assignments/{assignment.slug}/versions/{found.version}/check)",
+        )
+    return found
+
+
 def _admit(session: Session, services: ServicesDep, tenant_id: str, body: SubmissionCreate) -> Submission:
     assignment = ops.assignment_by_slug(session, tenant_id, body.assignment)
     if assignment is None:
         raise not_found("assignment", body.assignment)
-    version = ops.pick_version(session, assignment, body.version)
-    if version is None:
-        raise not_found("version", f"{body.assignment} {body.version or '(latest)'}")
+    version = gradable_version(session, assignment, body.version)
     spec = AssignmentSpec.model_validate(version.spec)
     now = utcnow()
     tenant = session.get(Tenant, tenant_id)

@@ -78,6 +78,14 @@ class SubmissionState(StrEnum):
         return self in TERMINAL_STATES
 
 
+class VersionStatus(StrEnum):
+    """Where an uploaded assignment version stands. Only a published version takes submissions."""
+
+    CHECKING = "checking"  # uploaded; `grader assignment check` is running (or queued) in a worker
+    PUBLISHED = "published"  # its check passed: the reference and every known-bad solution grade as written
+    REFUSED = "refused"  # its check failed; `check_report` says why. The same number may be uploaded again
+
+
 TERMINAL_STATES = frozenset({SubmissionState.GRADED, SubmissionState.REJECTED, SubmissionState.ERROR})
 
 # The pipeline's stage names and the state a submission is in while the stage runs.
@@ -138,7 +146,7 @@ class Assignment(Base):
 
 
 class AssignmentVersion(Base):
-    """One published version: the spec and the whole assignment folder as a tarball, so any worker
+    """One uploaded version (checking, published or refused: VersionStatus): the spec and the whole assignment folder as a tarball, so any worker
     on any machine can grade with exactly these files."""
 
     __tablename__ = "assignment_versions"
@@ -155,6 +163,13 @@ class AssignmentVersion(Base):
     archive_sha256: Mapped[str] = mapped_column(String(64))
     test_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(16), default=VersionStatus.CHECKING.value, index=True)
+    # Why the check refused it, or the system fault that kept the check from running (it is retried).
+    status_detail: Mapped[str] = mapped_column(Text, default="")
+    # grader.check.CheckReport as JSON: the author's table (solution, expected, got, problems).
+    check_report: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True, default=None)
+    checked_at: Mapped[datetime | None] = mapped_column(nullable=True, default=None)
+    check_job_id: Mapped[str | None] = mapped_column(String(100), nullable=True, default=None)
 
     assignment: Mapped[Assignment] = relationship(back_populates="versions", lazy="raise")
 

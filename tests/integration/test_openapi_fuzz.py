@@ -17,6 +17,7 @@ from schemathesis import GenerationMode
 
 from grader.api import create_app
 from grader.config import Settings
+from grader.demo_stack import wait_checked
 from tests.integration.test_service_e2e import ledger_tarball
 from tests.integration.test_service_stack import Stack, redis_service, stack
 
@@ -36,7 +37,8 @@ def fuzz_key(stack: Stack) -> str:
         upload = client.post(
             "/api/v1/assignments", content=ledger_tarball(), headers={"Content-Type": "application/gzip"}
         )
-        assert upload.status_code == 201, upload.text
+        assert upload.status_code == 202, upload.text
+        assert wait_checked(client, "py-ledger", "1.0.0")["status"] == "published"
     return key
 
 

@@ -8,18 +8,20 @@ provider's receiver gets signed events. Tenants are isolated; an idempotency key
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from itertools import count, pairwise
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from credentials.verify import verify_credential
-from grader.demo_stack import assignment_tarball
+from grader.demo_stack import assignment_tarball, wait_checked
 from grader.spec import load_assignment
 from grader.store import ops
 from grader.store.db import engine_for, session_factory, session_scope
@@ -96,7 +98,9 @@ def provider(stack: Stack) -> dict[str, Any]:
         upload = client.post(
             "/api/v1/assignments", content=ledger_tarball(), headers={"Content-Type": "application/gzip"}
         )
-        assert upload.status_code == 201, upload.text
+        assert upload.status_code == 202, upload.text
+        check = wait_checked(client, "py-ledger", "1.0.0")
+        assert check["status"] == "published", check
     return {"admin": admin, **keys, "receiver": receiver, "hook": hook.json(), "upload": upload.json()}
 
 
@@ -117,6 +121,35 @@ def test_upload_is_versioned_and_immutable(stack: Stack, provider: dict[str, Any
         assert again.status_code == 200 and again.json()["created"] is False
         versions = client.get("/api/v1/assignments/py-ledger/versions").json()
     assert [v["version"] for v in versions] == ["1.0.0"]
+
+
+def test_an_upload_that_fails_its_check_is_refused_not_published(
+    stack: Stack, provider: dict[str, Any], tmp_path: Path
+) -> None:
+    """The worker runs `grader assignment check` on every upload: a version whose solutions do not grade
+    as solutions/expected.yaml says is refused with the table and takes no submission."""
+    copy = tmp_path / "py-ledger"
+    shutil.copytree(LEDGER_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    spec_file = copy / "assignment.yaml"
+    spec_file.write_text(spec_file.read_text().replace("version: 1.0.0", "version: 1.0.1"))
+    (copy / "solutions" / "expected.yaml").write_text("reference: {score: 90.0, passed: true}\n")
+    with stack.client(provider["author"]) as client:
+        upload = client.post(
+            "/api/v1/assignments", content=assignment_tarball(copy), headers={"Content-Type": "application/gzip"}
+        )
+        assert upload.status_code == 202 and upload.json()["version"]["status"] == "checking", upload.text
+        check = wait_checked(client, "py-ledger", "1.0.1")
+        versions = {v["version"]: v["status"] for v in client.get("/api/v1/assignments/py-ledger/versions").json()}
+        latest = client.get("/api/v1/assignments/py-ledger").json()["latest_version"]
+    assert check["status"] == "refused", check
+    assert [(row["solution"], row["problems"]) for row in check["rows"]] == [("reference", ["score 100, expected 90"])]
+    assert "solutions/reference: score 100, expected 90" in check["detail"]
+    assert versions["1.0.1"] == "refused" and latest == "1.0.0"
+    with stack.client(provider["submit"]) as client:
+        url = stack.git.publish(f"reference-{next(_learners)}", LEDGER_SOLUTIONS / "reference")
+        body = {"assignment": "py-ledger", "learner": learner(), "repo_url": url, "version": "1.0.1"}
+        refused = client.post("/api/v1/submissions", json=body)
+    assert refused.status_code == 409 and refused.json()["type"] == "/problems/version-not-published"
 
 
 def test_learner_submits_follows_progress_and_reads_feedback(stack: Stack, provider: dict[str, Any]) -> None:

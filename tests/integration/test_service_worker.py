@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from grader.spec import load_assignment
 from grader.store import ops
 from grader.store.archive import pack_folder, sha256
 from grader.store.db import engine_for, session_factory, session_scope, upgrade
-from grader.store.models import GradeRecord, Submission, SubmissionEvent
+from grader.store.models import AssignmentVersion, GradeRecord, Submission, SubmissionEvent
 from tests.conftest import LEDGER_DIR, LEDGER_SOLUTIONS
 from tests.integration.test_service_stack import Services, redis_service
 
@@ -163,3 +164,61 @@ def test_a_forged_job_is_refused_by_the_allowlist(configure: Configure, tmp_path
     assert job.id in FailedJobRegistry(queue.name, connection=queue.connection)
     job.refresh()
     assert "not on the allowlist" in (job.latest_result().exc_string if job.latest_result() else "")
+
+
+def new_version(settings: Settings, folder: Path = LEDGER_DIR) -> str:
+    """An uploaded version, `checking`, as the API stores it (solutions included)."""
+    factory = session_factory(engine_for(settings.resolved_database_url()))
+    archive = pack_folder(folder)
+    with session_scope(factory) as session:
+        tenant = ops.create_tenant(session, f"c-{uuid.uuid4().hex[:8]}", "Check test")
+        uploaded = ops.publish_version(session, tenant.id, load_assignment(folder), "", archive, sha256(archive))
+        assert uploaded.version.status == "checking"
+        return uploaded.version.id
+
+
+def version_row(settings: Settings, version_id: str) -> AssignmentVersion:
+    factory = session_factory(engine_for(settings.resolved_database_url()))
+    with session_scope(factory) as session:
+        row = session.get(AssignmentVersion, version_id)
+        assert row is not None
+        session.expunge(row)
+        return row
+
+
+def test_the_check_job_publishes_a_version_whose_solutions_grade_as_written(configure: Configure) -> None:
+    settings = configure()
+    version_id = new_version(settings)
+    assert worker.check_version(version_id) == "published"
+    row = version_row(settings, version_id)
+    assert row.status == "published" and row.checked_at is not None and row.check_report is not None
+    assert [r["solution"] for r in row.check_report["rows"]] == ["reference", "failing", "partial"]
+    assert worker.check_version(version_id) == "published"  # a duplicate job changes nothing
+
+
+def test_a_system_fault_in_the_check_keeps_the_version_checking_and_is_retried(configure: Configure) -> None:
+    # A base image that does not exist: the Docker engine refuses the build, a fault of the system.
+    settings = configure(
+        GRADER_BASE_IMAGE=f"grader-test/no-such-base:{uuid.uuid4().hex[:8]}",
+        GRADER_JOB_RETRIES="1",
+        GRADER_JOB_RETRY_BASE_S="0",
+    )
+    version_id = new_version(settings)
+    queue = jobs.make_queue(settings, jobs.connect(settings.redis_url))
+    jobs.enqueue_check(queue, settings, version_id)
+    run_burst(settings)
+    row = version_row(settings, version_id)
+    assert row.status == "checking" and row.checked_at is None  # never refused for the system's fault
+    assert "will be retried" in row.status_detail and "no-such-base" in row.status_detail
+    assert jobs.check_job_id(version_id) in FailedJobRegistry(queue.name, connection=queue.connection)
+
+
+def test_the_reconciler_requeues_a_check_whose_job_was_lost(configure: Configure) -> None:
+    settings = configure()
+    version_id = new_version(settings)
+    queue = jobs.make_queue(settings, jobs.connect(settings.redis_url))
+    factory = session_factory(engine_for(settings.resolved_database_url()))
+    later = datetime.now(UTC) + timedelta(seconds=settings.stuck_after_s + 1)
+    assert version_id in jobs.reconcile(factory, queue, settings, now=later)
+    assert jobs.check_job_id(version_id) in queue.job_ids
+    assert version_id not in jobs.reconcile(factory, queue, settings, now=later)  # its job is alive now

@@ -14,12 +14,13 @@ from typing import Any
 import pytest
 import yaml
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from grader.api import create_app
 from grader.config import Settings
 from grader.store import ops
 from grader.store.db import engine_for, session_factory, session_scope, upgrade
-from grader.store.models import Scope
+from grader.store.models import Assignment, AssignmentVersion, Scope
 
 LEDGER = Path(__file__).resolve().parents[3] / "assignments" / "py-ledger"
 PROBLEM = "application/problem+json"
@@ -70,6 +71,27 @@ class Api:
     def upload(self, key: str, files: dict[str, bytes], path: str = "/api/v1/assignments") -> Any:
         return self.call("POST", path, key, content=tarball(files), headers={"Content-Type": "application/gzip"})
 
+    def settle(self, slug: str, version: str, refusals: list[str]) -> None:
+        """Stands in for the worker's check job (no worker runs here): records its outcome in the store."""
+        factory = session_factory(engine_for(self.settings.resolved_database_url()))
+        with session_scope(factory) as session:
+            rows = session.scalars(
+                select(AssignmentVersion)
+                .join(Assignment)
+                .where(Assignment.slug == slug, AssignmentVersion.version == version, AssignmentVersion.status == "checking")
+            ).all()
+            assert rows
+            for row in rows:
+                ops.settle_check(row, {"rows": [], "problems": refusals}, refusals)
+
+    def publish(self, key: str, files: dict[str, bytes]) -> Any:
+        """Upload, then settle the check as passed: what the service does once the reference grades right."""
+        answer = self.upload(key, files)
+        if answer.status_code in (200, 202):
+            body = answer.json()
+            self.settle(body["assignment"], body["version"]["version"], [])
+        return answer
+
 
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[Api]:
@@ -92,8 +114,9 @@ def test_multipart_upload_of_the_folder(api: Api) -> None:
     key = api.tenant("acme")
     parts = [("files", (name, data, "application/octet-stream")) for name, data in folder_files(LEDGER).items()]
     answer = api.call("POST", "/api/v1/assignments", key, files=parts)
-    assert answer.status_code == 201, answer.text
+    assert answer.status_code == 202, answer.text
     assert answer.json()["version"]["test_count"] > 0
+    assert answer.json()["version"]["status"] == "checking"
     assert answer.headers["location"] == "/api/v1/assignments/py-ledger/versions/1.0.0"
 
 
@@ -113,12 +136,12 @@ def test_spec_errors_name_file_and_field(api: Api) -> None:
 
 def test_versions_are_immutable(api: Api) -> None:
     key = api.tenant("acme")
-    assert api.upload(key, folder_files(LEDGER)).status_code == 201
+    assert api.publish(key, folder_files(LEDGER)).status_code == 202
     changed = folder_files(LEDGER, {"title": "Another title"})
     conflict = api.upload(key, changed)
     assert conflict.status_code == 409 and "new version" in conflict.json()["detail"]
-    bumped = api.upload(key, folder_files(LEDGER, {"title": "Another title", "version": "1.1.0"}))
-    assert bumped.status_code == 201
+    bumped = api.publish(key, folder_files(LEDGER, {"title": "Another title", "version": "1.1.0"}))
+    assert bumped.status_code == 202
     versions = api.call("GET", "/api/v1/assignments/py-ledger/versions", key).json()
     assert [v["version"] for v in versions] == ["1.0.0", "1.1.0"]
     assert api.call("GET", "/api/v1/assignments/py-ledger", key).json()["latest_version"] == "1.1.0"
@@ -140,7 +163,7 @@ def test_submission_policy_comes_from_the_spec(api: Api) -> None:
     key = api.tenant("acme")
     past = (datetime.now(UTC) - timedelta(days=1)).isoformat()
     spec = {"submission": {"max_attempts": 2, "cooldown_s": 0, "due": past, "late": "accept"}}
-    assert api.upload(key, folder_files(LEDGER, spec)).status_code == 201
+    assert api.publish(key, folder_files(LEDGER, spec)).status_code == 202
     first = api.call("POST", "/api/v1/submissions", key, json=submission())
     assert first.status_code == 201, first.text
     assert first.json()["late"] is True and first.json()["attempt"] == 1 and first.json()["state"] == "queued"
@@ -151,14 +174,14 @@ def test_submission_policy_comes_from_the_spec(api: Api) -> None:
     assert other_learner.status_code == 201
 
     rejecting = {"version": "2.0.0", "submission": {"due": past, "late": "reject"}}
-    assert api.upload(key, folder_files(LEDGER, rejecting)).status_code == 201
+    assert api.publish(key, folder_files(LEDGER, rejecting)).status_code == 202
     late = api.call("POST", "/api/v1/submissions", key, json=submission(learner="cara@example.org"))
     assert late.status_code == 409 and late.json()["type"] == "/problems/past-due"
 
 
 def test_cooldown_answers_429_with_retry_after(api: Api) -> None:
     key = api.tenant("acme")
-    assert api.upload(key, folder_files(LEDGER, {"submission": {"cooldown_s": 600}})).status_code == 201
+    assert api.publish(key, folder_files(LEDGER, {"submission": {"cooldown_s": 600}})).status_code == 202
     assert api.call("POST", "/api/v1/submissions", key, json=submission()).status_code == 201
     again = api.call("POST", "/api/v1/submissions", key, json=submission())
     assert again.status_code == 429 and 590 <= int(again.headers["retry-after"]) <= 600
@@ -166,7 +189,7 @@ def test_cooldown_answers_429_with_retry_after(api: Api) -> None:
 
 def test_repo_urls_outside_the_policy_are_refused_at_the_door(api: Api) -> None:
     key = api.tenant("acme")
-    api.upload(key, folder_files(LEDGER))
+    api.publish(key, folder_files(LEDGER))
     for url in ("file:///etc/passwd", "https://evil.example/x.git", "http://git.example/x.git", "--upload-pack=x"):
         answer = api.call("POST", "/api/v1/submissions", key, json=submission(repo=url))
         assert answer.status_code == 422, url
@@ -179,7 +202,7 @@ def test_scopes_are_enforced(api: Api) -> None:
     submit = api.tenant("acme", Scope.SUBMIT)
     author = api.tenant("acme", Scope.AUTHOR)
     assert api.upload(submit, folder_files(LEDGER)).status_code == 403
-    assert api.upload(author, folder_files(LEDGER)).status_code == 201
+    assert api.publish(author, folder_files(LEDGER)).status_code == 202
     assert api.call("POST", "/api/v1/submissions", author, json=submission()).status_code == 403
     assert api.call("POST", "/api/v1/submissions", submit, json=submission()).status_code == 201
     assert api.call("GET", "/api/v1/webhooks", author).status_code == 403
@@ -194,13 +217,58 @@ def test_scopes_are_enforced(api: Api) -> None:
 def test_tenants_see_nothing_of_each_other(api: Api) -> None:
     acme = api.tenant("acme")
     globex = api.tenant("globex")
-    api.upload(acme, folder_files(LEDGER))
+    api.publish(acme, folder_files(LEDGER))
     created = api.call("POST", "/api/v1/submissions", acme, json=submission(), headers={"Idempotency-Key": "k"})
     mine = created.json()["id"]
     for path in (f"/api/v1/submissions/{mine}", f"/api/v1/submissions/{mine}/history", "/api/v1/assignments/py-ledger"):
         assert api.call("GET", path, globex).status_code == 404
     assert api.call("GET", "/api/v1/submissions", globex).json()["items"] == []
     # the same idempotency key in another tenant is another tenant's business: not a replay of acme's
-    api.upload(globex, folder_files(LEDGER))
+    api.publish(globex, folder_files(LEDGER))
     theirs = api.call("POST", "/api/v1/submissions", globex, json=submission(), headers={"Idempotency-Key": "k"})
     assert theirs.status_code == 201 and theirs.json()["id"] != mine
+
+
+def test_only_a_version_that_passed_its_check_takes_submissions(api: Api) -> None:
+    key = api.tenant("acme")
+    uploaded = api.upload(key, folder_files(LEDGER))
+    assert uploaded.status_code == 202 and uploaded.json()["version"]["status"] == "checking"
+    early = api.call("POST", "/api/v1/submissions", key, json=submission())
+    assert early.status_code == 409 and early.json()["type"] == "/problems/no-published-version"
+    named = api.call("POST", "/api/v1/submissions", key, json={**submission(), "version": "1.0.0"})
+    assert named.status_code == 409 and named.json()["type"] == "/problems/version-not-published"
+    assert api.call("GET", "/api/v1/assignments/py-ledger", key).json()["latest_version"] is None
+    api.settle("py-ledger", "1.0.0", ["solutions/failing: passed True, expected False"])
+    check = api.call("GET", "/api/v1/assignments/py-ledger/versions/1.0.0/check", key).json()
+    assert check["status"] == "refused" and "solutions/failing" in check["detail"]
+    refused = api.call("POST", "/api/v1/submissions", key, json={**submission(), "version": "1.0.0"})
+    assert refused.status_code == 409 and "refused" in refused.json()["detail"]
+    assert "solutions/failing" not in refused.json()["detail"]  # the reasons are the author's to read
+
+
+def test_a_refused_number_may_be_uploaded_again_and_is_checked_anew(api: Api) -> None:
+    key = api.tenant("acme")
+    files = folder_files(LEDGER)
+    api.upload(key, files)
+    api.settle("py-ledger", "1.0.0", ["the reference scores 9/10"])
+    same = api.upload(key, files)
+    assert same.status_code == 200 and same.json()["version"]["status"] == "refused"
+    fixed = api.upload(key, {**files, "solutions/expected.yaml": b"reference: {passed: true}\n"})
+    assert fixed.status_code == 202 and fixed.json()["version"]["status"] == "checking"
+    assert api.call("GET", "/api/v1/assignments/py-ledger/versions/1.0.0/check", key).json()["detail"] == ""
+    api.settle("py-ledger", "1.0.0", [])
+    assert api.call("POST", "/api/v1/submissions", key, json=submission()).status_code == 201
+    # Published now, so immutable: other files under the number are a conflict.
+    changed = api.upload(key, folder_files(LEDGER, {"title": "Another title"}))
+    assert changed.status_code == 409 and changed.json()["type"] == "/problems/version-exists"
+
+
+def test_the_check_report_is_for_authors(api: Api) -> None:
+    admin = api.tenant("acme")
+    submit = api.tenant("acme", Scope.SUBMIT)
+    api.publish(admin, folder_files(LEDGER))
+    path = "/api/v1/assignments/py-ledger/versions/1.0.0/check"
+    assert api.call("GET", path, submit).status_code == 403
+    assert api.call("GET", path, admin).json()["status"] == "published"
+    versions = api.call("GET", "/api/v1/assignments/py-ledger/versions", submit).json()
+    assert [(v["version"], v["status"]) for v in versions] == [("1.0.0", "published")]
