@@ -869,6 +869,11 @@ def _canonicalize_quads(quads: list[Quad]) -> str:
     return _Rdfc10(list(dict.fromkeys(quads))).run()  # a dataset is a set of quads
 
 
+def canonicalize_quads(quads: list[Quad]) -> str:
+    """RDFC-1.0 canonical N-Quads of quads of N-Quads terms (as :func:`to_quads` returns them)."""
+    return _canonicalize_quads(quads)
+
+
 def _canonicalize_with_oxigraph(quads: list[Quad]) -> str:
     # pyoxigraph writes canonical N-Quads with RDFC-1.0 escaping, so its lines are the canonical lines.
     text = "".join(_line(s, p, o, g) for s, p, o, g in quads)
