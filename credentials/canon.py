@@ -849,27 +849,24 @@ def to_quads(doc: dict[str, Any]) -> list[Quad] | None:
 
 
 class _Issuer:
-    """RDFC-1.0 identifier issuer: old label -> new label, in order of issue."""
+    """RDFC-1.0 identifier issuer: old label -> new label, in order of issue. Labels are kept as
+    blank node terms ("_:c14n0"), the form every use of them writes."""
 
-    __slots__ = ("counter", "issued", "prefix")
+    __slots__ = ("issued", "prefix")
 
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-        self.counter = 0
-        self.issued: dict[str, str] = {}
+    def __init__(self, prefix: str, issued: dict[str, str] | None = None) -> None:
+        self.prefix = prefix  # "_:c14n" or "_:b"
+        self.issued: dict[str, str] = {} if issued is None else issued
 
     def issue(self, old: str) -> str:
-        new = self.issued.get(old)
+        issued = self.issued
+        new = issued.get(old)
         if new is None:
-            new = self.issued[old] = f"{self.prefix}{self.counter}"
-            self.counter += 1
+            new = issued[old] = f"{self.prefix}{len(issued)}"  # the counter is the number issued
         return new
 
     def copy(self) -> _Issuer:
-        clone = _Issuer(self.prefix)
-        clone.counter = self.counter
-        clone.issued = dict(self.issued)
-        return clone
+        return _Issuer(self.prefix, dict(self.issued))
 
 
 def _sha256(text: str) -> str:
@@ -890,8 +887,7 @@ class _Rdfc10:
     when the dataset is indexed: no labelling can change them.
     """
 
-    def __init__(self, quads: list[Quad]) -> None:
-        self.quads = quads
+    def __init__(self, quads: Iterable[Quad]) -> None:
         mentions: dict[str, list[Quad]] = {}
         self.mentions = mentions
         self.ground_lines: list[str] = []  # canonical lines of the quads without blank nodes
@@ -914,7 +910,7 @@ class _Rdfc10:
             if g_blank and g != s and g != o:
                 mentions.setdefault(g, []).append(quad)
         self.first_degree: dict[str, str] = {}
-        self.canonical = _Issuer("c14n")
+        self.canonical = _Issuer("_:c14n")
         self.budget = _NDEGREE_BUDGET
 
     def hash_first_degree(self, bnode: str) -> str:
@@ -938,12 +934,9 @@ class _Rdfc10:
         return result
 
     def _related_hash(self, related: str, predicate: str, issuer: _Issuer, position: str) -> str:
-        canonical = self.canonical.issued.get(related)
-        if canonical is not None:
-            identifier = f"_:{canonical}"
-        else:
-            temporary = issuer.issued.get(related)
-            identifier = f"_:{temporary}" if temporary is not None else self.hash_first_degree(related)
+        identifier = self.canonical.issued.get(related) or issuer.issued.get(related)
+        if identifier is None:
+            identifier = self.hash_first_degree(related)
         return _sha256(f"{position}{predicate}{identifier}")
 
     def _spend(self) -> None:
@@ -954,19 +947,20 @@ class _Rdfc10:
     def hash_n_degree(self, bnode: str, issuer: _Issuer) -> tuple[str, _Issuer]:
         self._spend()
         groups: dict[str, list[str]] = {}
+        related_hash = self._related_hash
         for s, p, o, g in self.mentions[bnode]:
             if s[0] == "_" and s != bnode:
-                groups.setdefault(self._related_hash(s, p, issuer, "s"), []).append(s)
+                groups.setdefault(related_hash(s, p, issuer, "s"), []).append(s)
             if o[0] == "_" and o != bnode:
-                groups.setdefault(self._related_hash(o, p, issuer, "o"), []).append(o)
+                groups.setdefault(related_hash(o, p, issuer, "o"), []).append(o)
             if g and g[0] == "_" and g != bnode:
-                groups.setdefault(self._related_hash(g, "", issuer, "g"), []).append(g)
+                groups.setdefault(related_hash(g, "", issuer, "g"), []).append(g)
         data = ""
-        for related_hash in sorted(groups):
-            data += related_hash
+        for group_hash in sorted(groups):
+            data += group_hash
             chosen_path = ""
             chosen_issuer: _Issuer | None = None
-            for permutation in itertools.permutations(groups[related_hash]):
+            for permutation in itertools.permutations(groups[group_hash]):
                 self._spend()
                 candidate = self._permutation_path(permutation, issuer, chosen_path)
                 if candidate is not None and (not chosen_path or candidate[0] < chosen_path):
@@ -981,21 +975,21 @@ class _Rdfc10:
     ) -> tuple[str, _Issuer] | None:
         """The path of one permutation, or None as soon as it cannot beat ``chosen_path``."""
         issuer_copy = issuer.copy()
+        canonical = self.canonical.issued
         path = ""
         recursion: list[str] = []
         for related in permutation:
-            canonical = self.canonical.issued.get(related)
-            if canonical is not None:
-                path += f"_:{canonical}"
-            else:
+            label = canonical.get(related)
+            if label is None:
                 if related not in issuer_copy.issued:
                     recursion.append(related)
-                path += f"_:{issuer_copy.issue(related)}"
+                label = issuer_copy.issue(related)
+            path += label
             if chosen_path and len(path) >= len(chosen_path) and path > chosen_path:
                 return None
         for related in recursion:
             result_hash, issuer_copy_next = self.hash_n_degree(related, issuer_copy)
-            path += f"_:{issuer_copy.issue(related)}<{result_hash}>"
+            path += f"{issuer_copy.issue(related)}<{result_hash}>"
             issuer_copy = issuer_copy_next
             if chosen_path and len(path) >= len(chosen_path) and path > chosen_path:
                 return None
@@ -1003,32 +997,34 @@ class _Rdfc10:
 
     def run(self) -> str:
         by_hash: dict[str, list[str]] = {}
+        hash_first_degree = self.hash_first_degree
         for bnode in self.mentions:
-            by_hash.setdefault(self.hash_first_degree(bnode), []).append(bnode)
+            by_hash.setdefault(hash_first_degree(bnode), []).append(bnode)
         shared: list[list[str]] = []
+        canonical = self.canonical
         for first_hash in sorted(by_hash):
             bnodes = by_hash[first_hash]
             if len(bnodes) == 1:
-                self.canonical.issue(bnodes[0])
+                canonical.issue(bnodes[0])
             else:
                 shared.append(bnodes)
         for bnodes in shared:
             paths: list[tuple[str, _Issuer]] = []
             for bnode in bnodes:
-                if bnode in self.canonical.issued:
+                if bnode in canonical.issued:
                     continue
-                temporary = _Issuer("b")
+                temporary = _Issuer("_:b")
                 temporary.issue(bnode)
                 paths.append(self.hash_n_degree(bnode, temporary))
             for _, result_issuer in sorted(paths, key=lambda item: item[0]):
                 for old in result_issuer.issued:
-                    self.canonical.issue(old)
+                    canonical.issue(old)
         return self._serialize()
 
     def _serialize(self) -> str:
         """The canonical N-Quads: every blank node relabelled, lines in code point order. The quads
         are distinct and the relabelling is one to one, so the lines are distinct too."""
-        labels = {old: f"_:{new}" for old, new in self.canonical.issued.items()}
+        labels = self.canonical.issued
         lines = list(self.ground_lines)
         for s, p, o, g in self.blank_quads:
             if s[0] == "_":
@@ -1049,7 +1045,7 @@ def _line(s: str, p: str, o: str, g: str) -> str:
 
 def _canonicalize_quads(quads: Iterable[Quad]) -> str:
     """RDFC-1.0 canonical N-Quads of a default-graph dataset."""
-    return _Rdfc10(list(dict.fromkeys(quads))).run()  # a dataset is a set of quads
+    return _Rdfc10(dict.fromkeys(quads)).run()  # a dataset is a set of quads
 
 
 def canonicalize_quads(quads: list[Quad]) -> str:
