@@ -890,6 +890,9 @@ class _Rdfc10:
     def __init__(self, quads: Iterable[Quad]) -> None:
         mentions: dict[str, list[Quad]] = {}
         self.mentions = mentions
+        # Each blank node's quads written for its first-degree hash (itself _:a, others _:z),
+        # built in the same pass as the index.
+        self.first_degree_lines: dict[str, list[str]] = {}
         self.ground_lines: list[str] = []  # canonical lines of the quads without blank nodes
         self.blank_quads: list[Quad] = []
         ground = self.ground_lines.append
@@ -898,37 +901,51 @@ class _Rdfc10:
             s, p, o, g = quad
             s_blank = s[0] == "_"
             o_blank = o[0] == "_"
-            g_blank = bool(g) and g[0] == "_"
-            if not (s_blank or o_blank or g_blank):
-                ground(f"{s} {p} {o} {g} .\n" if g else f"{s} {p} {o} .\n")
-                continue
-            blank(quad)
-            if s_blank:
-                mentions.setdefault(s, []).append(quad)
-            if o_blank and o != s:
-                mentions.setdefault(o, []).append(quad)
-            if g_blank and g != s and g != o:
-                mentions.setdefault(g, []).append(quad)
+            if g:
+                if s_blank or o_blank or g[0] == "_":
+                    blank(quad)
+                    self._mention_named_graph(quad)
+                else:
+                    ground(f"{s} {p} {o} {g} .\n")
+            elif s_blank:
+                blank(quad)
+                if not o_blank:
+                    self._mention(s, quad, f"_:a {p} {o} .\n")
+                elif o == s:
+                    self._mention(s, quad, f"_:a {p} _:a .\n")
+                else:
+                    self._mention(s, quad, f"_:a {p} _:z .\n")
+                    self._mention(o, quad, f"_:z {p} _:a .\n")
+            elif o_blank:
+                blank(quad)
+                self._mention(o, quad, f"{s} {p} _:a .\n")
+            else:
+                ground(f"{s} {p} {o} .\n")
         self.first_degree: dict[str, str] = {}
         self.canonical = _Issuer("_:c14n")
         self.budget = _NDEGREE_BUDGET
+
+    def _mention(self, bnode: str, quad: Quad, line: str) -> None:
+        found = self.mentions.get(bnode)
+        if found is None:
+            self.mentions[bnode] = [quad]
+            self.first_degree_lines[bnode] = [line]
+        else:
+            found.append(quad)
+            self.first_degree_lines[bnode].append(line)
+
+    def _mention_named_graph(self, quad: Quad) -> None:
+        """A quad in a named graph (the fallback path's embedded proofs): each distinct blank node."""
+        s, p, o, g = quad
+        for bnode in dict.fromkeys(term for term in (s, o, g) if term[0] == "_"):
+            s2, o2, g2 = (("_:a" if term == bnode else "_:z") if term[0] == "_" else term for term in (s, o, g))
+            self._mention(bnode, quad, _line(s2, p, o2, g2))
 
     def hash_first_degree(self, bnode: str) -> str:
         cached = self.first_degree.get(bnode)
         if cached is not None:
             return cached
-        lines = []
-        for s, p, o, g in self.mentions[bnode]:
-            if s[0] == "_":
-                s = "_:a" if s == bnode else "_:z"
-            if o[0] == "_":
-                o = "_:a" if o == bnode else "_:z"
-            if g:
-                if g[0] == "_":
-                    g = "_:a" if g == bnode else "_:z"
-                lines.append(f"{s} {p} {o} {g} .\n")
-            else:
-                lines.append(f"{s} {p} {o} .\n")
+        lines = self.first_degree_lines[bnode]
         lines.sort()
         result = self.first_degree[bnode] = _sha256("".join(lines))
         return result
