@@ -25,7 +25,7 @@ import hashlib
 import itertools
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from numbers import Integral, Real
 from typing import Any, Final
 
@@ -553,7 +553,18 @@ class _Prop:
     """How one key of a node converts in the node's final context (after reverting type-scoped
     contexts and applying the property- and type-scoped ones)."""
 
-    __slots__ = ("coerce", "ctx", "error", "is_list", "key", "kind", "predicate", "string_suffix")
+    __slots__ = (
+        "coerce",
+        "ctx",
+        "error",
+        "is_list",
+        "key",
+        "kind",
+        "plain_predicate",
+        "plain_suffix",
+        "predicate",
+        "string_suffix",
+    )
 
     def __init__(self, active: _Ctx, key: str) -> None:
         self.key = key
@@ -566,10 +577,16 @@ class _Prop:
         # What follows the quoted text of a string value ("" or "^^<datatype>"); None when strings
         # need more than that (coercion to an IRI or to xsd:double, or a datatype to refuse).
         self.string_suffix: str | None = None
+        # string_suffix for a value that is one string written as one literal object (not a list
+        # term, and a predicate that can be written); None otherwise.
+        self.plain_suffix: str | None = None
+        self.plain_predicate = ""
         try:
             self._plan(active, key)
         except _Unsupported as exc:
             self.kind, self.error = _ERROR, str(exc)
+        if self.kind == _PROPERTY and not self.is_list and self.predicate is not None:
+            self.plain_suffix, self.plain_predicate = self.string_suffix, self.predicate
 
     def _plan(self, active: _Ctx, key: str) -> None:
         if key == "@context":
@@ -662,7 +679,7 @@ class _Body:
     """How the keys of a node with given types convert: its final context (type-scoped contexts
     applied, in sorted order as pyld does), its @id and properties in key order, its type IRIs."""
 
-    __slots__ = ("ctx", "entries", "names", "type_iris", "type_scoped")
+    __slots__ = ("ctx", "entries", "names", "type_iris", "type_scoped", "type_terms")
 
     def __init__(self, type_scoped: _Ctx, keys: tuple[str, ...], names: tuple[str, ...]) -> None:
         active = type_scoped
@@ -674,6 +691,7 @@ class _Body:
         self.type_scoped = type_scoped
         self.names = names
         self.type_iris: tuple[str, ...] | None = None  # computed after the first body's properties
+        self.type_terms: tuple[str, ...] | None = None
         entries: list[_Prop] = []
         seen_id = False
         for key in keys:
@@ -699,8 +717,20 @@ class _Body:
             iris = self.type_iris = tuple(found)
         return iris
 
+    def type_terms_for(self, resource: Callable[[str], str]) -> tuple[str, ...]:
+        """The N-Quads terms of the node's types, through the conversion's ``resource`` (which
+        labels blank node types per document); kept when every type is an IRI."""
+        iris = self.types()
+        terms = tuple(resource(iri) for iri in iris)
+        if not any(iri.startswith("_:") for iri in iris):
+            self.type_terms = terms
+        return terms
 
-_needs_escape = _LITERAL_ESCAPE_RE.search
+
+def _is_plain(value: str) -> bool:
+    """True when ``_escape(value)`` is ``value``: no control character (all are unprintable), quote
+    or backslash. Inlined where literals are written (the test is cheaper than the expression)."""
+    return value.isprintable() and '"' not in value and "\\" not in value
 
 
 class _ToRdf:
@@ -745,15 +775,23 @@ class _ToRdf:
                     raise _Unsupported("non-string @type")
         body = shape.body(keys, names)
         subject_iri: str | None = None
-        props: list[tuple[str, list[str]]] = []
+        pairs: list[tuple[str, str]] = []  # (predicate, object) in key order
         for prop in body.entries:
             kind = prop.kind
             if kind == _PROPERTY:
-                objects = self._values(prop, element[prop.key])
+                value = element[prop.key]
+                suffix = prop.plain_suffix
+                if suffix is not None and type(value) is str:  # the common case: one plain string
+                    if not (value.isprintable() and '"' not in value and "\\" not in value):  # _is_plain
+                        value = _escape(value)
+                    pairs.append((prop.plain_predicate, f'"{value}"{suffix}'))
+                    continue
+                objects = self._values(prop, value)
                 if objects:
-                    if prop.predicate is None:
+                    predicate = prop.predicate
+                    if predicate is None:
                         raise _Unsupported(f"IRI of {prop.key!r}")
-                    props.append((prop.predicate, objects))
+                    pairs.extend([(predicate, obj) for obj in objects])
             elif kind == _ID:
                 value = element[prop.key]
                 if not isinstance(value, str):
@@ -767,11 +805,11 @@ class _ToRdf:
         subject = self._resource(subject_iri) if subject_iri is not None else self._blank()
         quads = self.quads
         if names:
-            for type_iri in body.types():
-                quads.append((subject, _TYPE_TERM, self._resource(type_iri), ""))
-        for predicate, objects in props:
-            for obj in objects:
-                quads.append((subject, predicate, obj, ""))
+            terms = body.type_terms
+            if terms is None:
+                terms = body.type_terms_for(self._resource)
+            quads.extend([(subject, _TYPE_TERM, term, "") for term in terms])
+        quads.extend([(subject, predicate, obj, "") for predicate, obj in pairs])
         return subject
 
     def _values(self, prop: _Prop, value: Any) -> list[str]:
@@ -780,7 +818,9 @@ class _ToRdf:
         suffix = prop.string_suffix
         for item in items:
             if type(item) is str and suffix is not None:  # the common case first
-                objects.append(f'"{item}"{suffix}' if _needs_escape(item) is None else f'"{_escape(item)}"{suffix}')
+                if not (item.isprintable() and '"' not in item and "\\" not in item):  # _is_plain
+                    item = _escape(item)
+                objects.append(f'"{item}"{suffix}')
             elif item is None:
                 continue
             elif isinstance(item, dict):
