@@ -235,7 +235,9 @@ def make_setup(criteria: int) -> Setup:
     ours = sign_document(doc, signer, created=created)
     theirs = baseline_sign(doc, key, vm, ours["proof"][0]["created"])
     ours_pool = Pool([json.dumps(sign_document(distinct(doc, i), signer, created=created)) for i in range(64)])
-    theirs_pool = Pool([json.dumps(baseline_sign(distinct(doc, i), key, vm, "2024-05-01T12:00:00Z")) for i in range(64)])
+    theirs_pool = Pool(
+        [json.dumps(baseline_sign(distinct(doc, i), key, vm, "2024-05-01T12:00:00Z")) for i in range(64)]
+    )
     return Setup(key, public, vm, signer, doc, created, ours, theirs, ours_pool, theirs_pool)
 
 
@@ -283,9 +285,9 @@ def stage_costs(s: Setup, rounds: int = 1000) -> dict[str, float]:
     for _ in range(rounds):
         for name, seconds in _stage_round(s.ours_pool.next(), s.public).items():
             samples.setdefault(name, []).append(seconds)
-        started = time.perf_counter()
+        started = time.process_time()
         verify_credential(s.ours_pool.next())
-        samples.setdefault("whole verify_credential", []).append(time.perf_counter() - started)
+        samples.setdefault("whole verify_credential", []).append(time.process_time() - started)
     costs = {name: statistics.median(values) * 1e6 for name, values in samples.items()}
     parts = sum(cost for name, cost in costs.items() if name != "whole verify_credential")
     costs["the rest (checks, report)"] = costs["whole verify_credential"] - parts
@@ -293,7 +295,7 @@ def stage_costs(s: Setup, rounds: int = 1000) -> dict[str, float]:
 
 
 def _stage_round(text: str, public: Ed25519PublicKey) -> dict[str, float]:
-    clock = time.perf_counter
+    clock = time.process_time  # CPU time, like the rates
     times: dict[str, float] = {}
     t0 = clock()
     signed = parse_json(text, limits=False)

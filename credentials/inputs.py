@@ -113,10 +113,12 @@ def _flags(doc: Any) -> tuple[bool, bool]:
         node, depth = pop()
         if depth > MAX_DEPTH:
             return True, not_compact
-        if type(node) is dict or isinstance(node, Mapping):
+        if type(node) is list:  # tested first: isinstance(list, Mapping) is a slow ABC check
+            items: Any = node
+        elif type(node) is dict or isinstance(node, Mapping):
             if "id" not in node and "@id" not in node:
                 blank_nodes += 1
-            items: Any = node.values()
+            items = node.values()
             for key in node:
                 if type(key) is not str or (not key.isascii() and not _is_text(key)):
                     return True, not_compact
