@@ -17,9 +17,9 @@ import pytest
 import yaml
 
 from grader.config import Settings
-from grader.gitserver import LoopbackGitServer
-from grader.pipeline import GradingResult, grade_repository
-from grader.spec import LoadedAssignment, load_assignment
+from grader.core.spec import LoadedAssignment, load_assignment
+from grader.demo.gitserver import LoopbackGitServer
+from grader.grading.pipeline import GradingResult, grade_repository
 
 # This session's sandboxes carry their own owner label (inherited by the CLI processes tests start), so
 # the leftover checks ignore containers of any other grader using the same Docker engine.
@@ -121,7 +121,7 @@ def grade_url(grading_settings: Settings, ledger: LoadedAssignment) -> Callable[
 @pytest.fixture
 def no_leftovers() -> Iterator[None]:
     """After the test: no sandbox container remains."""
-    from grader.sandbox import leftover_containers
+    from grader.sandbox.containers import leftover_containers
 
     yield
     assert leftover_containers() == []

@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from grader.policy import History
-from grader.spec import LoadedAssignment, SpecError, SpecIssue, load_assignment
+from grader.core.policy import History
+from grader.core.spec import LoadedAssignment, SpecError, SpecIssue, load_assignment
 from grader.store import apikeys
 from grader.store.archive import materialize
 from grader.store.models import (

@@ -1,4 +1,4 @@
-"""Whose fault decides what the service does (grader.errors), through the worker against real Redis, git
+"""Whose fault decides what the service does (grader.core.errors), through the worker against real Redis, git
 and Docker: a fetch that fails on the grader's side (git host stopped, DNS failure) is retried, fills in
 `error` and uses up none of the learner's attempts; a missing repository is the learner's (rejected,
 one attempt); a package that does not exist is the author's (error at once, no retry, no attempt)."""
@@ -13,11 +13,11 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from grader import queue as jobs
 from grader.config import Settings
-from grader.gitserver import LoopbackGitServer
-from grader.policy import Admission, RateLimits, admit
-from grader.spec import load_assignment
+from grader.core.policy import Admission, RateLimits, admit
+from grader.core.spec import load_assignment
+from grader.demo.gitserver import LoopbackGitServer
+from grader.jobs import queue as jobs
 from grader.store import ops
 from grader.store.archive import pack_folder, sha256
 from grader.store.db import engine_for, session_factory, session_scope

@@ -21,12 +21,12 @@ import httpx
 import pytest
 
 from credentials.verify import verify_credential
-from grader.demo_stack import assignment_tarball, wait_checked
-from grader.spec import load_assignment
+from grader.core.spec import load_assignment
+from grader.demo.stack import assignment_tarball, wait_checked
+from grader.notify.webhooks import SIGNATURE_HEADER, SignatureInvalid, verify_signature
 from grader.store import ops
 from grader.store.db import engine_for, session_factory, session_scope
 from grader.store.models import Submission
-from grader.webhooks import SIGNATURE_HEADER, SignatureInvalid, verify_signature
 from tests.conftest import LEDGER_DIR, LEDGER_SOLUTIONS
 from tests.integration.test_service_stack import GRADER, Receiver, Stack, postgres_service, redis_service, stack
 

@@ -14,11 +14,11 @@ from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
 from sqlalchemy import func, select
 
-from grader import queue as jobs
-from grader import worker
 from grader.config import Settings, get_settings
-from grader.gitserver import LoopbackGitServer
-from grader.spec import load_assignment
+from grader.core.spec import load_assignment
+from grader.demo.gitserver import LoopbackGitServer
+from grader.jobs import queue as jobs
+from grader.jobs import worker
 from grader.store import ops
 from grader.store.archive import pack_folder, sha256
 from grader.store.db import engine_for, session_factory, session_scope, upgrade

@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.console import Console
 from typer.testing import CliRunner
 
-from grader.cli import app, say
+from grader.cli.main import app, say
 
 PATTERN = "'^[a-z0-9][a-z0-9-]{1,62}$'"
 

@@ -10,8 +10,11 @@ import pytest
 from credentials.models import Profile
 from credentials.verify import verify_credential
 from grader.config import Settings
-from grader.grade import NOT_YET, CriterionGrade, Flag, Grade
-from grader.issuance import (
+from grader.core.grade import NOT_YET, CriterionGrade, Flag, Grade
+from grader.core.issuance_rule import issuable
+from grader.core.spec import LoadedAssignment, load_assignment
+from grader.grading.pipeline import Evidence
+from grader.issuing.local import (
     IssuanceRefused,
     LocalIssuer,
     local_issuer,
@@ -20,9 +23,6 @@ from grader.issuance import (
     unsigned_credential,
     valid_until,
 )
-from grader.issuance_rule import issuable
-from grader.pipeline import Evidence
-from grader.spec import LoadedAssignment, load_assignment
 from tests.conftest import LEDGER_DIR
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -195,7 +195,7 @@ def test_no_credential_for_a_spec_without_a_credential_block(issuer: LocalIssuer
 
 
 def test_the_evidence_says_the_mode() -> None:
-    from grader.issuance import evidence_inputs
+    from grader.issuing.local import evidence_inputs
 
     [unit] = evidence_inputs(EVIDENCE)
     assert "isolated unit mode" in (unit.narrative or "")

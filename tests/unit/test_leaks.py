@@ -20,15 +20,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from grader.api import create_app
-from grader.cli import write_feedback
+from grader.cli.main import write_feedback
 from grader.config import Settings
-from grader.feedback import learner_view, render_html, render_markdown
-from grader.grade import Grade
-from grader.judge import Canary, RunFacts, judge
-from grader.pipeline import Evidence, GradingResult
-from grader.run_report import ContainerRun, parse_harness_stream
-from grader.spec import FeedbackPolicy, LoadedAssignment, Visibility, load_assignment
+from grader.core.feedback import learner_view, render_html, render_markdown
+from grader.core.grade import Grade
+from grader.core.judge import Canary, RunFacts, judge
+from grader.core.run_report import ContainerRun, parse_harness_stream
+from grader.core.spec import FeedbackPolicy, LoadedAssignment, Visibility, load_assignment
+from grader.grading.pipeline import Evidence, GradingResult
+from grader.http import create_app
 from grader.store import ops
 from grader.store.db import engine_for, session_factory, session_scope, upgrade
 from grader.store.models import AssignmentVersion, GradeRecord, Scope, Submission

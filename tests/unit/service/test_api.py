@@ -16,8 +16,8 @@ import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from grader.api import create_app
 from grader.config import Settings
+from grader.http import create_app
 from grader.store import ops
 from grader.store.db import engine_for, session_factory, session_scope, upgrade
 from grader.store.models import Assignment, AssignmentVersion, Scope

@@ -1,6 +1,6 @@
 """Service issuance: a passing grade becomes a signed OB 3.0 credential of the tenant's did:web
 issuer, with a status entry in the tenant's list; credentials.verify accepts it, and revocation shows.
-(The grade-to-credential mapping itself is grader.issuance's and tested with it.)"""
+(The grade-to-credential mapping itself is grader.issuing.local's and tested with it.)"""
 
 from __future__ import annotations
 
@@ -13,11 +13,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from credentials.keys import PASSPHRASE_ENV
 from credentials.verify import verify_credential
 from grader.config import Settings
-from grader.grade import NOT_YET, CriterionGrade, Grade
-from grader.pipeline import Evidence
-from grader.spec import load_assignment
-from grader.store import issuing, ops
-from grader.store import status as status_lists
+from grader.core.grade import NOT_YET, CriterionGrade, Grade
+from grader.core.spec import load_assignment
+from grader.grading.pipeline import Evidence
+from grader.issuing import status_lists
+from grader.issuing import tenant as issuing
+from grader.store import ops
 from grader.store.db import make_engine, session_factory, session_scope, upgrade
 
 LEDGER = Path(__file__).resolve().parents[3] / "assignments" / "py-ledger"

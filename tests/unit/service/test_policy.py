@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from grader.policy import Admission, History, RateLimits, Refusal, admit, has_any_scope, has_scope, same_tenant
-from grader.spec import SubmissionPolicy
+from grader.core.policy import Admission, History, RateLimits, Refusal, admit, has_any_scope, has_scope, same_tenant
+from grader.core.spec import SubmissionPolicy
 from grader.store.models import Scope
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

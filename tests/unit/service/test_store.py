@@ -15,9 +15,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from credentials.status import MIN_BITS, read_status
-from grader.spec import load_assignment
+from grader.core.spec import load_assignment
+from grader.issuing import status_lists
+from grader.notify.webhooks import emit
 from grader.store import ops
-from grader.store import status as status_lists
 from grader.store.archive import pack_folder, sha256
 from grader.store.db import downgrade, make_engine, session_factory, session_scope, upgrade
 from grader.store.models import (
@@ -32,7 +33,6 @@ from grader.store.models import (
     Tenant,
     WebhookEndpoint,
 )
-from grader.webhooks import emit
 
 LEDGER = Path(__file__).resolve().parents[3] / "assignments" / "py-ledger"
 
