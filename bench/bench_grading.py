@@ -31,9 +31,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from grader.config import Settings  # noqa: E402
+from grader.core.result import GradingResult  # noqa: E402
 from grader.core.spec import LoadedAssignment, load_assignment  # noqa: E402
 from grader.fetch.repository import Snapshot  # noqa: E402
-from grader.grading.pipeline import GradingResult, _Stopwatch, grade_snapshot  # noqa: E402
+from grader.grading.pipeline import _Stopwatch, grade_snapshot  # noqa: E402
 from grader.sandbox.engine import available_runtimes  # noqa: E402
 from grader.sandbox.images import assignment_image  # noqa: E402
 

@@ -17,9 +17,10 @@ import pytest
 import yaml
 
 from grader.config import Settings
+from grader.core.result import GradingResult
 from grader.core.spec import LoadedAssignment, load_assignment
 from grader.demo.gitserver import LoopbackGitServer
-from grader.grading.pipeline import GradingResult, grade_repository
+from grader.grading.pipeline import grade_repository
 
 # This session's sandboxes carry their own owner label (inherited by the CLI processes tests start), so
 # the leftover checks ignore containers of any other grader using the same Docker engine.

@@ -12,10 +12,10 @@ import typer
 from sqlalchemy.orm import Session, sessionmaker
 
 from grader.config import get_settings
+from grader.core.policy import Scope
 from grader.issuing import tenant as issuing
 from grader.store import ops
 from grader.store.db import engine_for, session_factory, session_scope, upgrade
-from grader.store.models import Scope
 
 db_app = typer.Typer(help="The service's database.", no_args_is_help=True)
 tenant_app = typer.Typer(help="Tenants (schools, bootcamps, platforms).", no_args_is_help=True)

@@ -10,11 +10,19 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from pydantic import BaseModel
 
 from grader.core.spec import SubmissionPolicy
-from grader.store.models import Scope
+
+
+class Scope(StrEnum):
+    """What an API key may do: submit (create and read submissions), author (assignments), admin (all)."""
+
+    SUBMIT = "submit"
+    AUTHOR = "author"
+    ADMIN = "admin"
 
 
 class RateLimits(BaseModel):

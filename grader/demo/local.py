@@ -17,9 +17,12 @@ from rich.table import Table
 
 from grader.config import Settings
 from grader.core.grade import Grade
+from grader.core.result import GradingResult
 from grader.core.spec import LoadedAssignment, load_assignment
 from grader.demo.gitserver import LoopbackGitServer
-from grader.grading.pipeline import GradingResult, grade_repository
+from grader.grading.outputs import write_feedback
+from grader.grading.pipeline import StageEvent, grade_repository
+from grader.issuing.local import local_issuer
 
 
 def expected_mismatches(grade: Grade, expected: dict[str, Any]) -> list[str]:
@@ -62,7 +65,6 @@ def _demo_settings(settings: Settings, server: LoopbackGitServer) -> Settings:
 def _save_outputs(result: GradingResult, assignment: LoadedAssignment, name: str, out_dir: Path) -> None:
     """Feedback for every solution; the credential and its baked badge for those that passed."""
     from credentials.bake import bake_credential
-    from grader.cli.main import write_feedback
 
     stem = f"{assignment.spec.id}-{name}"
     write_feedback(result, assignment, out_dir / stem)
@@ -71,14 +73,17 @@ def _save_outputs(result: GradingResult, assignment: LoadedAssignment, name: str
         (out_dir / f"{stem}.badge.png").write_bytes(bake_credential(result.credential))
 
 
-def run_demo(assignments_dir: Path, settings: Settings, out: Console, err: Console, out_dir: Path) -> int:
-    from grader.cli.main import Progress, make_issuer
+def run_demo(
+    assignments_dir: Path, settings: Settings, out: Console, err: Console, out_dir: Path, progress: StageEvent
+) -> int:
+    """Grade every solution of every assignment in `assignments_dir` and compare with its expected
+    outcome; returns the exit code (0 when everything graded as written down)."""
     from grader.issuing.local import LocalIssuer
 
     failures = 0
     with tempfile.TemporaryDirectory(prefix="grader-demo-git-") as tmp, LoopbackGitServer(Path(tmp)) as server:
         demo_settings = _demo_settings(settings, server)
-        issuer = make_issuer(demo_settings)
+        issuer = local_issuer(demo_settings)
         for folder in sorted(p.parent.parent for p in assignments_dir.glob("*/solutions/expected.yaml")):
             assignment = load_assignment(folder)
             expected_all = yaml.safe_load((folder / "solutions" / "expected.yaml").read_text())
@@ -86,7 +91,7 @@ def run_demo(assignments_dir: Path, settings: Settings, out: Console, err: Conso
             for name, expected in expected_all.items():
                 url = server.publish(f"{assignment.spec.id}-{name}", folder / "solutions" / name)
                 err.print(f"[bold]{assignment.spec.id}/{name}[/] {url}")
-                result = grade_repository(url, assignment, demo_settings, on_event=Progress(err), issuer=issuer)
+                result = grade_repository(url, assignment, demo_settings, on_event=progress, issuer=issuer)
                 grade = result.grade
                 problems = expected_mismatches(grade, expected)
                 if grade.passed and issuer is not None:

@@ -14,12 +14,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from pydantic import BaseModel
-
 from grader.config import Settings
+from grader.core.evidence import Evidence
 from grader.core.grade import Grade
 from grader.core.issuance_rule import issuable
 from grader.core.judge import judge
+from grader.core.result import GradingResult
 from grader.core.spec import LoadedAssignment, Mode
 from grader.fetch.repository import Snapshot, fetch_snapshot
 from grader.sandbox.images import ImageRef, assignment_image
@@ -32,33 +32,10 @@ RUNNERS = {Mode.UNIT: run_isolated, Mode.UNIT_INPROCESS: run_inprocess, Mode.SER
 StageEvent = Callable[[str, str, str], None]  # (stage, status: start|done|fail, detail)
 
 
-class Evidence(BaseModel):
-    """What a grade was measured against: the exact inputs, pinned."""
-
-    repository: str
-    commit: str
-    ref: str | None
-    assignment_id: str
-    assignment_version: str
-    spec_hash: str
-    image: str
-    image_id: str
-    runtime: str
-    mode: str
-
-
 class CredentialIssuer(Protocol):
     """Issues a credential for a passing grade (see grader.issuing.local)."""
 
     def issue(self, grade: Grade, evidence: Evidence, assignment: LoadedAssignment) -> dict[str, Any]: ...
-
-
-class GradingResult(BaseModel):
-    grade: Grade
-    evidence: Evidence
-    timings: dict[str, float]
-    learner_output: str = ""
-    credential: dict[str, Any] | None = None
 
 
 def _no_progress(stage: str, status: str, detail: str) -> None:

@@ -12,10 +12,9 @@ from rq import Queue
 from sqlalchemy.orm import Session, sessionmaker
 
 from grader.config import Settings
-from grader.core.policy import has_any_scope
+from grader.core.policy import Scope, has_any_scope
 from grader.http.problems import ProblemError
 from grader.store import ops
-from grader.store.models import Scope
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
-from grader.store.models import Scope
+from grader.core.policy import Scope
 
 
 class In(BaseModel):

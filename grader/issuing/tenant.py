@@ -28,11 +28,11 @@ from credentials.models import BitstringStatusListEntry, Profile
 from credentials.multibase import public_key_from_multibase
 from credentials.proof import sign_document
 from grader.config import Settings, key_passphrase
+from grader.core.credential_mapping import unsigned_credential
+from grader.core.evidence import Evidence
 from grader.core.grade import Grade
 from grader.core.spec import AssignmentSpec
-from grader.grading.pipeline import Evidence
 from grader.issuing import status_lists
-from grader.issuing.local import unsigned_credential
 from grader.store.models import IssuerKey, StatusList, Tenant, utcnow
 
 

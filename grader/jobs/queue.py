@@ -23,7 +23,7 @@ from rq.serializers import JSONSerializer
 from sqlalchemy.orm import Session, sessionmaker
 
 from grader.config import Settings
-from grader.notify.webhooks import backoff_intervals
+from grader.core.webhook_signing import backoff_intervals
 from grader.store import ops
 from grader.store.db import session_scope
 from grader.store.models import SubmissionState, utcnow

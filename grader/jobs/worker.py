@@ -38,9 +38,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from grader.authoring.check import check_assignment, refusals
 from grader.config import Settings, get_settings
 from grader.core.errors import FaultKind, disposition, fault_detail
+from grader.core.evidence import Evidence
 from grader.core.grade import Grade
+from grader.core.result import GradingResult
 from grader.core.spec import AssignmentSpec, LoadedAssignment, SpecError
-from grader.grading.pipeline import Evidence, GradingResult, grade_repository
+from grader.grading.pipeline import grade_repository
 from grader.issuing import tenant as issuing
 from grader.jobs import queue as jobs
 from grader.notify import webhooks

@@ -99,12 +99,6 @@ STAGE_STATES = {
 }
 
 
-class Scope(StrEnum):
-    SUBMIT = "submit"
-    AUTHOR = "author"
-    ADMIN = "admin"
-
-
 class Tenant(Base):
     __tablename__ = "tenants"
 

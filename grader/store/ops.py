@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from grader.core.policy import History
+from grader.core.policy import History, Scope
 from grader.core.spec import LoadedAssignment, SpecError, SpecIssue, load_assignment
 from grader.store import apikeys
 from grader.store.archive import materialize
@@ -22,7 +22,6 @@ from grader.store.models import (
     ApiKey,
     Assignment,
     AssignmentVersion,
-    Scope,
     Submission,
     SubmissionEvent,
     SubmissionState,

@@ -24,10 +24,11 @@ from typing import Any
 
 import pytest
 
-from grader.cli.main import make_issuer
 from grader.config import Settings
+from grader.core.result import GradingResult
 from grader.core.spec import LoadedAssignment
-from grader.grading.pipeline import GradingResult, grade_repository
+from grader.grading.pipeline import grade_repository
+from grader.issuing.local import local_issuer as make_issuer
 from tests.conftest import LEDGER_DIR, NOTES_DIR, PublishFiles, copy_with_spec
 from tests.conftest import solution_files as shared_solution_files
 

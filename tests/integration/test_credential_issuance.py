@@ -27,7 +27,7 @@ def cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
         **sandbox_owner_env(),
     }
     return subprocess.run(
-        [sys.executable, "-m", "grader.cli.main", *args], capture_output=True, text=True, env=env, timeout=300
+        [sys.executable, "-m", "grader", *args], capture_output=True, text=True, env=env, timeout=300
     )
 
 

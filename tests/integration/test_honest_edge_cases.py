@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from grader.core.result import GradingResult
 from grader.core.spec import LoadedAssignment
 from grader.demo.gitserver import LoopbackGitServer
-from grader.grading.pipeline import GradingResult
 from tests.conftest import LEDGER_DIR, LEDGER_SOLUTIONS, PublishFiles, copy_with_spec, solution_files
 
 pytestmark = pytest.mark.integration

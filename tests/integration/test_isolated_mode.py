@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
-from grader.cli.main import make_issuer
 from grader.config import Settings
+from grader.core.result import GradingResult
 from grader.core.spec import LoadedAssignment, load_assignment
-from grader.grading.pipeline import GradingResult, grade_repository
+from grader.grading.pipeline import grade_repository
+from grader.issuing.local import local_issuer as make_issuer
 from tests.conftest import LEDGER_DIR, PublishFiles, copy_with_spec, solution_files
 
 pytestmark = pytest.mark.integration

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from grader.core.result import GradingResult
 from grader.core.spec import LoadedAssignment, load_assignment
-from grader.grading.pipeline import GradingResult
 from tests.conftest import (
     LEDGER_DIR,
     NOTES_DIR,

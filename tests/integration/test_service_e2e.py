@@ -22,8 +22,8 @@ import pytest
 
 from credentials.verify import verify_credential
 from grader.core.spec import load_assignment
+from grader.core.webhook_signing import SIGNATURE_HEADER, SignatureInvalid, verify_signature
 from grader.demo.stack import assignment_tarball, wait_checked
-from grader.notify.webhooks import SIGNATURE_HEADER, SignatureInvalid, verify_signature
 from grader.store import ops
 from grader.store.db import engine_for, session_factory, session_scope
 from grader.store.models import Submission

@@ -43,7 +43,7 @@ from grader.core.spec import (
     spec_as_dict,
 )
 from grader.core.urlpolicy import MAX_URL_LENGTH, UrlRefused, check_ref, check_repo_url
-from grader.notify.webhooks import SignatureInvalid, encode_body, signature_header, verify_signature
+from grader.core.webhook_signing import SignatureInvalid, encode_body, signature_header, verify_signature
 from tests.conftest import LEDGER_DIR
 from tests.unit.runs import container_run
 

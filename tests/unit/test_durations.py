@@ -15,8 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from grader.core.credential_mapping import valid_until
 from grader.core.spec import AssignmentSpec, CredentialSpec, IsoDuration, SpecError, parse_spec
-from grader.issuing.local import valid_until
 from tests.conftest import LEDGER_DIR
 
 UTC_TIMES = st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(2400, 12, 31), timezones=st.just(UTC))

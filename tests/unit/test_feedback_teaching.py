@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from grader.cli.main import write_feedback
+from grader.core.evidence import Evidence
 from grader.core.feedback import (
     collection_summary,
     hint_for,
@@ -22,9 +22,10 @@ from grader.core.feedback import (
     strip_harness_frames,
 )
 from grader.core.grade import Grade, Outcome, TestGrade
+from grader.core.result import GradingResult
 from grader.core.rubric import fail_reason, score_rubric
 from grader.core.spec import AssignmentSpec, LoadedAssignment
-from grader.grading.pipeline import Evidence, GradingResult
+from grader.grading.outputs import write_feedback
 
 COLLECT_ERROR = """/opt/grader/child.py:683: in load
     exec(code, module.__dict__)

@@ -10,19 +10,12 @@ import pytest
 from credentials.models import Profile
 from credentials.verify import verify_credential
 from grader.config import Settings
+from grader.core.credential_mapping import results_input, subject_for, unsigned_credential, valid_until
+from grader.core.evidence import Evidence
 from grader.core.grade import NOT_YET, CriterionGrade, Flag, Grade
-from grader.core.issuance_rule import issuable
+from grader.core.issuance_rule import IssuanceRefused, issuable
 from grader.core.spec import LoadedAssignment, load_assignment
-from grader.grading.pipeline import Evidence
-from grader.issuing.local import (
-    IssuanceRefused,
-    LocalIssuer,
-    local_issuer,
-    results_input,
-    subject_for,
-    unsigned_credential,
-    valid_until,
-)
+from grader.issuing.local import LocalIssuer, local_issuer
 from tests.conftest import LEDGER_DIR
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -195,7 +188,7 @@ def test_no_credential_for_a_spec_without_a_credential_block(issuer: LocalIssuer
 
 
 def test_the_evidence_says_the_mode() -> None:
-    from grader.issuing.local import evidence_inputs
+    from grader.core.credential_mapping import evidence_inputs
 
     [unit] = evidence_inputs(EVIDENCE)
     assert "isolated unit mode" in (unit.narrative or "")

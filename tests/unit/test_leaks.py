@@ -20,18 +20,20 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from grader.cli.main import write_feedback
 from grader.config import Settings
+from grader.core.evidence import Evidence
 from grader.core.feedback import learner_view, render_html, render_markdown
 from grader.core.grade import Grade
 from grader.core.judge import Canary, RunFacts, judge
+from grader.core.policy import Scope
+from grader.core.result import GradingResult
 from grader.core.run_report import ContainerRun, parse_harness_stream
 from grader.core.spec import FeedbackPolicy, LoadedAssignment, Visibility, load_assignment
-from grader.grading.pipeline import Evidence, GradingResult
+from grader.grading.outputs import write_feedback
 from grader.http import create_app
 from grader.store import ops
 from grader.store.db import engine_for, session_factory, session_scope, upgrade
-from grader.store.models import AssignmentVersion, GradeRecord, Scope, Submission
+from grader.store.models import AssignmentVersion, GradeRecord, Submission
 from tests.conftest import LEDGER_DIR
 from tests.unit.service.test_api import folder_files, tarball
 

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Query, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from grader.core.webhook_signing import new_secret
 from grader.http.deps import AdminCaller, ServicesDep, SessionDep
 from grader.http.problems import not_found
 from grader.http.schemas import ApiKeyIn, ApiKeyOut, DeliveryOut, WebhookIn, WebhookOut
 from grader.jobs.queue import enqueue_delivery
-from grader.notify.webhooks import new_secret
 from grader.store import ops
 from grader.store.models import ApiKey, WebhookDelivery, WebhookEndpoint, utcnow
 

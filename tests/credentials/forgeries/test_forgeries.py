@@ -96,7 +96,7 @@ def test_cli_as_a_process_prints_no_traceback(tmp_path: Path) -> None:
         path = tmp_path / f"{case.name}.json"
         path.write_bytes(case.body)
         result = subprocess.run(
-            [sys.executable, "-m", "grader.cli.main", "credential", "verify", str(path)],
+            [sys.executable, "-m", "grader", "credential", "verify", str(path)],
             capture_output=True,
             text=True,
             timeout=120,

@@ -17,10 +17,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from grader.config import Settings
+from grader.core.policy import Scope
 from grader.http import create_app
 from grader.store import ops
 from grader.store.db import engine_for, session_factory, session_scope, upgrade
-from grader.store.models import Assignment, AssignmentVersion, Scope
+from grader.store.models import Assignment, AssignmentVersion
 
 LEDGER = Path(__file__).resolve().parents[3] / "assignments" / "py-ledger"
 PROBLEM = "application/problem+json"

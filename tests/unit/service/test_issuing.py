@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from credentials.keys import PASSPHRASE_ENV
 from credentials.verify import verify_credential
 from grader.config import Settings
+from grader.core.evidence import Evidence
 from grader.core.grade import NOT_YET, CriterionGrade, Grade
 from grader.core.spec import load_assignment
-from grader.grading.pipeline import Evidence
 from grader.issuing import status_lists
 from grader.issuing import tenant as issuing
 from grader.store import ops

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from credentials.status import MIN_BITS, read_status
+from grader.core.policy import Scope
 from grader.core.spec import load_assignment
 from grader.issuing import status_lists
 from grader.notify.webhooks import emit
@@ -26,7 +27,6 @@ from grader.store.models import (
     Base,
     CredentialRecord,
     GradeRecord,
-    Scope,
     StatusList,
     Submission,
     SubmissionState,
