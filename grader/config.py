@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     # Store and queue (service)
     database_url: str = ""
     redis_url: str = "redis://127.0.0.1:6379/0"
-    # Service: API, queue, workers, webhooks (grader.http, grader.jobs.queue, grader.jobs.worker, grader.notify.webhooks)
+    # Service: API, queue, workers, webhooks (grader.http, grader.jobs, grader.notify)
     public_url: str = Field(default="http://127.0.0.1:8000", description="Base URL the API is reached at.")
     queue_name: str = "grader"
     job_timeout_s: int = 1800

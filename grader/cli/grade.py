@@ -17,8 +17,9 @@ from grader.core.errors import is_known_fault
 from grader.core.feedback import learner_view, render_markdown
 from grader.core.result import GradingResult
 from grader.core.spec import LoadedAssignment
+from grader.grading.issue import CredentialIssuer
 from grader.grading.outputs import grade_as_json, write_feedback
-from grader.grading.pipeline import CredentialIssuer, grade_repository
+from grader.grading.pipeline import grade_repository
 from grader.issuing.local import local_issuer
 
 

@@ -12,6 +12,7 @@ import typer
 from sqlalchemy.orm import Session, sessionmaker
 
 from grader.config import get_settings
+from grader.core.errors import IssuerUnavailable
 from grader.core.policy import Scope
 from grader.issuing import tenant as issuing
 from grader.store import ops
@@ -52,7 +53,7 @@ def tenant_create(
         try:
             keys = issuing.init_tenant_keys(session, get_settings(), tenant)
             result["did"] = keys[0].did
-        except issuing.IssuerUnavailable as exc:
+        except IssuerUnavailable as exc:
             typer.echo(f"no issuer keys yet ({exc}); credentials are issued once they exist", err=True)
     if as_json:
         typer.echo(json.dumps(result))
@@ -75,7 +76,7 @@ def tenant_keys(
             raise typer.Exit(1)
         try:
             keys = issuing.init_tenant_keys(session, get_settings(), tenant, rotate=rotate)
-        except issuing.IssuerUnavailable as exc:
+        except IssuerUnavailable as exc:
             typer.echo(str(exc), err=True)
             raise typer.Exit(1) from exc
         for key in keys:
@@ -140,7 +141,7 @@ def worker(
     exit_with_parent: Annotated[bool, typer.Option(hidden=True, help="Stop when the parent process ends")] = False,
 ) -> None:
     """Run N queue workers (and the reconciler) until SIGINT/SIGTERM."""
-    from grader.jobs.worker import run_pool
+    from grader.jobs.pool import run_pool
 
     run_pool(get_settings(), concurrency, exit_with_parent)
 
@@ -148,10 +149,11 @@ def worker(
 def reconcile() -> None:
     """Re-enqueue open submissions whose job is gone, once (the worker pool also does this on a timer)."""
     from grader.jobs import queue as jobs
+    from grader.jobs.reconciler import reconcile as reconcile_now
 
     settings = get_settings()
-    requeued = jobs.reconcile(_factory(), jobs.make_queue(settings, jobs.connect(settings.redis_url)), settings)
-    typer.echo(f"requeued {len(requeued)} submission(s)")
+    requeued = reconcile_now(_factory(), jobs.make_queue(settings, jobs.connect(settings.redis_url)), settings)
+    typer.echo(f"requeued {len(requeued)} submission(s) and version check(s)")
 
 
 def register(app: typer.Typer) -> None:

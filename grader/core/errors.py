@@ -30,6 +30,7 @@ __all__ = [
     "Disposition",
     "FaultKind",
     "GraderFault",
+    "IssuerUnavailable",
     "LearnerFault",
     "SystemFault",
     "disposition",
@@ -89,6 +90,14 @@ class SystemFault(GraderFault):
 
     kind = FaultKind.SYSTEM
     code = "system-fault"
+
+
+class IssuerUnavailable(SystemFault):
+    """The issuer cannot sign on this machine (no keystore for the tenant, no or the wrong passphrase).
+    The issue stage catches it: the grade stands and is notified, without a credential, and the
+    submission's history says why."""
+
+    code = "issuer-unavailable"
 
 
 @dataclass(frozen=True)

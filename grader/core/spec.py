@@ -593,4 +593,5 @@ def _checked_manifest(root: Path, test_ids: dict[str, list[str]], issues: list[S
 
 
 def spec_as_dict(spec: AssignmentSpec) -> dict[str, Any]:
+    """The spec as the store keeps it (JSON, field aliases, no nulls); AssignmentSpec.model_validate reads it back."""
     return spec.model_dump(mode="json", by_alias=True, exclude_none=True)

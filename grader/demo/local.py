@@ -21,7 +21,8 @@ from grader.core.result import GradingResult
 from grader.core.spec import LoadedAssignment, load_assignment
 from grader.demo.gitserver import LoopbackGitServer
 from grader.grading.outputs import write_feedback
-from grader.grading.pipeline import StageEvent, grade_repository
+from grader.grading.pipeline import grade_repository
+from grader.grading.stopwatch import StageEvent
 from grader.issuing.local import local_issuer
 
 

@@ -1,73 +1,41 @@
-"""The grading pipeline: fetch -> prepare -> run -> judge -> feedback -> issue, each stage timed.
+"""The grading pipeline: fetch -> build -> run -> judge, each stage timed, then (for the CLI) the one
+issue stage of grader.grading.issue.
 
 Stages are plain functions with typed inputs and outputs; this module only strings them together and
-reports progress. The CLI and the queue worker both call `grade_repository`.
+reports progress. The CLI and the queue worker both call `grade_repository`; the worker issues in a
+job stage of its own, through the same `issue_stage`.
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
 
 from grader.config import Settings
 from grader.core.evidence import Evidence
-from grader.core.grade import Grade
-from grader.core.issuance_rule import issuable
 from grader.core.judge import judge
 from grader.core.result import GradingResult
 from grader.core.spec import LoadedAssignment, Mode
 from grader.fetch.repository import Snapshot, fetch_snapshot
+from grader.grading.issue import CredentialIssuer, issue_stage
+from grader.grading.stopwatch import StageEvent, Stopwatch, no_progress
 from grader.sandbox.images import ImageRef, assignment_image
 from grader.sandbox.isolated_mode import run_isolated
 from grader.sandbox.service_mode import run_service
 from grader.sandbox.unit_mode import run_inprocess
 
-STAGES = ("fetch", "build", "run", "judge", "issue")
 RUNNERS = {Mode.UNIT: run_isolated, Mode.UNIT_INPROCESS: run_inprocess, Mode.SERVICE: run_service}
-StageEvent = Callable[[str, str, str], None]  # (stage, status: start|done|fail, detail)
-
-
-class CredentialIssuer(Protocol):
-    """Issues a credential for a passing grade (see grader.issuing.local)."""
-
-    def issue(self, grade: Grade, evidence: Evidence, assignment: LoadedAssignment) -> dict[str, Any]: ...
-
-
-def _no_progress(stage: str, status: str, detail: str) -> None:
-    return None
-
-
-class _Stopwatch:
-    def __init__(self, on_event: StageEvent) -> None:
-        self.timings: dict[str, float] = {}
-        self.on_event = on_event
-
-    @contextmanager
-    def stage(self, name: str, detail: str = "") -> Iterator[None]:
-        self.on_event(name, "start", detail)
-        started = time.monotonic()
-        try:
-            yield
-        except BaseException as exc:
-            self.timings[name] = round(time.monotonic() - started, 3)
-            self.on_event(name, "fail", str(exc))
-            raise
-        self.timings[name] = round(time.monotonic() - started, 3)
-        self.on_event(name, "done", "")
 
 
 def grade_snapshot(
     assignment: LoadedAssignment,
     snapshot: Snapshot,
     settings: Settings,
-    watch: _Stopwatch,
-    issuer: CredentialIssuer | None,
+    watch: Stopwatch,
 ) -> GradingResult:
+    """Build, run and judge one snapshot; never issues (grader.grading.issue does, for every caller).
+    Raises the faults of grader.core.errors: an author's (a broken assignment) or the system's."""
     with watch.stage("build", assignment.spec.runner):
         image: ImageRef = assignment_image(assignment, settings, lambda line: watch.on_event("build", "info", line))
     with watch.stage("run", assignment.spec.mode.value):
@@ -87,14 +55,8 @@ def grade_snapshot(
         runtime=facts.container.runtime,
         mode=assignment.spec.mode.value,
     )
-    credential = None
-    if issuer is not None and issuable(grade, assignment.spec):
-        with watch.stage("issue"):
-            credential = issuer.issue(grade, evidence, assignment)
     output = facts.report.end.output if facts.report.end else ""
-    return GradingResult(
-        grade=grade, evidence=evidence, timings=watch.timings, learner_output=output, credential=credential
-    )
+    return GradingResult(grade=grade, evidence=evidence, timings=watch.timings, learner_output=output)
 
 
 def grade_repository(
@@ -103,16 +65,20 @@ def grade_repository(
     settings: Settings,
     *,
     ref: str | None = None,
-    on_event: StageEvent = _no_progress,
+    on_event: StageEvent = no_progress,
     issuer: CredentialIssuer | None = None,
 ) -> GradingResult:
     """Grade one learner repository end to end. Bad input raises UrlRefused / FetchFailed."""
-    watch = _Stopwatch(on_event)
+    watch = Stopwatch(on_event)
     settings.work_dir.mkdir(parents=True, exist_ok=True)
     workspace = Path(tempfile.mkdtemp(prefix="grade-", dir=settings.work_dir))
     try:
         with watch.stage("fetch", url):
             snapshot = fetch_snapshot(url, ref, workspace / "snapshot", settings)
-        return grade_snapshot(assignment, snapshot, settings, watch, issuer)
+        result = grade_snapshot(assignment, snapshot, settings, watch)
     finally:
         shutil.rmtree(workspace, ignore_errors=True)
+    if issuer is None:
+        return result
+    credential = issue_stage(result.grade, result.evidence, assignment.spec, issuer, watch)
+    return result.model_copy(update={"credential": credential, "timings": watch.timings})

@@ -10,6 +10,7 @@ from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
 from rq import Queue
 
+from grader.jobs import metrics as job_metrics
 from grader.jobs import queue as jobs
 
 
@@ -21,8 +22,8 @@ class ServiceCollector(Collector):
         up = GaugeMetricFamily("grader_redis_up", "1 when Redis answered this scrape")
         try:
             depth = jobs.queue_depth(self.queue)
-            stages = jobs.read_stage_metrics(self.queue.connection)
-            outcomes = jobs.read_outcomes(self.queue.connection)
+            stages = job_metrics.read_stage_metrics(self.queue.connection)
+            outcomes = job_metrics.read_outcomes(self.queue.connection)
         except RedisError:
             up.add_metric([], 0)
             yield up
@@ -37,7 +38,7 @@ class ServiceCollector(Collector):
             "grader_stage_duration_seconds", "Time spent in each grading stage", labels=["stage"]
         )
         for stage, values in sorted(stages.items()):
-            buckets = [(str(b), values.get(f"le:{b}", 0.0)) for b in jobs.STAGE_BUCKETS]
+            buckets = [(str(b), values.get(f"le:{b}", 0.0)) for b in job_metrics.STAGE_BUCKETS]
             buckets.append(("+Inf", values.get("count", 0.0)))
             histogram.add_metric([stage], buckets, values.get("sum", 0.0))
         yield histogram

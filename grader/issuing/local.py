@@ -22,7 +22,7 @@ from grader.core.credential_mapping import unsigned_credential
 from grader.core.evidence import Evidence
 from grader.core.grade import Grade
 from grader.core.issuance_rule import require_issuable
-from grader.core.spec import LoadedAssignment
+from grader.core.spec import AssignmentSpec
 
 # --- the local issuer (CLI) -------------------------------------------------------------------
 
@@ -80,13 +80,12 @@ class LocalIssuer:
     def _save_registry(self, registry: dict[str, IssuedRecord]) -> None:
         self.registry_file.write_text(json.dumps({k: v.model_dump() for k, v in registry.items()}, indent=2))
 
-    def issue(self, grade: Grade, evidence: Evidence, assignment: LoadedAssignment) -> dict[str, Any]:
-        require_issuable(grade, assignment.spec)
+    def issue(self, grade: Grade, evidence: Evidence, spec: AssignmentSpec) -> dict[str, Any]:
+        require_issuable(grade, spec)
         status_list = self._status_list()
         entry = status_list.allocate_entry()
         credential_id = f"urn:uuid:{uuid.uuid4()}"
         base = self.settings.public_url.rstrip("/")
-        spec = assignment.spec
         unsigned = unsigned_credential(
             issuer=Profile(id=self.keystore.issuer_id(), name=self.settings.issuer_name, url=base),
             spec=spec,

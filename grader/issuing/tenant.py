@@ -29,15 +29,12 @@ from credentials.multibase import public_key_from_multibase
 from credentials.proof import sign_document
 from grader.config import Settings, key_passphrase
 from grader.core.credential_mapping import unsigned_credential
+from grader.core.errors import IssuerUnavailable
 from grader.core.evidence import Evidence
 from grader.core.grade import Grade
 from grader.core.spec import AssignmentSpec
 from grader.issuing import status_lists
 from grader.store.models import IssuerKey, StatusList, Tenant, utcnow
-
-
-class IssuerUnavailable(RuntimeError):
-    """The tenant has no keystore here, or no passphrase was given to unlock it."""
 
 
 def tenant_keys_dir(settings: Settings, slug: str) -> Path:

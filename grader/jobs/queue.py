@@ -8,35 +8,26 @@ restart, a worker killed mid-job, an enqueue that failed after the API had commi
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from datetime import datetime, timedelta
 from typing import Any
 
 from redis import Redis
-from redis.exceptions import RedisError
 from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
-from sqlalchemy.orm import Session, sessionmaker
 
 from grader.config import Settings
 from grader.core.webhook_signing import backoff_intervals
-from grader.store import ops
-from grader.store.db import session_scope
-from grader.store.models import SubmissionState, utcnow
 
 log = logging.getLogger(__name__)
 
-GRADE_JOB = "grader.jobs.worker.grade_submission"
-DELIVER_JOB = "grader.jobs.worker.deliver_webhook"
-CHECK_JOB = "grader.jobs.worker.check_version"
+GRADE_JOB = "grader.jobs.grading.grade_submission"
+DELIVER_JOB = "grader.jobs.delivery.deliver_webhook"
+CHECK_JOB = "grader.jobs.checking.check_version"
 ALLOWED_JOBS = frozenset({GRADE_JOB, DELIVER_JOB, CHECK_JOB})
 _ALIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
-METRICS_PREFIX = "grader:metrics"
-STAGE_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 
 
 class JobNotAllowed(RuntimeError):
@@ -133,69 +124,3 @@ def queue_depth(queue: Queue) -> dict[str, int]:
         "scheduled": ScheduledJobRegistry(name, connection=connection).count,  # type: ignore[no-untyped-call]
         "failed": FailedJobRegistry(name, connection=connection).count,
     }
-
-
-def reconcile(
-    factory: sessionmaker[Session], queue: Queue, settings: Settings, now: datetime | None = None
-) -> list[str]:
-    """Re-enqueue open submissions and unchecked versions whose job is gone; returns their ids. Safe to run from many
-    machines at once: a short Redis lock keeps two reconcilers from racing over the same rows."""
-    lock = queue.connection.lock("grader:reconcile", timeout=120, blocking=False)
-    if not lock.acquire(blocking=False):
-        return []
-    requeued: list[str] = []
-    try:
-        cutoff = (now or utcnow()) - timedelta(seconds=settings.stuck_after_s)
-        with session_scope(factory) as session:
-            for submission in ops.stuck_submissions(session, cutoff):
-                if job_alive(queue.connection, submission.job_id):
-                    continue
-                submission.job_id = enqueue_grading(queue, settings, submission.id, submission.run)
-                ops.record_event(session, submission, SubmissionState.QUEUED, "", "requeued", "job was lost; requeued")
-                requeued.append(submission.id)
-            for version in ops.versions_to_check(session, cutoff):
-                if job_alive(queue.connection, version.check_job_id):
-                    continue
-                version.check_job_id = enqueue_check(queue, settings, version.id)
-                requeued.append(version.id)
-    finally:
-        with contextlib.suppress(RedisError):
-            lock.release()
-    if requeued:
-        log.warning("reconciler requeued %d submissions: %s", len(requeued), requeued)
-    return requeued
-
-
-# Metrics kept in Redis so that every worker on every machine adds to one set of numbers, and the
-# API (any replica) can expose them at /metrics.
-
-
-def record_stage(connection: Redis, stage: str, seconds: float) -> None:
-    key = f"{METRICS_PREFIX}:stage:{stage}"
-    pipe = connection.pipeline()
-    for bound in STAGE_BUCKETS:
-        if seconds <= bound:
-            pipe.hincrby(key, f"le:{bound}", 1)
-    pipe.hincrby(key, "count", 1)
-    pipe.hincrbyfloat(key, "sum", seconds)
-    pipe.execute()
-
-
-def record_outcome(connection: Redis, outcome: str) -> None:
-    connection.hincrby(f"{METRICS_PREFIX}:outcomes", outcome, 1)
-
-
-def read_stage_metrics(connection: Redis) -> dict[str, dict[str, float]]:
-    stats: dict[str, dict[str, float]] = {}
-    for key in connection.scan_iter(f"{METRICS_PREFIX}:stage:*"):
-        name = key.decode() if isinstance(key, bytes) else str(key)
-        raw: dict[Any, Any] = connection.hgetall(name)  # type: ignore[assignment]
-        stats[name.rsplit(":", 1)[-1]] = {
-            (k.decode() if isinstance(k, bytes) else str(k)): float(v) for k, v in raw.items()
-        }
-    return stats
-
-
-def read_outcomes(connection: Redis) -> dict[str, float]:
-    raw: dict[Any, Any] = connection.hgetall(f"{METRICS_PREFIX}:outcomes")  # type: ignore[assignment]
-    return {(k.decode() if isinstance(k, bytes) else str(k)): float(v) for k, v in raw.items()}

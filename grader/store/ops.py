@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from grader.core.policy import History, Scope
-from grader.core.spec import LoadedAssignment, SpecError, SpecIssue, load_assignment
+from grader.core.spec import LoadedAssignment, SpecError, SpecIssue, load_assignment, spec_as_dict
 from grader.store import apikeys
 from grader.store.archive import materialize
 from grader.store.models import (
@@ -116,7 +116,7 @@ def publish_version(
     version = existing or AssignmentVersion(tenant_id=tenant_id, assignment_id=assignment.id, version=spec.version)
     assignment.title = spec.title
     version.spec_yaml = spec_yaml
-    version.spec = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+    version.spec = spec_as_dict(spec)
     version.spec_hash = loaded.spec_hash
     version.archive = archive
     version.archive_sha256 = archive_sha256

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from grader.authoring.check import ExpectedCriterion, ExpectedOutcome, compare_outcome, reference_problems
+from grader.core.expectations import ExpectedCriterion, ExpectedOutcome, compare_outcome, reference_problems
 from grader.core.grade import Outcome
 from grader.core.judge import judge
 from grader.core.manifest import Manifest, disagreements, manifest_from_results

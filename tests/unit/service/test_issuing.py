@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from credentials.keys import PASSPHRASE_ENV
 from credentials.verify import verify_credential
 from grader.config import Settings
+from grader.core.errors import IssuerUnavailable
 from grader.core.evidence import Evidence
 from grader.core.grade import NOT_YET, CriterionGrade, Grade
 from grader.core.spec import load_assignment
@@ -90,7 +91,7 @@ def test_without_keys_nothing_is_issued(settings: Settings, factory: sessionmake
     with session_scope(factory) as session:
         tenant = ops.create_tenant(session, "nokeys", "No keys")
         request = issuing.IssueRequest(tenant, "ann@example.org", SPEC, grade(), EVIDENCE, "urn:uuid:x")
-        with pytest.raises(issuing.IssuerUnavailable, match="grader tenant keys nokeys"):
+        with pytest.raises(IssuerUnavailable, match="grader tenant keys nokeys"):
             issuing.issue(session, settings, request)
 
 
@@ -132,5 +133,5 @@ def test_keys_made_with_another_passphrase_do_not_sign(
         tenant = ops.tenant_by_slug(session, "acme")
         assert tenant is not None
         request = issuing.IssueRequest(tenant, "ann@example.org", SPEC, grade(), EVIDENCE, "urn:uuid:y")
-        with pytest.raises(issuing.IssuerUnavailable, match="passphrase"):
+        with pytest.raises(IssuerUnavailable, match="passphrase"):
             issuing.issue(session, settings, request)
