@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,10 +24,10 @@ from credentials.bake import PNG_SIGNATURE, bake_credential, unbake
 from credentials.did import ResolvedKey, did_web, split_verification_method
 from credentials.errors import BakeError, CredentialError, KeyError_
 from credentials.inputs import MAX_BYTES, parse_json
-from credentials.keys import METADATA_FILE, PASSPHRASE_ENV, KeyRecord, Keystore
+from credentials.keys import METADATA_FILE, KeyRecord, Keystore
 from credentials.multibase import public_key_from_multibase
 from credentials.verify import FetchedStatusList, StatusListInput, VerificationReport, verify_credential
-from grader.config import Settings, key_passphrase
+from grader.config import KEY_PASSPHRASE_ENV, Settings, key_passphrase
 
 EXIT_VALID = 0
 EXIT_INVALID = 1
@@ -105,10 +104,10 @@ def keys_init(
     out.print(f"[green]created[/] keystore {escape(str(store.directory))}")
     out.print(f"issuer: {escape(store.issuer_id())}")
     out.print(f"active key: {escape(record.key_id)} ({escape(record.verification_method)})")
-    if not os.environ.get(PASSPHRASE_ENV):
+    if Settings().key_passphrase is None:
         out.print(
             f"the keys are encrypted with a generated passphrase kept in {escape(str(Settings().home))} "
-            f"(mode 0600); set {PASSPHRASE_ENV} to use your own"
+            f"(mode 0600); set {KEY_PASSPHRASE_ENV} to use your own"
         )
     if controller:
         out.print("publish the DID document: grader keys did-document --out did.json")
@@ -358,7 +357,7 @@ def credential_unbake(
         err.print(f"wrote {escape(str(output))}")
 
 
-__all__ = ["PASSPHRASE_ENV", "credential_app", "keys_app"]
+__all__ = ["credential_app", "keys_app"]
 
 
 @credential_app.command("revoke")

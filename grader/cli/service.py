@@ -15,8 +15,9 @@ from grader.config import get_settings
 from grader.core.errors import IssuerUnavailable
 from grader.core.policy import Scope
 from grader.issuing import tenant as issuing
+from grader.jobs.services import build_services, store_sessions
 from grader.store import ops
-from grader.store.db import engine_for, session_factory, session_scope, upgrade
+from grader.store.db import session_scope, upgrade
 
 db_app = typer.Typer(help="The service's database.", no_args_is_help=True)
 tenant_app = typer.Typer(help="Tenants (schools, bootcamps, platforms).", no_args_is_help=True)
@@ -24,7 +25,7 @@ apikey_app = typer.Typer(help="API keys of a tenant.", no_args_is_help=True)
 
 
 def _factory() -> sessionmaker[Session]:
-    return session_factory(engine_for(get_settings().resolved_database_url()))
+    return store_sessions(get_settings())
 
 
 @db_app.command("upgrade")
@@ -148,11 +149,11 @@ def worker(
 
 def reconcile() -> None:
     """Re-enqueue open submissions whose job is gone, once (the worker pool also does this on a timer)."""
-    from grader.jobs import queue as jobs
     from grader.jobs.reconciler import reconcile as reconcile_now
 
     settings = get_settings()
-    requeued = reconcile_now(_factory(), jobs.make_queue(settings, jobs.connect(settings.redis_url)), settings)
+    services = build_services(settings)
+    requeued = reconcile_now(services.factory, services.queue, settings)
     typer.echo(f"requeued {len(requeued)} submission(s) and version check(s)")
 
 

@@ -15,12 +15,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from grader.config import Settings, get_settings
 from grader.http import problems
 from grader.http.api import admin, assignments, credentials, submissions
-from grader.http.deps import Services
 from grader.http.metrics import ServiceCollector
 from grader.http.problems import PROBLEM_MEDIA_TYPE, Problem
 from grader.http.schemas import Health
-from grader.jobs import queue as jobs
-from grader.store.db import engine_for, session_factory
+from grader.jobs.services import build_services
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
     status: {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}, "description": description}
@@ -33,16 +31,6 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
         (429, "Rate limited; see Retry-After"),
     )
 }
-
-
-def build_services(settings: Settings) -> Services:
-    redis = jobs.connect(settings.redis_url)
-    return Services(
-        settings=settings,
-        factory=session_factory(engine_for(settings.resolved_database_url())),
-        redis=redis,
-        queue=jobs.make_queue(settings, redis),
-    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -7,22 +7,12 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
-from redis import Redis
-from rq import Queue
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from grader.config import Settings
 from grader.core.policy import Scope, has_any_scope
 from grader.http.problems import ProblemError
+from grader.jobs.services import Services
 from grader.store import ops
-
-
-@dataclass(frozen=True)
-class Services:
-    settings: Settings
-    factory: sessionmaker[Session]
-    redis: Redis
-    queue: Queue
 
 
 @dataclass(frozen=True)

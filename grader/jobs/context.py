@@ -3,33 +3,20 @@ built once per work-horse process."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 
-from redis import Redis
-from rq import Queue, get_current_job
-from sqlalchemy.orm import Session, sessionmaker
+from rq import get_current_job
 
-from grader.config import Settings, get_settings
-from grader.jobs import queue as jobs
-from grader.store.db import engine_for, session_factory
+from grader.config import get_settings
+from grader.jobs.services import Services, build_services
 
-
-@dataclass(frozen=True)
-class Context:
-    settings: Settings
-    factory: sessionmaker[Session]
-    redis: Redis
-    queue: Queue
+Context = Services  # what a job function works with
 
 
 @lru_cache(maxsize=1)
 def context() -> Context:
     """Per process: built lazily, after rq has forked the work horse, never shared across a fork."""
-    settings = get_settings()
-    factory = session_factory(engine_for(settings.resolved_database_url()))
-    redis = jobs.connect(settings.redis_url)
-    return Context(settings=settings, factory=factory, redis=redis, queue=jobs.make_queue(settings, redis))
+    return build_services(get_settings())
 
 
 def is_last_try() -> bool:

@@ -17,7 +17,7 @@ from rq.serializers import JSONSerializer
 from grader.config import Settings, get_settings
 from grader.jobs import queue as jobs
 from grader.jobs.reconciler import reconcile
-from grader.store.db import engine_for, session_factory
+from grader.jobs.services import build_services
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +25,9 @@ log = logging.getLogger(__name__)
 def _work() -> None:
     """One worker process: an rq Worker on the grading queue, with the retry scheduler."""
     settings = get_settings()
-    connection = jobs.connect(settings.redis_url)
-    queue = jobs.make_queue(settings, connection)
+    services = build_services(settings)
     worker = Worker(
-        [queue], connection=connection, serializer=JSONSerializer, job_class=jobs.AllowlistJob, queue_class=Queue
+        [services.queue], connection=services.redis, serializer=JSONSerializer, job_class=jobs.AllowlistJob, queue_class=Queue
     )
     worker.work(with_scheduler=True, logging_level="INFO")
 
@@ -58,8 +57,8 @@ class Pool:
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
         self.children = [self._start_child() for _ in range(self.concurrency)]
-        factory = session_factory(engine_for(self.settings.resolved_database_url()))
-        queue = jobs.make_queue(self.settings, jobs.connect(self.settings.redis_url))
+        services = build_services(self.settings)
+        factory, queue = services.factory, services.queue
         next_reconcile = 0.0
         while not self.stopping:
             if self.parent is not None and os.getppid() != self.parent:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import secrets
 import socket
 import threading
@@ -21,7 +20,7 @@ from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 from docker.types import LogConfig, Mount, Ulimit
 
-from grader.config import Settings
+from grader.config import Settings, get_settings
 from grader.core.errors import SystemFault
 from grader.core.run_report import ContainerRun
 from grader.core.spec import Limits
@@ -30,13 +29,13 @@ from grader.sandbox.engine import available_runtimes, docker_client
 LABEL = "io.capstone-grader.run"
 NETWORK_LABEL = "io.capstone-grader.network"
 OWNER_LABEL = "io.capstone-grader.owner"
-OWNER_ENV = "GRADER_SANDBOX_OWNER"
+OWNER_ENV = "GRADER_SANDBOX_OWNER"  # Settings.sandbox_owner
 
 
 def sandbox_owner() -> str:
     """Who started a sandbox: one label value per installation (or per test session), so that a check
     for leftovers sees only its own containers when several graders share one engine."""
-    return os.environ.get(OWNER_ENV, "grader")
+    return get_settings().sandbox_owner
 CONTAINER_UID = "1000:1000"
 TESTS_ROOT = "/grader/tests"
 SUBMISSION_DIR = "/workspace/submission"

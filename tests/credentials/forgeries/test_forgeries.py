@@ -21,10 +21,10 @@ from typer.testing import CliRunner
 
 from credentials import canon
 from credentials.inputs import MAX_BYTES
-from credentials.keys import PASSPHRASE_ENV
 from credentials.proof import unsecured_document
 from credentials.status import StatusList
 from grader.cli.main import app as cli_app
+from grader.config import KEY_PASSPHRASE_ENV as PASSPHRASE_ENV
 from grader.config import Settings
 from grader.http import create_app
 from grader.issuing import status_lists

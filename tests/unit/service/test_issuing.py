@@ -8,10 +8,11 @@ import uuid
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy.orm import Session, sessionmaker
 
-from credentials.keys import PASSPHRASE_ENV
 from credentials.verify import verify_credential
+from grader.config import KEY_PASSPHRASE_ENV as PASSPHRASE_ENV
 from grader.config import Settings
 from grader.core.errors import IssuerUnavailable
 from grader.core.evidence import Evidence
@@ -128,10 +129,10 @@ def test_keys_made_with_another_passphrase_do_not_sign(
     with session_scope(factory) as session:
         tenant = ops.create_tenant(session, "acme", "Acme Academy")
         issuing.init_tenant_keys(session, settings, tenant)
-    monkeypatch.setenv(PASSPHRASE_ENV, "not the passphrase the keys were made with")
+    elsewhere = settings.model_copy(update={"key_passphrase": SecretStr("not the passphrase the keys were made with")})
     with session_scope(factory) as session:
         tenant = ops.tenant_by_slug(session, "acme")
         assert tenant is not None
         request = issuing.IssueRequest(tenant, "ann@example.org", SPEC, grade(), EVIDENCE, "urn:uuid:y")
         with pytest.raises(IssuerUnavailable, match="passphrase"):
-            issuing.issue(session, settings, request)
+            issuing.issue(session, elsewhere, request)
