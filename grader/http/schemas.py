@@ -7,6 +7,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
+from credentials.verify import Check
+from grader.core.evidence import Evidence
+from grader.core.feedback import CriterionView, LearnerFlag, SuiteSummary
+from grader.core.grade import Grade
 from grader.core.policy import Scope
 
 
@@ -71,18 +75,18 @@ class FeedbackOut(BaseModel):
     passed: bool
     late: bool
     reason: str
-    criteria: list[dict[str, Any]]
-    suites: list[dict[str, Any]]
-    flags: list[dict[str, Any]]
+    criteria: list[CriterionView]
+    suites: list[SuiteSummary]
+    flags: list[LearnerFlag]
     markdown: str
 
 
 class GradeOut(BaseModel):
     submission_id: str
     run: int
-    grade: dict[str, Any]
-    evidence: dict[str, Any]
-    timings: dict[str, Any]
+    grade: Grade
+    evidence: Evidence
+    timings: dict[str, float]
     learner_output: str
     created_at: datetime
 
@@ -178,10 +182,15 @@ class RevokeIn(In):
 
 
 class VerificationOut(BaseModel):
+    """The verification report, with the issuer as signed and whether this service knows it."""
+
     verified: bool
-    checks: list[dict[str, Any]] = []
+    checks: list[Check] = []
     errors: list[str] = []
     revoked: bool | None = None
+    issuer: str | None = None
+    # True when the issuer is one of this service's tenants (the trusted set), False otherwise.
+    issuer_trusted: bool = False
 
 
 class WebhookIn(In):

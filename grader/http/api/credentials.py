@@ -26,14 +26,6 @@ from grader.store.models import CredentialRecord, StatusList, Tenant, utcnow
 router = APIRouter(prefix="/api/v1/credentials", tags=["credentials"])
 
 
-class VerificationReportOut(VerificationOut):
-    """The verification report, with the issuer as signed and whether this service knows it."""
-
-    issuer: str | None = None
-    # True when the issuer is one of this service's tenants (the trusted set), False otherwise.
-    issuer_trusted: bool = False
-
-
 public = APIRouter(tags=["public"])
 LD_JSON = "application/ld+json"
 
@@ -111,7 +103,7 @@ def _did_documents(session: Session) -> list[dict[str, Any]]:
     return documents
 
 
-def verify_document(session: Session, settings: Settings, document: dict[str, Any] | bytes) -> VerificationReportOut:
+def verify_document(session: Session, settings: Settings, document: dict[str, Any] | bytes) -> VerificationOut:
     """Every check of credentials.verify, with this service's status lists and DID documents.
 
     ``document`` is the credential, or its JSON text as received (so that duplicate keys, depth and
@@ -135,9 +127,9 @@ def verify_document(session: Session, settings: Settings, document: dict[str, An
     revoked = None if status is None or status.outcome == "skipped" else status.outcome == "failed"
     session.commit()  # a status list signed on the way is kept
     trusted = {d.get("id") for d in did_documents}
-    return VerificationReportOut(
+    return VerificationOut(
         verified=report.verified,
-        checks=[c.model_dump() for c in report.checks],
+        checks=report.checks,
         errors=report.errors,
         revoked=revoked,
         issuer=report.issuer,
@@ -155,10 +147,10 @@ async def _credential_body(request: Request) -> bytes:
     return body
 
 
-@router.get("/{credential_id}/verify", response_model=VerificationReportOut)
+@router.get("/{credential_id}/verify", response_model=VerificationOut)
 def verify_stored(
     credential_id: str, session: SessionDep, services: ServicesDep, who: SubmitCaller
-) -> VerificationReportOut:
+) -> VerificationOut:
     credential = _own(session, who.tenant_id, credential_id)
     return verify_document(session, services.settings, credential.document)
 
@@ -199,10 +191,10 @@ _CREDENTIAL_BODY = {
 }
 
 
-@public.post("/api/v1/verify", response_model=VerificationReportOut, tags=["public"], openapi_extra=_CREDENTIAL_BODY)
+@public.post("/api/v1/verify", response_model=VerificationOut, tags=["public"], openapi_extra=_CREDENTIAL_BODY)
 def verify_any(
     session: SessionDep, services: ServicesDep, body: bytes = Depends(_credential_body)
-) -> VerificationReportOut:
+) -> VerificationOut:
     """Verify any credential (no key needed): for employers and anyone shown a credential.
     ``issuer_trusted`` says whether its issuer is one of this service's tenants."""
     return verify_document(session, services.settings, body)

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from grader.core.evidence import Evidence
 from grader.core.feedback import learner_view, render_html, render_markdown
 from grader.core.grade import Grade
 from grader.core.policy import RateLimits, Refusal, admit
@@ -376,9 +377,9 @@ def feedback(
         passed=learner.passed,
         late=submission.late,
         reason=learner.reason,
-        criteria=[c.model_dump(mode="json") for c in learner.criteria],
-        suites=[s.model_dump(mode="json") for s in learner.suites],
-        flags=[f.model_dump(mode="json") for f in learner.flags],
+        criteria=learner.criteria,
+        suites=learner.suites,
+        flags=learner.flags,
         markdown=markdown,
     )
 
@@ -392,8 +393,8 @@ def full_grade(submission_id: str, session: SessionDep, who: SubmitCaller) -> Gr
     return GradeOut(
         submission_id=submission.id,
         run=record.run,
-        grade=record.grade,
-        evidence=record.evidence,
+        grade=Grade.model_validate(record.grade),
+        evidence=Evidence.model_validate(record.evidence),
         timings=record.timings,
         learner_output=record.learner_output,
         created_at=record.created_at,
