@@ -16,7 +16,7 @@ from grader.core.errors import IssuerUnavailable
 from grader.core.policy import Scope
 from grader.issuing import tenant as issuing
 from grader.jobs.services import build_services, store_sessions
-from grader.store import ops
+from grader.store import tenancy
 from grader.store.db import session_scope, upgrade
 
 db_app = typer.Typer(help="The service's database.", no_args_is_help=True)
@@ -45,11 +45,11 @@ def tenant_create(
 ) -> None:
     """Create a tenant (and, by default, its first admin key)."""
     with session_scope(_factory()) as session:
-        if ops.tenant_by_slug(session, slug) is not None:
+        if tenancy.tenant_by_slug(session, slug) is not None:
             typer.echo(f"tenant {slug!r} exists already", err=True)
             raise typer.Exit(1)
-        tenant = ops.create_tenant(session, slug, name or slug)
-        raw = ops.create_api_key(session, tenant.id, [Scope.ADMIN], "initial admin key")[1] if admin_key else None
+        tenant = tenancy.create_tenant(session, slug, name or slug)
+        raw = tenancy.create_api_key(session, tenant.id, [Scope.ADMIN], "initial admin key")[1] if admin_key else None
         result: dict[str, str | None] = {"tenant": tenant.slug, "tenant_id": tenant.id, "admin_key": raw, "did": None}
         try:
             keys = issuing.init_tenant_keys(session, get_settings(), tenant)
@@ -71,7 +71,7 @@ def tenant_keys(
 ) -> None:
     """Create (or rotate) the tenant's issuer keys. Needs GRADER_KEY_PASSPHRASE."""
     with session_scope(_factory()) as session:
-        tenant = ops.tenant_by_slug(session, slug)
+        tenant = tenancy.tenant_by_slug(session, slug)
         if tenant is None:
             typer.echo(f"no tenant {slug!r}", err=True)
             raise typer.Exit(1)
@@ -93,11 +93,11 @@ def apikey_create(
 ) -> None:
     """Create an API key; the key is printed once and only its hash is stored."""
     with session_scope(_factory()) as session:
-        found = ops.tenant_by_slug(session, tenant)
+        found = tenancy.tenant_by_slug(session, tenant)
         if found is None:
             typer.echo(f"no tenant {tenant!r}", err=True)
             raise typer.Exit(1)
-        key, raw = ops.create_api_key(session, found.id, scope, name)
+        key, raw = tenancy.create_api_key(session, found.id, scope, name)
         result = {"id": key.id, "key": raw, "scopes": key.scopes}
     typer.echo(json.dumps(result) if as_json else raw)
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from grader.core.policy import Scope, has_any_scope
 from grader.http.problems import ProblemError
 from grader.jobs.services import Services
-from grader.store import ops
+from grader.store import tenancy
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def caller(
             "send an API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
             headers={"WWW-Authenticate": 'Bearer realm="grader"'},
         )
-    key = ops.authenticate(session, raw)
+    key = tenancy.authenticate(session, raw)
     if key is None:
         raise ProblemError(
             401,

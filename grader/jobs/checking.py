@@ -12,7 +12,7 @@ from grader.authoring.check import check_assignment, refusals
 from grader.core.errors import FaultKind, disposition, fault_detail
 from grader.core.spec import SpecError
 from grader.jobs.context import Context, context
-from grader.store import ops
+from grader.store import catalog
 from grader.store.db import session_scope
 from grader.store.models import AssignmentVersion, VersionStatus
 
@@ -37,7 +37,7 @@ def _run_check(ctx: Context, version_id: str) -> tuple[dict[str, Any] | None, li
         with session_scope(ctx.factory) as session:
             version = session.get(AssignmentVersion, version_id)
             assert version is not None
-            root = ops.loaded_version(version, ctx.settings.cache_dir / "assignments").root
+            root = catalog.loaded_version(version, ctx.settings.cache_dir / "assignments").root
         report = check_assignment(root, ctx.settings)  # minutes, perhaps: no session held open meanwhile
     except SpecError as exc:
         return None, _author_reasons(exc, root)
@@ -72,5 +72,5 @@ def check_version(version_id: str) -> str:
         row = session.get(AssignmentVersion, version_id)
         if row is None:
             return "missing"
-        ops.settle_check(row, report, reasons)
+        catalog.settle_check(row, report, reasons)
         return row.status

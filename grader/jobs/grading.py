@@ -35,7 +35,7 @@ from grader.jobs.context import Context, context, is_last_try
 from grader.jobs.history import Stages, fault, progress
 from grader.jobs.tenant_issuer import SubmissionIssuer
 from grader.notify import webhooks
-from grader.store import ops
+from grader.store import catalog, submissions
 from grader.store.db import session_scope
 from grader.store.models import AssignmentVersion, CredentialRecord, GradeRecord, Submission, SubmissionState
 
@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 
 def _load(ctx: Context, version: AssignmentVersion) -> LoadedAssignment:
-    return ops.loaded_version(version, ctx.settings.cache_dir / "assignments")
+    return catalog.loaded_version(version, ctx.settings.cache_dir / "assignments")
 
 
 def _store_grade(session: Session, submission: Submission, version_id: str, result: GradingResult) -> GradeRecord:
@@ -136,7 +136,7 @@ def _notify_stage(ctx: Context, submission_id: str, grade_id: str, credential_id
         submission = session.get(Submission, submission_id)
         record = session.get(GradeRecord, grade_id)
         assert submission is not None and record is not None
-        ops.record_event(session, submission, SubmissionState.NOTIFYING, "notify", "start", "")
+        submissions.record_event(session, submission, SubmissionState.NOTIFYING, "notify", "start", "")
         data = {
             "submission_id": submission.id,
             "learner": submission.learner,
@@ -190,7 +190,7 @@ def grade_submission(submission_id: str) -> str:
         assert record is not None and submission is not None
         outcome = "tampered" if record.tampered else ("passed" if record.passed else "failed")
         submission.error = None  # a fault of an earlier try no longer describes it
-        ops.record_event(session, submission, SubmissionState.GRADED, "", "done", outcome)
+        submissions.record_event(session, submission, SubmissionState.GRADED, "", "done", outcome)
     metrics.record_outcome(ctx.redis, outcome)
     return SubmissionState.GRADED.value
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from grader.grading.stopwatch import StageEvent
 from grader.jobs.context import Context
-from grader.store import ops
+from grader.store import submissions
 from grader.store.db import session_scope
 from grader.store.models import STAGE_STATES, Submission, SubmissionState
 
@@ -16,7 +16,7 @@ def event(ctx: Context, submission_id: str, state: SubmissionState, stage: str, 
     with session_scope(ctx.factory) as session:
         submission = session.get(Submission, submission_id)
         if submission is not None:
-            ops.record_event(session, submission, state, stage, status, detail)
+            submissions.record_event(session, submission, state, stage, status, detail)
 
 
 @dataclass
@@ -33,7 +33,7 @@ def fault(ctx: Context, submission_id: str, state: SubmissionState, stage: str, 
         if submission is not None:
             submission.error = detail[:2000]
             status = "refused" if state is SubmissionState.REJECTED else "fail"
-            ops.record_event(session, submission, state, stage, status, detail)
+            submissions.record_event(session, submission, state, stage, status, detail)
 
 
 def progress(ctx: Context, submission_id: str, stages: Stages | None = None) -> StageEvent:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from grader.config import Settings
 from grader.jobs.queue import enqueue_check, enqueue_grading, job_alive
-from grader.store import ops
+from grader.store import catalog, submissions
 from grader.store.db import session_scope
 from grader.store.models import SubmissionState, utcnow
 
@@ -33,13 +33,13 @@ def reconcile(
     try:
         cutoff = (now or utcnow()) - timedelta(seconds=settings.stuck_after_s)
         with session_scope(factory) as session:
-            for submission in ops.stuck_submissions(session, cutoff):
+            for submission in submissions.stuck_submissions(session, cutoff):
                 if job_alive(queue.connection, submission.job_id):
                     continue
                 submission.job_id = enqueue_grading(queue, settings, submission.id, submission.run)
-                ops.record_event(session, submission, SubmissionState.QUEUED, "", "requeued", "job was lost; requeued")
+                submissions.record_event(session, submission, SubmissionState.QUEUED, "", "requeued", "job was lost; requeued")
                 requeued.append(submission.id)
-            for version in ops.versions_to_check(session, cutoff):
+            for version in catalog.versions_to_check(session, cutoff):
                 if job_alive(queue.connection, version.check_job_id):
                     continue
                 version.check_job_id = enqueue_check(queue, settings, version.id)

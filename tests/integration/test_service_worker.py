@@ -20,7 +20,7 @@ from grader.demo.gitserver import LoopbackGitServer
 from grader.jobs import checking, context, grading
 from grader.jobs import queue as jobs
 from grader.jobs.reconciler import reconcile
-from grader.store import ops
+from grader.store import catalog, submissions, tenancy
 from grader.store.archive import pack_folder, sha256
 from grader.store.db import engine_for, session_factory, session_scope, upgrade
 from grader.store.models import AssignmentVersion, GradeRecord, Submission, SubmissionEvent
@@ -65,8 +65,8 @@ def new_submission(settings: Settings, url: str) -> str:
     factory = session_factory(engine_for(settings.resolved_database_url()))
     archive = pack_folder(LEDGER_DIR)
     with session_scope(factory) as session:
-        tenant = ops.create_tenant(session, f"w-{uuid.uuid4().hex[:8]}", "Worker test")
-        published = ops.publish_version(session, tenant.id, load_assignment(LEDGER_DIR), "", archive, sha256(archive))
+        tenant = tenancy.create_tenant(session, f"w-{uuid.uuid4().hex[:8]}", "Worker test")
+        published = catalog.publish_version(session, tenant.id, load_assignment(LEDGER_DIR), "", archive, sha256(archive))
         row = Submission(
             tenant_id=tenant.id,
             assignment_id=published.assignment.id,
@@ -76,7 +76,7 @@ def new_submission(settings: Settings, url: str) -> str:
             attempt=1,
             request_hash="x",
         )
-        inserted = ops.insert_submission(session, row)
+        inserted = submissions.insert_submission(session, row)
         assert inserted is not None
         return inserted.id
 
@@ -95,7 +95,7 @@ def stored(settings: Settings, submission_id: str) -> tuple[Submission, list[Sub
     with session_scope(factory) as session:
         row = session.get(Submission, submission_id)
         assert row is not None
-        events = ops.events_after(session, row.tenant_id, row.id, 0)
+        events = submissions.events_after(session, row.tenant_id, row.id, 0)
         grades = session.scalar(select(func.count(GradeRecord.id)).where(GradeRecord.submission_id == row.id)) or 0
         return row, events, grades
 
@@ -172,8 +172,8 @@ def new_version(settings: Settings, folder: Path = LEDGER_DIR) -> str:
     factory = session_factory(engine_for(settings.resolved_database_url()))
     archive = pack_folder(folder)
     with session_scope(factory) as session:
-        tenant = ops.create_tenant(session, f"c-{uuid.uuid4().hex[:8]}", "Check test")
-        uploaded = ops.publish_version(session, tenant.id, load_assignment(folder), "", archive, sha256(archive))
+        tenant = tenancy.create_tenant(session, f"c-{uuid.uuid4().hex[:8]}", "Check test")
+        uploaded = catalog.publish_version(session, tenant.id, load_assignment(folder), "", archive, sha256(archive))
         assert uploaded.version.status == "checking"
         return uploaded.version.id
 

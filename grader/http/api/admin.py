@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grader.core.webhook_signing import new_secret
@@ -13,7 +12,7 @@ from grader.http.deps import AdminCaller, ServicesDep, SessionDep
 from grader.http.problems import not_found
 from grader.http.schemas import ApiKeyIn, ApiKeyOut, DeliveryOut, WebhookIn, WebhookOut
 from grader.jobs.queue import enqueue_delivery
-from grader.store import ops
+from grader.store import deliveries, tenancy
 from grader.store.models import ApiKey, WebhookDelivery, WebhookEndpoint, utcnow
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
@@ -35,9 +34,7 @@ def _delivery_out(delivery: WebhookDelivery) -> DeliveryOut:
 
 
 def _endpoint(session: Session, tenant_id: str, endpoint_id: str) -> WebhookEndpoint:
-    found = session.scalar(
-        select(WebhookEndpoint).where(WebhookEndpoint.tenant_id == tenant_id, WebhookEndpoint.id == endpoint_id)
-    )
+    found = deliveries.endpoint_of(session, tenant_id, endpoint_id)
     if found is None:
         raise not_found("webhook endpoint", endpoint_id)
     return found
@@ -55,8 +52,7 @@ def create_webhook(body: WebhookIn, session: SessionDep, who: AdminCaller) -> We
 
 @router.get("/webhooks", response_model=list[WebhookOut], tags=["webhooks"])
 def list_webhooks(session: SessionDep, who: AdminCaller) -> list[WebhookOut]:
-    rows = session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.tenant_id == who.tenant_id)).all()
-    return [_webhook_out(e) for e in rows]
+    return [_webhook_out(e) for e in deliveries.endpoints_of(session, who.tenant_id)]
 
 
 @router.delete("/webhooks/{endpoint_id}", status_code=204, tags=["webhooks"])
@@ -75,19 +71,11 @@ def list_deliveries(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[DeliveryOut]:
     endpoint = _endpoint(session, who.tenant_id, endpoint_id)
-    rows = session.scalars(
-        select(WebhookDelivery)
-        .where(WebhookDelivery.tenant_id == who.tenant_id, WebhookDelivery.endpoint_id == endpoint.id)
-        .order_by(WebhookDelivery.created_at.desc())
-        .limit(limit)
-    ).all()
-    return [_delivery_out(d) for d in rows]
+    return [_delivery_out(d) for d in deliveries.deliveries_of(session, who.tenant_id, endpoint.id, limit)]
 
 
 def _delivery(session: Session, tenant_id: str, delivery_id: str) -> WebhookDelivery:
-    found = session.scalar(
-        select(WebhookDelivery).where(WebhookDelivery.tenant_id == tenant_id, WebhookDelivery.id == delivery_id)
-    )
+    found = deliveries.delivery_of(session, tenant_id, delivery_id)
     if found is None:
         raise not_found("delivery", delivery_id)
     return found
@@ -126,20 +114,19 @@ def _key_out(key: ApiKey, raw: str | None = None) -> ApiKeyOut:
 @router.post("/api-keys", status_code=201, response_model=ApiKeyOut, tags=["admin"])
 def create_key(body: ApiKeyIn, session: SessionDep, who: AdminCaller) -> ApiKeyOut:
     """A new key for this tenant. The key itself is in this answer only; the store keeps its hash."""
-    key, raw = ops.create_api_key(session, who.tenant_id, list(body.scopes), body.name)
+    key, raw = tenancy.create_api_key(session, who.tenant_id, list(body.scopes), body.name)
     session.commit()
     return _key_out(key, raw)
 
 
 @router.get("/api-keys", response_model=list[ApiKeyOut], tags=["admin"])
 def list_keys(session: SessionDep, who: AdminCaller) -> list[ApiKeyOut]:
-    rows = session.scalars(select(ApiKey).where(ApiKey.tenant_id == who.tenant_id).order_by(ApiKey.created_at)).all()
-    return [_key_out(k) for k in rows]
+    return [_key_out(k) for k in tenancy.api_keys_of(session, who.tenant_id)]
 
 
 @router.delete("/api-keys/{key_id}", status_code=204, tags=["admin"])
 def revoke_key(key_id: str, session: SessionDep, who: AdminCaller) -> Response:
-    key = session.scalar(select(ApiKey).where(ApiKey.tenant_id == who.tenant_id, ApiKey.id == key_id))
+    key = tenancy.api_key_of(session, who.tenant_id, key_id)
     if key is None:
         raise not_found("API key", key_id)
     if key.revoked_at is None:

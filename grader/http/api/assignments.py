@@ -10,7 +10,6 @@ from pathlib import Path, PurePosixPath
 
 from fastapi import APIRouter, Request, Response
 from redis.exceptions import RedisError
-from sqlalchemy import select
 from starlette.datastructures import UploadFile
 
 from grader.core.spec import SPEC_FILE, LoadedAssignment, SpecError, SpecIssue, load_assignment
@@ -29,7 +28,7 @@ from grader.http.schemas import (
     VersionOut,
 )
 from grader.jobs.queue import enqueue_check
-from grader.store import ops
+from grader.store import catalog, submissions
 from grader.store.archive import (
     MAX_ARCHIVE_BYTES,
     ArchiveError,
@@ -220,8 +219,8 @@ async def upload_assignment(
     finally:
         upload.close()
     try:
-        result = ops.publish_version(session, who.tenant_id, loaded, spec_yaml, archive, sha256(archive))
-    except ops.VersionConflict as exc:
+        result = catalog.publish_version(session, who.tenant_id, loaded, spec_yaml, archive, sha256(archive))
+    except catalog.VersionConflict as exc:
         raise ProblemError(409, "version-exists", str(exc)) from exc
     version_id, checking = result.version.id, result.version.status == VersionStatus.CHECKING
     session.commit()
@@ -246,8 +245,8 @@ def _enqueue_check(services: ServicesDep, version_id: str) -> None:
 
 
 def _assignment_out(session: SessionDep, assignment: Assignment) -> AssignmentOut:
-    versions = ops.versions_of(session, assignment)
-    latest = ops.pick_version(session, assignment, None)
+    versions = catalog.versions_of(session, assignment)
+    latest = catalog.pick_version(session, assignment, None)
     return AssignmentOut(
         id=assignment.slug,
         title=assignment.title,
@@ -259,14 +258,11 @@ def _assignment_out(session: SessionDep, assignment: Assignment) -> AssignmentOu
 
 @router.get("", response_model=list[AssignmentOut])
 def list_assignments(session: SessionDep, who: SubmitCaller) -> list[AssignmentOut]:
-    rows = session.scalars(
-        select(Assignment).where(Assignment.tenant_id == who.tenant_id).order_by(Assignment.slug)
-    ).all()
-    return [_assignment_out(session, a) for a in rows]
+    return [_assignment_out(session, a) for a in catalog.assignments_of(session, who.tenant_id)]
 
 
 def _own(session: SessionDep, tenant_id: str, slug: str) -> Assignment:
-    assignment = ops.assignment_by_slug(session, tenant_id, slug)
+    assignment = catalog.assignment_by_slug(session, tenant_id, slug)
     if assignment is None:
         raise not_found("assignment", slug)
     return assignment
@@ -279,12 +275,12 @@ def get_assignment(assignment_id: str, session: SessionDep, who: SubmitCaller) -
 
 @router.get("/{assignment_id}/versions", response_model=list[VersionOut])
 def list_versions(assignment_id: str, session: SessionDep, who: SubmitCaller) -> list[VersionOut]:
-    return [_version_out(v) for v in ops.versions_of(session, _own(session, who.tenant_id, assignment_id))]
+    return [_version_out(v) for v in catalog.versions_of(session, _own(session, who.tenant_id, assignment_id))]
 
 
 @router.get("/{assignment_id}/versions/{version}", response_model=VersionOut)
 def get_version(assignment_id: str, version: str, session: SessionDep, who: SubmitCaller) -> VersionOut:
-    found = ops.pick_version(session, _own(session, who.tenant_id, assignment_id), version)
+    found = catalog.pick_version(session, _own(session, who.tenant_id, assignment_id), version)
     if found is None:
         raise not_found("version", f"{assignment_id} {version}")
     return _version_out(found)
@@ -293,7 +289,7 @@ def get_version(assignment_id: str, version: str, session: SessionDep, who: Subm
 @router.get("/{assignment_id}/versions/{version}/check", response_model=CheckOut)
 def get_check(assignment_id: str, version: str, session: SessionDep, who: AuthorCaller) -> CheckOut:
     """The service's run of `grader assignment check` on this upload: for authors (it names hidden tests)."""
-    found = ops.pick_version(session, _own(session, who.tenant_id, assignment_id), version)
+    found = catalog.pick_version(session, _own(session, who.tenant_id, assignment_id), version)
     if found is None:
         raise not_found("version", f"{assignment_id} {version}")
     report = found.check_report or {}
@@ -309,17 +305,15 @@ def get_check(assignment_id: str, version: str, session: SessionDep, who: Author
 
 
 def _regrade_targets(session: SessionDep, assignment: Assignment, body: RegradeIn) -> list[Submission]:
-    query = select(Submission).where(
-        Submission.tenant_id == assignment.tenant_id, Submission.assignment_id == assignment.id
-    )
+    only_id = None
     if body.only_version is not None:
-        only = ops.pick_version(session, assignment, body.only_version)
+        only = catalog.pick_version(session, assignment, body.only_version)
         if only is None:
             raise not_found("version", f"{assignment.slug} {body.only_version}")
-        query = query.where(Submission.assignment_version_id == only.id)
-    if body.submission_ids is not None:
-        query = query.where(Submission.id.in_(body.submission_ids))
-    rows = list(session.scalars(query.order_by(Submission.created_at)))
+        only_id = only.id
+    rows = submissions.submissions_of_assignment(
+        session, assignment.tenant_id, assignment.id, version_id=only_id, submission_ids=body.submission_ids
+    )
     busy = [s.id for s in rows if not SubmissionState(s.state).terminal]
     if busy:
         raise ProblemError(
@@ -346,7 +340,7 @@ def regrade(
         submission.error = None
         submission.finished_at = None
         submission.assignment_version_id = target.id
-        ops.record_event(
+        submissions.record_event(
             session, submission, SubmissionState.QUEUED, "", "regrade", f"regrade against {target.version}"
         )
         runs.append((submission.id, submission.run))

@@ -8,7 +8,6 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from credentials.inputs import MAX_BYTES
@@ -21,7 +20,8 @@ from grader.issuing import status_lists
 from grader.issuing import tenant as issuing
 from grader.jobs.queue import enqueue_delivery
 from grader.notify.webhooks import emit
-from grader.store.models import CredentialRecord, StatusList, Tenant, utcnow
+from grader.store import issued, tenancy
+from grader.store.models import CredentialRecord, StatusList, utcnow
 
 router = APIRouter(prefix="/api/v1/credentials", tags=["credentials"])
 
@@ -51,9 +51,7 @@ def _out(services: ServicesDep, credential: CredentialRecord) -> CredentialOut:
 
 
 def _own(session: Session, tenant_id: str, credential_id: str) -> CredentialRecord:
-    credential = session.scalar(
-        select(CredentialRecord).where(CredentialRecord.tenant_id == tenant_id, CredentialRecord.id == credential_id)
-    )
+    credential = issued.credential_of(session, tenant_id, credential_id)
     if credential is None:
         raise not_found("credential", credential_id)
     return credential
@@ -61,13 +59,7 @@ def _own(session: Session, tenant_id: str, credential_id: str) -> CredentialReco
 
 @router.get("", response_model=list[CredentialOut])
 def list_credentials(session: SessionDep, services: ServicesDep, who: SubmitCaller) -> list[CredentialOut]:
-    rows = session.scalars(
-        select(CredentialRecord)
-        .where(CredentialRecord.tenant_id == who.tenant_id)
-        .order_by(CredentialRecord.issued_at.desc())
-        .limit(500)
-    ).all()
-    return [_out(services, c) for c in rows]
+    return [_out(services, c) for c in issued.credentials_of(session, who.tenant_id)]
 
 
 @router.get("/{credential_id}", response_model=CredentialOut)
@@ -96,7 +88,7 @@ def _status_lists_for(session: Session, settings: Settings, document: Any) -> li
 def _did_documents(session: Session) -> list[dict[str, Any]]:
     """did.json of every tenant of this service (verifiers of did:web issuers need them offline)."""
     documents = []
-    for tenant in session.scalars(select(Tenant)):
+    for tenant in tenancy.all_tenants(session):
         document = issuing.did_document(session, tenant)
         if document is not None:
             documents.append(document)
@@ -223,7 +215,7 @@ def status_list_credential(list_id: str, session: SessionDep, services: Services
 @public.get("/tenants/{tenant_slug}/did.json", responses={200: {"content": {"application/did+json": {}}}})
 def tenant_did(tenant_slug: str, session: SessionDep) -> JSONResponse:
     """The did:web document of a tenant's issuer (did:web:<host>:tenants:<slug>)."""
-    tenant = session.scalar(select(Tenant).where(Tenant.slug == tenant_slug))
+    tenant = tenancy.tenant_by_slug(session, tenant_slug)
     document = issuing.did_document(session, tenant) if tenant is not None else None
     if document is None:
         raise not_found("issuer", tenant_slug)

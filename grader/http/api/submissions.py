@@ -13,7 +13,6 @@ import anyio
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from redis.exceptions import RedisError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
@@ -27,12 +26,11 @@ from grader.http.deps import ServicesDep, SessionDep, SubmitCaller, SubmitOnly
 from grader.http.problems import FieldError, ProblemError, fault_problem, not_found
 from grader.http.schemas import EventOut, FeedbackOut, GradeOut, SubmissionCreate, SubmissionOut, SubmissionPage
 from grader.jobs.queue import enqueue_grading
-from grader.store import ops
+from grader.store import catalog, submissions
 from grader.store.db import session_scope
 from grader.store.models import (
     Assignment,
     AssignmentVersion,
-    CredentialRecord,
     GradeRecord,
     Submission,
     SubmissionState,
@@ -53,21 +51,12 @@ IdempotencyKey = Annotated[
 ]
 
 
-def latest_grade(session: Session, submission: Submission) -> GradeRecord | None:
-    return session.scalar(
-        select(GradeRecord)
-        .where(GradeRecord.tenant_id == submission.tenant_id, GradeRecord.submission_id == submission.id)
-        .order_by(GradeRecord.run.desc())
-        .limit(1)
-    )
-
-
 def view(session: Session, submission: Submission) -> SubmissionOut:
     assignment = session.get(Assignment, submission.assignment_id)
     version = session.get(AssignmentVersion, submission.assignment_version_id)
     assert assignment is not None and version is not None
-    grade = latest_grade(session, submission)
-    credential = session.scalar(select(CredentialRecord).where(CredentialRecord.submission_id == submission.id))
+    grade = submissions.latest_grade(session, submission)
+    credential = submissions.credential_of_submission(session, submission)
     base = f"/api/v1/submissions/{submission.id}"
     links = {"self": base, "events": f"{base}/events", "feedback": f"{base}/feedback"}
     if credential is not None:
@@ -114,7 +103,7 @@ def _refuse(refusal: Refusal) -> ProblemError:
 
 
 def _replay(session: Session, tenant_id: str, key: str, body_hash: str) -> Submission | None:
-    existing = ops.submission_by_key(session, tenant_id, key)
+    existing = submissions.submission_by_key(session, tenant_id, key)
     if existing is not None and existing.request_hash != body_hash:
         raise ProblemError(
             422,
@@ -127,8 +116,8 @@ def _replay(session: Session, tenant_id: str, key: str, body_hash: str) -> Submi
 def gradable_version(session: Session, assignment: Assignment, version: str | None) -> AssignmentVersion:
     """The version a submission or regrade goes to: named, or the latest published. Raises ProblemError:
     404 when there is none, 409 when the named version has not passed its check."""
-    found = ops.pick_version(session, assignment, version)
-    if found is None and version is None and ops.versions_of(session, assignment):
+    found = catalog.pick_version(session, assignment, version)
+    if found is None and version is None and catalog.versions_of(session, assignment):
         raise ProblemError(
             409,
             "no-published-version",
@@ -148,7 +137,7 @@ def gradable_version(session: Session, assignment: Assignment, version: str | No
 
 
 def _admit(session: Session, services: ServicesDep, tenant_id: str, body: SubmissionCreate) -> Submission:
-    assignment = ops.assignment_by_slug(session, tenant_id, body.assignment)
+    assignment = catalog.assignment_by_slug(session, tenant_id, body.assignment)
     if assignment is None:
         raise not_found("assignment", body.assignment)
     version = gradable_version(session, assignment, body.version)
@@ -159,7 +148,7 @@ def _admit(session: Session, services: ServicesDep, tenant_id: str, body: Submis
         learner_per_hour=services.settings.learner_submissions_per_hour,
         tenant_per_minute=services.settings.tenant_submissions_per_minute,
     )
-    history = ops.learner_history(session, tenant_id, assignment.id, body.learner, now)
+    history = submissions.learner_history(session, tenant_id, assignment.id, body.learner, now)
     decision = admit(spec.submission, history, now, limits, tenant.submissions_per_minute if tenant else None)
     if isinstance(decision, Refusal):
         raise _refuse(decision)
@@ -206,7 +195,7 @@ def create_submission(
 ) -> SubmissionOut:
     """Submit a repository for grading. The answer comes at once; grading runs on a worker."""
     _check_url(body, services)
-    body_hash = ops.request_hash(body.model_dump())
+    body_hash = submissions.request_hash(body.model_dump())
     if idempotency_key:
         existing = _replay(session, who.tenant_id, idempotency_key, body_hash)
         if existing is not None:
@@ -226,7 +215,7 @@ def create_submission(
         return view(session, existing)
     submission.idempotency_key = idempotency_key
     submission.request_hash = body_hash
-    inserted = ops.insert_submission(session, submission)
+    inserted = submissions.insert_submission(session, submission)
     if inserted is None:  # a concurrent request with the same key committed first
         existing = _replay(session, who.tenant_id, idempotency_key or "", body_hash)
         if existing is None:
@@ -251,23 +240,21 @@ def list_submissions(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> SubmissionPage:
-    query = select(Submission).where(Submission.tenant_id == who.tenant_id)
+    assignment_id = None
     if assignment is not None:
-        found = ops.assignment_by_slug(session, who.tenant_id, assignment)
+        found = catalog.assignment_by_slug(session, who.tenant_id, assignment)
         if found is None:
             return SubmissionPage(items=[], next_offset=None)
-        query = query.where(Submission.assignment_id == found.id)
-    if learner is not None:
-        query = query.where(Submission.learner == learner)
-    if state is not None:
-        query = query.where(Submission.state == state.value)
-    rows = list(session.scalars(query.order_by(Submission.created_at.desc()).offset(offset).limit(limit + 1)))
+        assignment_id = found.id
+    rows = submissions.page_of_submissions(
+        session, who.tenant_id, assignment_id=assignment_id, learner=learner, state=state, offset=offset, limit=limit + 1
+    )
     more = len(rows) > limit
     return SubmissionPage(items=[view(session, s) for s in rows[:limit]], next_offset=offset + limit if more else None)
 
 
 def _own(session: Session, tenant_id: str, submission_id: str) -> Submission:
-    submission = ops.get_submission(session, tenant_id, submission_id)
+    submission = submissions.get_submission(session, tenant_id, submission_id)
     if submission is None:
         raise not_found("submission", submission_id)
     return submission
@@ -284,14 +271,14 @@ def submission_history(submission_id: str, session: SessionDep, who: SubmitCalle
     _own(session, who.tenant_id, submission_id)
     return [
         EventOut.model_validate(e, from_attributes=True)
-        for e in ops.events_after(session, who.tenant_id, submission_id, 0)
+        for e in submissions.events_after(session, who.tenant_id, submission_id, 0)
     ]
 
 
 def _poll(services: ServicesDep, tenant_id: str, submission_id: str, after: int) -> tuple[list[EventOut], bool]:
     with session_scope(services.factory) as session:
-        events = ops.events_after(session, tenant_id, submission_id, after)
-        submission = ops.get_submission(session, tenant_id, submission_id)
+        events = submissions.events_after(session, tenant_id, submission_id, after)
+        submission = submissions.get_submission(session, tenant_id, submission_id)
         done = submission is None or SubmissionState(submission.state).terminal
         return [EventOut.model_validate(e, from_attributes=True) for e in events], done
 
@@ -335,7 +322,7 @@ async def follow_submission(
 
 def _graded(session: Session, tenant_id: str, submission_id: str) -> tuple[Submission, GradeRecord, AssignmentVersion]:
     submission = _own(session, tenant_id, submission_id)
-    grade = latest_grade(session, submission)
+    grade = submissions.latest_grade(session, submission)
     if grade is None:
         raise ProblemError(
             409, "not-graded-yet", f"submission {submission_id} is {submission.state}; it has no grade yet"

@@ -29,7 +29,7 @@ from grader.config import Settings
 from grader.http import create_app
 from grader.issuing import status_lists
 from grader.issuing import tenant as issuing
-from grader.store import ops
+from grader.store import tenancy
 from grader.store.db import make_engine, session_factory, session_scope, upgrade
 from grader.store.models import StatusList as StatusListRow
 from tests.credentials.forgeries.cases import CLASSES, Forgery, Issuer, all_cases, local_issuer
@@ -118,7 +118,7 @@ class Service:
         self.settings = settings
         self.factory = session_factory(make_engine(settings.resolved_database_url()))
         with session_scope(self.factory) as session:
-            tenant = ops.create_tenant(session, "acme", "Acme Academy")
+            tenant = tenancy.create_tenant(session, "acme", "Acme Academy")
             issuing.init_tenant_keys(session, settings, tenant)
             keystore = issuing.open_keystore(settings, tenant)
             row = status_lists.current_row(session, tenant.id)

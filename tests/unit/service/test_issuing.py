@@ -20,7 +20,7 @@ from grader.core.grade import NOT_YET, CriterionGrade, Grade
 from grader.core.spec import load_assignment
 from grader.issuing import status_lists
 from grader.issuing import tenant as issuing
-from grader.store import ops
+from grader.store import tenancy
 from grader.store.db import make_engine, session_factory, session_scope, upgrade
 
 LEDGER = Path(__file__).resolve().parents[3] / "assignments" / "py-ledger"
@@ -90,7 +90,7 @@ EVIDENCE = Evidence(
 def test_without_keys_nothing_is_issued(settings: Settings, factory: sessionmaker[Session]) -> None:
     """A tenant whose keystore is not on this machine gets no credential, and the reason names the fix."""
     with session_scope(factory) as session:
-        tenant = ops.create_tenant(session, "nokeys", "No keys")
+        tenant = tenancy.create_tenant(session, "nokeys", "No keys")
         request = issuing.IssueRequest(tenant, "ann@example.org", SPEC, grade(), EVIDENCE, "urn:uuid:x")
         with pytest.raises(IssuerUnavailable, match="grader tenant keys nokeys"):
             issuing.issue(session, settings, request)
@@ -98,7 +98,7 @@ def test_without_keys_nothing_is_issued(settings: Settings, factory: sessionmake
 
 def test_issued_credential_verifies_and_revocation_shows(settings: Settings, factory: sessionmaker[Session]) -> None:
     with session_scope(factory) as session:
-        tenant = ops.create_tenant(session, "acme", "Acme Academy")
+        tenant = tenancy.create_tenant(session, "acme", "Acme Academy")
         keys = issuing.init_tenant_keys(session, settings, tenant)
         assert keys[0].did == "did:web:grader.example%3A8443:tenants:acme"
         request = issuing.IssueRequest(tenant, "ann@example.org", SPEC, grade(), EVIDENCE, f"urn:uuid:{uuid.uuid4()}")
@@ -127,11 +127,11 @@ def test_keys_made_with_another_passphrase_do_not_sign(
     settings: Settings, factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with session_scope(factory) as session:
-        tenant = ops.create_tenant(session, "acme", "Acme Academy")
+        tenant = tenancy.create_tenant(session, "acme", "Acme Academy")
         issuing.init_tenant_keys(session, settings, tenant)
     elsewhere = settings.model_copy(update={"key_passphrase": SecretStr("not the passphrase the keys were made with")})
     with session_scope(factory) as session:
-        tenant = ops.tenant_by_slug(session, "acme")
+        tenant = tenancy.tenant_by_slug(session, "acme")
         assert tenant is not None
         request = issuing.IssueRequest(tenant, "ann@example.org", SPEC, grade(), EVIDENCE, "urn:uuid:y")
         with pytest.raises(IssuerUnavailable, match="passphrase"):
