@@ -16,16 +16,11 @@ from grader.config import Settings
 from grader.core.evidence import Evidence
 from grader.core.judge import judge
 from grader.core.result import GradingResult
-from grader.core.spec import LoadedAssignment, Mode
-from grader.fetch.repository import Snapshot, fetch_snapshot
+from grader.core.spec import LoadedAssignment
+from grader.fetch.repository import Snapshot
 from grader.grading.issue import CredentialIssuer, issue_stage
+from grader.grading.ports import REAL_PORTS, GradingPorts
 from grader.grading.stopwatch import StageEvent, Stopwatch, no_progress
-from grader.sandbox.images import ImageRef, assignment_image
-from grader.sandbox.isolated_mode import run_isolated
-from grader.sandbox.service_mode import run_service
-from grader.sandbox.unit_mode import run_inprocess
-
-RUNNERS = {Mode.UNIT: run_isolated, Mode.UNIT_INPROCESS: run_inprocess, Mode.SERVICE: run_service}
 
 
 def grade_snapshot(
@@ -33,14 +28,14 @@ def grade_snapshot(
     snapshot: Snapshot,
     settings: Settings,
     watch: Stopwatch,
+    ports: GradingPorts = REAL_PORTS,
 ) -> GradingResult:
     """Build, run and judge one snapshot; never issues (grader.grading.issue does, for every caller).
     Raises the faults of grader.core.errors: an author's (a broken assignment) or the system's."""
     with watch.stage("build", assignment.spec.runner):
-        image: ImageRef = assignment_image(assignment, settings, lambda line: watch.on_event("build", "info", line))
+        image = ports.build(assignment, settings, lambda line: watch.on_event("build", "info", line))
     with watch.stage("run", assignment.spec.mode.value):
-        run = RUNNERS[assignment.spec.mode]
-        facts = run(assignment, image.tag, snapshot.path, snapshot.commit, settings)
+        facts = ports.run(assignment, image.tag, snapshot.path, snapshot.commit, settings)
     with watch.stage("judge"):
         grade = judge(assignment, facts)
     evidence = Evidence(
@@ -67,15 +62,17 @@ def grade_repository(
     ref: str | None = None,
     on_event: StageEvent = no_progress,
     issuer: CredentialIssuer | None = None,
+    ports: GradingPorts = REAL_PORTS,
 ) -> GradingResult:
-    """Grade one learner repository end to end. Bad input raises UrlRefused / FetchFailed."""
+    """Grade one learner repository end to end (and issue, when an issuer is given). Raises the faults of
+    grader.core.errors: the learner's (a refused URL, no such repository), the author's or the system's."""
     watch = Stopwatch(on_event)
     settings.work_dir.mkdir(parents=True, exist_ok=True)
     workspace = Path(tempfile.mkdtemp(prefix="grade-", dir=settings.work_dir))
     try:
         with watch.stage("fetch", url):
-            snapshot = fetch_snapshot(url, ref, workspace / "snapshot", settings)
-        result = grade_snapshot(assignment, snapshot, settings, watch)
+            snapshot = ports.fetch(url, ref, workspace / "snapshot", settings)
+        result = grade_snapshot(assignment, snapshot, settings, watch, ports)
     finally:
         shutil.rmtree(workspace, ignore_errors=True)
     if issuer is None:

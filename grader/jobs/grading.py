@@ -29,7 +29,6 @@ from grader.core.spec import AssignmentSpec, LoadedAssignment
 from grader.grading.issue import issue_stage
 from grader.grading.pipeline import grade_repository
 from grader.grading.stopwatch import Stopwatch
-from grader.jobs import metrics
 from grader.jobs import queue as jobs
 from grader.jobs.context import Context, context, is_last_try
 from grader.jobs.history import Stages, fault, progress
@@ -84,9 +83,9 @@ def _grade_stage(ctx: Context, submission_id: str, stages: Stages | None = None)
             return existing.id
         url, ref, version_id, run = submission.repo_url, submission.ref, version.id, submission.run
     on_event = progress(ctx, submission_id, stages)
-    result = grade_repository(url, loaded, ctx.settings, ref=ref, on_event=on_event, issuer=None)
+    result = grade_repository(url, loaded, ctx.settings, ref=ref, on_event=on_event, issuer=None, ports=ctx.ports)
     for stage, seconds in result.timings.items():
-        metrics.record_stage(ctx.redis, stage, seconds)
+        ctx.metrics.stage(stage, seconds)
     with session_scope(ctx.factory) as session:
         submission = session.get(Submission, submission_id)
         assert submission is not None
@@ -121,7 +120,7 @@ def _issue_stage(ctx: Context, submission_id: str, grade_id: str) -> str | None:
     watch = Stopwatch(progress(ctx, submission_id))
     issue_stage(grade, evidence, spec, issuer, watch)
     for stage, seconds in watch.timings.items():
-        metrics.record_stage(ctx.redis, stage, seconds)
+        ctx.metrics.stage(stage, seconds)
     return issuer.row_id
 
 
@@ -167,7 +166,11 @@ def _notify_stage(ctx: Context, submission_id: str, grade_id: str, credential_id
 
 def grade_submission(submission_id: str) -> str:
     """Grade one submission. Returns the final state; raises only to ask rq for a retry."""
-    ctx = context()
+    return run_grading(context(), submission_id)
+
+
+def run_grading(ctx: Context, submission_id: str) -> str:
+    """The grading job's state machine for one submission, with `ctx`'s store, ports and metrics."""
     with session_scope(ctx.factory) as session:
         submission = session.get(Submission, submission_id)
         if submission is None:
@@ -191,7 +194,7 @@ def grade_submission(submission_id: str) -> str:
         outcome = "tampered" if record.tampered else ("passed" if record.passed else "failed")
         submission.error = None  # a fault of an earlier try no longer describes it
         submissions.record_event(session, submission, SubmissionState.GRADED, "", "done", outcome)
-    metrics.record_outcome(ctx.redis, outcome)
+    ctx.metrics.outcome(outcome)
     return SubmissionState.GRADED.value
 
 
@@ -213,7 +216,7 @@ def _settlefault(ctx: Context, submission_id: str, stage: str, exc: Exception) -
     if outcome.kind is not FaultKind.LEARNER:
         log.warning("submission %s: %s fault (%s): %s", submission_id, outcome.kind.value, state.value, detail)
     fault(ctx, submission_id, state, stage, detail)
-    metrics.record_outcome(ctx.redis, state.value)
+    ctx.metrics.outcome(state.value)
     if outcome.retry:
         raise exc
     return state.value

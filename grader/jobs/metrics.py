@@ -3,12 +3,33 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from redis import Redis
 
 METRICS_PREFIX = "grader:metrics"
 STAGE_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+
+
+class JobMetrics(Protocol):
+    """Where a job reports its stage durations and outcomes."""
+
+    def stage(self, name: str, seconds: float) -> None: ...
+
+    def outcome(self, name: str) -> None: ...
+
+
+class RedisMetrics:
+    """The shared numbers in Redis that /metrics reads."""
+
+    def __init__(self, connection: Redis) -> None:
+        self.connection = connection
+
+    def stage(self, name: str, seconds: float) -> None:
+        record_stage(self.connection, name, seconds)
+
+    def outcome(self, name: str) -> None:
+        record_outcome(self.connection, name)
 
 
 def record_stage(connection: Redis, stage: str, seconds: float) -> None:
