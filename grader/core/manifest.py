@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from grader.core.errors import AuthorFault
 from grader.core.testids import base_id
 
 MANIFEST_FILE = "manifest.json"
@@ -34,7 +35,7 @@ class Manifest(BaseModel):
         return json.dumps(self.model_dump(), indent=2, sort_keys=True) + "\n"
 
 
-class ManifestProblem(ValueError):
+class ManifestProblem(AuthorFault, ValueError):
     """The manifest is malformed or disagrees with the tests the author's files define."""
 
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import time
 
+from grader.core.errors import SystemFault
 from grader.jobs.context import context, is_last_try
 from grader.notify import webhooks
 from grader.store.db import session_scope
 from grader.store.models import WebhookDelivery, WebhookEndpoint
 
 
-class DeliveryFailed(RuntimeError):
-    """A webhook try failed; raised so rq schedules the next try."""
+class DeliveryFailed(SystemFault, RuntimeError):
+    """A webhook try failed (the receiver is down or refused it); raised so rq schedules the next try."""
+
+    code = "delivery-failed"
 
 
 def deliver_webhook(delivery_id: str) -> str:

@@ -19,6 +19,7 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegis
 from rq.serializers import JSONSerializer
 
 from grader.config import Settings
+from grader.core.errors import SystemFault
 from grader.core.webhook_signing import backoff_intervals
 
 log = logging.getLogger(__name__)
@@ -30,8 +31,10 @@ ALLOWED_JOBS = frozenset({GRADE_JOB, DELIVER_JOB, CHECK_JOB})
 _ALIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
 
-class JobNotAllowed(RuntimeError):
-    """A job named a function outside the allowlist (a forged or foreign job)."""
+class JobNotAllowed(SystemFault, RuntimeError):
+    """A job named a function outside the allowlist (a forged or foreign job): refused, never run."""
+
+    code = "job-not-allowed"
 
 
 class AllowlistJob(Job):

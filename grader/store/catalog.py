@@ -11,13 +11,16 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from grader.core.errors import AuthorFault
 from grader.core.spec import LoadedAssignment, SpecError, SpecIssue, load_assignment, spec_as_dict
 from grader.store.archive import materialize
 from grader.store.models import Assignment, AssignmentVersion, VersionStatus, utcnow
 
 
-class VersionConflict(Exception):
-    """A version number was published before with different content: versions are immutable."""
+class VersionConflict(AuthorFault):
+    """A version number was uploaded before with different content: versions in use are immutable."""
+
+    code = "version-exists"
 
 
 class PublishResult(BaseModel):
