@@ -25,7 +25,7 @@ import hashlib
 import itertools
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from numbers import Integral, Real
 from typing import Any, Final
 
@@ -201,7 +201,16 @@ class _Term:
 class _Ctx:
     """An active context. Immutable once built; derived contexts and IRI expansions are cached."""
 
-    __slots__ = ("_derived", "_doc_iris", "_vocab_iris", "previous", "terms", "vocab")
+    __slots__ = (
+        "_derived",
+        "_doc_iris",
+        "_props",
+        "_shapes",
+        "_vocab_iris",
+        "previous",
+        "terms",
+        "vocab",
+    )
 
     def __init__(self, terms: dict[str, _Term], vocab: str | None, previous: _Ctx | None) -> None:
         self.terms = terms
@@ -210,6 +219,9 @@ class _Ctx:
         self._derived: dict[tuple[int, bool, bool], tuple[Any, _Ctx]] = {}
         self._vocab_iris: dict[str, str | None] = {}
         self._doc_iris: dict[str, str | None] = {}
+        # Conversion plans (see _Prop), filled only once the context is complete.
+        self._props: dict[str, _Prop] = {}
+        self._shapes: dict[tuple[str | None, tuple[str, ...]], _Shape] = {}
 
     def clone(self) -> _Ctx:
         return _Ctx(dict(self.terms), self.vocab, self.previous)
@@ -257,6 +269,25 @@ class _Ctx:
             if len(self._doc_iris) < _IRI_CACHE_LIMIT:
                 self._doc_iris[value] = iri
             return iri
+
+    def prop(self, key: str) -> _Prop:
+        """How ``key``'s values convert in this context (see :class:`_Prop`)."""
+        found = self._props.get(key)
+        if found is None:
+            found = _Prop(self, key)
+            if len(self._props) < _PLAN_CACHE_LIMIT:
+                self._props[key] = found
+        return found
+
+    def shape(self, active_property: str | None, keys: tuple[str, ...]) -> _Shape:
+        """How a node with ``keys`` held by ``active_property`` enters this context (see :class:`_Shape`)."""
+        cache_key = (active_property, keys)
+        found = self._shapes.get(cache_key)
+        if found is None:
+            found = _Shape(self, active_property, keys)
+            if len(self._shapes) < _PLAN_CACHE_LIMIT:
+                self._shapes[cache_key] = found
+        return found
 
     # -- context processing --
 
@@ -504,6 +535,204 @@ def _literal(value: Any, datatype: str | None) -> str:
     return _typed(value, datatype or XSD_STRING)
 
 
+# Plans: how a node or a key converts in one active context. Each is a pure function of the
+# (immutable) context and of the JSON keys or type names involved, so it is computed once per
+# context and reused by every later document; per document only the values are looked at. A key
+# the fast path cannot handle is planned as an error entry, raised when the conversion reaches it,
+# so the conversion fails at the same point as a walk that looked everything up as it went.
+_PLAN_CACHE_LIMIT = 1024  # entries per context and kind of plan (keys come from untrusted input)
+
+_PROPERTY: Final = 0
+_ID: Final = 1
+_ERROR: Final = 2
+_TYPE: Final = 3  # collected by the node before its body, so not in the body's entries
+_SKIP: Final = 4  # "@context" (the node's shape refuses it below the document node)
+
+
+class _Prop:
+    """How one key of a node converts in the node's final context (after reverting type-scoped
+    contexts and applying the property- and type-scoped ones)."""
+
+    __slots__ = (
+        "coerce",
+        "ctx",
+        "error",
+        "is_list",
+        "key",
+        "kind",
+        "plain_predicate",
+        "plain_suffix",
+        "predicate",
+        "string_suffix",
+    )
+
+    def __init__(self, active: _Ctx, key: str) -> None:
+        self.key = key
+        self.kind = _PROPERTY
+        self.ctx = active  # values are expanded here (with the key's scoped context, if any)
+        self.error = ""
+        self.is_list = False
+        self.predicate: str | None = None
+        self.coerce: str | None = None
+        # What follows the quoted text of a string value ("" or "^^<datatype>"); None when strings
+        # need more than that (coercion to an IRI or to xsd:double, or a datatype to refuse).
+        self.string_suffix: str | None = None
+        # string_suffix for a value that is one string written as one literal object (not a list
+        # term, and a predicate that can be written); None otherwise.
+        self.plain_suffix: str | None = None
+        self.plain_predicate = ""
+        try:
+            self._plan(active, key)
+        except _Unsupported as exc:
+            self.kind, self.error = _ERROR, str(exc)
+        if self.kind == _PROPERTY and not self.is_list and self.predicate is not None:
+            self.plain_suffix, self.plain_predicate = self.string_suffix, self.predicate
+
+    def _plan(self, active: _Ctx, key: str) -> None:
+        if key == "@context":
+            self.kind = _SKIP
+            return
+        expanded = active.vocab_iri(key)
+        if expanded is None:
+            raise _Unsupported(f"undefined term {key!r}")
+        if expanded[0] == "@":
+            if expanded == "@id":
+                self.kind = _ID
+            elif expanded == "@type":
+                self.kind = _TYPE
+            else:
+                raise _Unsupported(f"keyword {expanded}")
+            return
+        if expanded.startswith("_:"):
+            raise _Unsupported("blank node predicate")
+        self._plan_values(active, key, expanded)
+
+    def _plan_values(self, active: _Ctx, key: str, expanded: str) -> None:
+        term = active.terms.get(key)
+        if term is not None:
+            if term.type == "@json" or not term.supported:
+                raise _Unsupported(f"value of {key!r}")
+            if term.context is not _NO_CONTEXT:
+                self.ctx = active.derive(term.context, propagate=True, override_protected=True)
+            self.is_list = term.is_list
+        try:
+            self.predicate = _named(expanded)
+        except _Unsupported:
+            self.predicate = None  # refused only if the key has values (an empty one writes nothing)
+        # Scalars are coerced with the term as defined in the property's context.
+        sterm = self.ctx.terms.get(key, term)
+        self.coerce = sterm.type if sterm is not None else None
+        datatype = self.datatype
+        if self.coerce in ("@id", "@vocab") or datatype == XSD_DOUBLE:
+            self.string_suffix = None
+        elif datatype is None or datatype == XSD_STRING:
+            self.string_suffix = ""
+        elif not _BAD_IRI_CHARS.search(datatype):
+            self.string_suffix = f"^^<{datatype}>"
+
+    @property
+    def datatype(self) -> str | None:
+        return self.coerce if self.coerce not in (None, "@id", "@vocab") else None
+
+
+class _Shape:
+    """How a node with given keys, held by a given property, enters its context: the context after
+    reverting a type-scoped context and applying the property-scoped one, and its @type key; with
+    its body plans by type names (the type-scoped contexts they apply)."""
+
+    __slots__ = ("bodies", "ctx", "type_key")
+
+    def __init__(self, active: _Ctx, active_property: str | None, keys: tuple[str, ...]) -> None:
+        # Property-scoped context of the property holding this node (looked up before reverting).
+        scoped: Any = _NO_CONTEXT
+        if active_property is not None:
+            term = active.terms.get(active_property)
+            if term is not None:
+                scoped = term.context
+        # Type-scoped contexts do not propagate into nested nodes, except into a bare reference.
+        if active.previous is not None and not (len(keys) == 1 and active.vocab_iri(keys[0]) == "@id"):
+            if len(keys) <= 2 and any(active.vocab_iri(k) == "@value" for k in keys):
+                raise _Unsupported("value object")
+            active = active.previous
+        if scoped is not _NO_CONTEXT:
+            active = active.derive(scoped, propagate=True, override_protected=True)
+        if "@context" in keys and active_property is not None:  # only the document node may have one
+            raise _Unsupported("embedded @context")
+        type_keys = [key for key in keys if active.vocab_iri(key) == "@type"]
+        if len(type_keys) > 1:
+            # pyld visits keys in sorted order, and later keys see earlier type-scoped contexts
+            raise _Unsupported("several keys alias @type")
+        self.ctx = active
+        self.type_key = type_keys[0] if type_keys else None
+        self.bodies: dict[tuple[str, ...], _Body] = {}
+
+    def body(self, keys: tuple[str, ...], names: tuple[str, ...]) -> _Body:
+        found = self.bodies.get(names)
+        if found is None:
+            found = _Body(self.ctx, keys, names)
+            if len(self.bodies) < _PLAN_CACHE_LIMIT:
+                self.bodies[names] = found
+        return found
+
+
+class _Body:
+    """How the keys of a node with given types convert: its final context (type-scoped contexts
+    applied, in sorted order as pyld does), its @id and properties in key order, its type IRIs."""
+
+    __slots__ = ("ctx", "entries", "names", "type_iris", "type_scoped", "type_terms")
+
+    def __init__(self, type_scoped: _Ctx, keys: tuple[str, ...], names: tuple[str, ...]) -> None:
+        active = type_scoped
+        for name in sorted(names):
+            tterm = type_scoped.terms.get(name)
+            if tterm is not None and tterm.context is not _NO_CONTEXT:
+                active = active.derive(tterm.context, propagate=False)
+        self.ctx = active
+        self.type_scoped = type_scoped
+        self.names = names
+        self.type_iris: tuple[str, ...] | None = None  # computed after the first body's properties
+        self.type_terms: tuple[str, ...] | None = None
+        entries: list[_Prop] = []
+        seen_id = False
+        for key in keys:
+            prop = active.prop(key)
+            if prop.kind == _ID:
+                if seen_id:  # two keys alias @id
+                    prop = _Prop.__new__(_Prop)
+                    prop.key, prop.kind, prop.error = key, _ERROR, "@id"
+                seen_id = True
+            if prop.kind in (_PROPERTY, _ID, _ERROR):
+                entries.append(prop)
+        self.entries = tuple(entries)
+
+    def types(self) -> tuple[str, ...]:
+        iris = self.type_iris
+        if iris is None:
+            found = []
+            for name in self.names:
+                type_iri = self.type_scoped.vocab_iri(name)
+                if type_iri is None or type_iri[0] == "@":
+                    raise _Unsupported(f"undefined type {name!r}")
+                found.append(type_iri)
+            iris = self.type_iris = tuple(found)
+        return iris
+
+    def type_terms_for(self, resource: Callable[[str], str]) -> tuple[str, ...]:
+        """The N-Quads terms of the node's types, through the conversion's ``resource`` (which
+        labels blank node types per document); kept when every type is an IRI."""
+        iris = self.types()
+        terms = tuple(resource(iri) for iri in iris)
+        if not any(iri.startswith("_:") for iri in iris):
+            self.type_terms = terms
+        return terms
+
+
+def _is_plain(value: str) -> bool:
+    """True when ``_escape(value)`` is ``value``: no control character (all are unprintable), quote
+    or backslash. Inlined where literals are written (the test is cheaper than the expression)."""
+    return value.isprintable() and '"' not in value and "\\" not in value
+
+
 class _ToRdf:
     """One conversion of a compact JSON-LD document into RDF quads (default graph only)."""
 
@@ -530,120 +759,93 @@ class _ToRdf:
     def document(self, doc: dict[str, Any]) -> None:
         if "@context" not in doc:
             raise _Unsupported("no @context")
-        ctx = _top_context(doc["@context"])
-        self._node(ctx, None, doc, top=True)
+        self._node(_top_context(doc["@context"]), None, doc)
 
-    def _node(self, active: _Ctx, active_property: str | None, element: dict[str, Any], top: bool = False) -> str:
-        # Property-scoped context of the property holding this node (looked up before reverting).
-        scoped: Any = _NO_CONTEXT
-        if active_property is not None:
-            term = active.terms.get(active_property)
-            if term is not None:
-                scoped = term.context
-        # Type-scoped contexts do not propagate into nested nodes, except into a bare reference.
-        if active.previous is not None and not (len(element) == 1 and active.vocab_iri(next(iter(element))) == "@id"):
-            if len(element) <= 2 and any(active.vocab_iri(k) == "@value" for k in element):
-                raise _Unsupported("value object")
-            active = active.previous
-        if scoped is not _NO_CONTEXT:
-            active = active.derive(scoped, propagate=True, override_protected=True)
-        if "@context" in element and not top:
-            raise _Unsupported("embedded @context")
-
-        type_scoped = active
-        type_values: list[str] = []
-        type_keys = [key for key in element if active.vocab_iri(key) == "@type"]
-        if len(type_keys) > 1:
-            # pyld visits keys in sorted order, and later keys see earlier type-scoped contexts
-            raise _Unsupported("several keys alias @type")
-        for key in type_keys:
-            raw = element[key]
-            names = raw if isinstance(raw, list) else [raw]
-            if not all(isinstance(n, str) for n in names):
-                raise _Unsupported("non-string @type")
-            type_values.extend(names)
-            for name in sorted(names):
-                tterm = type_scoped.terms.get(name)
-                if tterm is not None and tterm.context is not _NO_CONTEXT:
-                    active = active.derive(tterm.context, propagate=False)
-        return self._node_body(active, type_scoped, element, type_values)
-
-    def _node_body(self, active: _Ctx, type_scoped: _Ctx, element: dict[str, Any], type_values: list[str]) -> str:
+    def _node(self, active: _Ctx, active_property: str | None, element: dict[str, Any]) -> str:
+        """The node's subject term, after adding its quads. ``active_property`` is None only for
+        the document itself."""
+        keys = tuple(element)
+        shape = active.shape(active_property, keys)
+        names: tuple[str, ...] = ()
+        if shape.type_key is not None:
+            raw = element[shape.type_key]
+            names = tuple(raw) if isinstance(raw, list) else (raw,)
+            for name in names:
+                if not isinstance(name, str):
+                    raise _Unsupported("non-string @type")
+        body = shape.body(keys, names)
         subject_iri: str | None = None
-        props: list[tuple[str, list[str]]] = []
-        for key, value in element.items():
-            if key == "@context":
-                continue
-            expanded = active.vocab_iri(key)
-            if expanded is None:
-                raise _Unsupported(f"undefined term {key!r}")
-            if expanded[0] == "@":
-                if expanded == "@id":
-                    if subject_iri is not None or not isinstance(value, str):
-                        raise _Unsupported("@id")
-                    subject_iri = active.doc_iri(value)
-                    if subject_iri is None:
-                        raise _Unsupported(f"relative @id {value!r}")
-                elif expanded != "@type":  # types were collected by the caller
-                    raise _Unsupported(f"keyword {expanded}")
-                continue
-            if expanded.startswith("_:"):
-                raise _Unsupported("blank node predicate")
-            objects = self._property_values(active, key, value)
-            if objects:
-                props.append((_named(expanded), objects))
+        pairs: list[tuple[str, str]] = []  # (predicate, object) in key order
+        for prop in body.entries:
+            kind = prop.kind
+            if kind == _PROPERTY:
+                value = element[prop.key]
+                suffix = prop.plain_suffix
+                if suffix is not None and type(value) is str:  # the common case: one plain string
+                    if not (value.isprintable() and '"' not in value and "\\" not in value):  # _is_plain
+                        value = _escape(value)
+                    pairs.append((prop.plain_predicate, f'"{value}"{suffix}'))
+                    continue
+                objects = self._values(prop, value)
+                if objects:
+                    predicate = prop.predicate
+                    if predicate is None:
+                        raise _Unsupported(f"IRI of {prop.key!r}")
+                    pairs.extend([(predicate, obj) for obj in objects])
+            elif kind == _ID:
+                value = element[prop.key]
+                if not isinstance(value, str):
+                    raise _Unsupported("@id")
+                subject_iri = body.ctx.doc_iri(value)
+                if subject_iri is None:
+                    raise _Unsupported(f"relative @id {value!r}")
+            else:
+                raise _Unsupported(prop.error)
 
         subject = self._resource(subject_iri) if subject_iri is not None else self._blank()
         quads = self.quads
-        for name in type_values:
-            type_iri = type_scoped.vocab_iri(name)
-            if type_iri is None or type_iri[0] == "@":
-                raise _Unsupported(f"undefined type {name!r}")
-            quads.append((subject, _TYPE_TERM, self._resource(type_iri), ""))
-        for predicate, objects in props:
-            for obj in objects:
-                quads.append((subject, predicate, obj, ""))
+        if names:
+            terms = body.type_terms
+            if terms is None:
+                terms = body.type_terms_for(self._resource)
+            quads.extend([(subject, _TYPE_TERM, term, "") for term in terms])
+        quads.extend([(subject, predicate, obj, "") for predicate, obj in pairs])
         return subject
 
-    def _property_values(self, active: _Ctx, key: str, value: Any) -> list[str]:
-        term = active.terms.get(key)
-        term_ctx = active
-        if term is not None:
-            if term.type == "@json" or not term.supported:
-                raise _Unsupported(f"value of {key!r}")
-            if term.context is not _NO_CONTEXT:
-                term_ctx = active.derive(term.context, propagate=True, override_protected=True)
-        is_list = term is not None and term.is_list
-        items = value if isinstance(value, list) else [value]
+    def _values(self, prop: _Prop, value: Any) -> list[str]:
+        items = value if isinstance(value, list) else (value,)
         objects: list[str] = []
+        suffix = prop.string_suffix
         for item in items:
-            if item is None:
+            if type(item) is str and suffix is not None:  # the common case first
+                if not (item.isprintable() and '"' not in item and "\\" not in item):  # _is_plain
+                    item = _escape(item)
+                objects.append(f'"{item}"{suffix}')
+            elif item is None:
                 continue
-            if isinstance(item, list):
-                if is_list:
+            elif isinstance(item, dict):
+                objects.append(self._node(prop.ctx, prop.key, item))
+            elif isinstance(item, list):
+                if prop.is_list:
                     raise _Unsupported("list of lists")
-                objects.extend(self._property_values(active, key, item))
-                continue
-            objects.append(self._item(term_ctx, key, term, item))
-        if is_list:
+                objects.extend(self._values(prop, item))
+            else:
+                objects.append(self._scalar(prop, item))
+        if prop.is_list:
             if value is None:
                 return []
             return [self._rdf_list(objects)]
         return objects
 
-    def _item(self, ctx: _Ctx, key: str, term: _Term | None, item: Any) -> str:
-        if isinstance(item, dict):
-            return self._node(ctx, key, item)
-        # Scalars are coerced with the term as defined in the property's context.
-        sterm = ctx.terms.get(key, term)
-        type_ = sterm.type if sterm is not None else None
-        if isinstance(item, str) and type_ in ("@id", "@vocab"):
-            iri = ctx.doc_iri(item) if type_ == "@id" else ctx.vocab_iri(item)
+    def _scalar(self, prop: _Prop, item: Any) -> str:
+        coerce = prop.coerce
+        if isinstance(item, str) and coerce in ("@id", "@vocab"):
+            ctx = prop.ctx
+            iri = ctx.doc_iri(item) if coerce == "@id" else ctx.vocab_iri(item)
             if iri is None or iri[0] == "@":
                 raise _Unsupported(f"relative IRI value {item!r}")
             return self._resource(iri)
-        datatype = type_ if type_ not in (None, "@id", "@vocab") else None
-        return _literal(item, datatype)
+        return _literal(item, prop.datatype)
 
     def _rdf_list(self, objects: list[str]) -> str:
         if not objects:
@@ -687,27 +889,24 @@ def to_quads(doc: dict[str, Any]) -> list[Quad] | None:
 
 
 class _Issuer:
-    """RDFC-1.0 identifier issuer: old label -> new label, in order of issue."""
+    """RDFC-1.0 identifier issuer: old label -> new label, in order of issue. Labels are kept as
+    blank node terms ("_:c14n0"), the form every use of them writes."""
 
-    __slots__ = ("counter", "issued", "prefix")
+    __slots__ = ("issued", "prefix")
 
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-        self.counter = 0
-        self.issued: dict[str, str] = {}
+    def __init__(self, prefix: str, issued: dict[str, str] | None = None) -> None:
+        self.prefix = prefix  # "_:c14n" or "_:b"
+        self.issued: dict[str, str] = {} if issued is None else issued
 
     def issue(self, old: str) -> str:
-        new = self.issued.get(old)
+        issued = self.issued
+        new = issued.get(old)
         if new is None:
-            new = self.issued[old] = f"{self.prefix}{self.counter}"
-            self.counter += 1
+            new = issued[old] = f"{self.prefix}{len(issued)}"  # the counter is the number issued
         return new
 
     def copy(self) -> _Issuer:
-        clone = _Issuer(self.prefix)
-        clone.counter = self.counter
-        clone.issued = dict(self.issued)
-        return clone
+        return _Issuer(self.prefix, dict(self.issued))
 
 
 def _sha256(text: str) -> str:
@@ -724,45 +923,77 @@ class _Rdfc10:
 
     A transcription of the W3C algorithm (sections 4.4 to 4.8). Credentials usually have blank
     nodes with distinct first-degree hashes; identical structures (e.g. two equal @list values)
-    need the n-degree step, which is short for them.
+    need the n-degree step, which is short for them. Quads without blank nodes are written once,
+    when the dataset is indexed: no labelling can change them.
     """
 
-    def __init__(self, quads: list[Quad]) -> None:
-        self.quads = quads
-        self.mentions: dict[str, list[Quad]] = {}
+    def __init__(self, quads: Iterable[Quad]) -> None:
+        mentions: dict[str, list[Quad]] = {}
+        self.mentions = mentions
+        # Each blank node's quads written for its first-degree hash (itself _:a, others _:z),
+        # built in the same pass as the index.
+        self.first_degree_lines: dict[str, list[str]] = {}
+        self.ground_lines: list[str] = []  # canonical lines of the quads without blank nodes
+        self.blank_quads: list[Quad] = []
+        ground = self.ground_lines.append
+        blank = self.blank_quads.append
         for quad in quads:
-            s, _, o, g = quad
-            if s[0] == "_":
-                self.mentions.setdefault(s, []).append(quad)
-            if o[0] == "_" and o != s:
-                self.mentions.setdefault(o, []).append(quad)
-            if g and g[0] == "_" and g != s and g != o:
-                self.mentions.setdefault(g, []).append(quad)
+            s, p, o, g = quad
+            s_blank = s[0] == "_"
+            o_blank = o[0] == "_"
+            if g:
+                if s_blank or o_blank or g[0] == "_":
+                    blank(quad)
+                    self._mention_named_graph(quad)
+                else:
+                    ground(f"{s} {p} {o} {g} .\n")
+            elif s_blank:
+                blank(quad)
+                if not o_blank:
+                    self._mention(s, quad, f"_:a {p} {o} .\n")
+                elif o == s:
+                    self._mention(s, quad, f"_:a {p} _:a .\n")
+                else:
+                    self._mention(s, quad, f"_:a {p} _:z .\n")
+                    self._mention(o, quad, f"_:z {p} _:a .\n")
+            elif o_blank:
+                blank(quad)
+                self._mention(o, quad, f"{s} {p} _:a .\n")
+            else:
+                ground(f"{s} {p} {o} .\n")
         self.first_degree: dict[str, str] = {}
-        self.canonical = _Issuer("c14n")
+        self.canonical = _Issuer("_:c14n")
         self.budget = _NDEGREE_BUDGET
+
+    def _mention(self, bnode: str, quad: Quad, line: str) -> None:
+        found = self.mentions.get(bnode)
+        if found is None:
+            self.mentions[bnode] = [quad]
+            self.first_degree_lines[bnode] = [line]
+        else:
+            found.append(quad)
+            self.first_degree_lines[bnode].append(line)
+
+    def _mention_named_graph(self, quad: Quad) -> None:
+        """A quad in a named graph (the fallback path's embedded proofs): each distinct blank node."""
+        s, p, o, g = quad
+        for bnode in dict.fromkeys(term for term in (s, o, g) if term[0] == "_"):
+            s2, o2, g2 = (("_:a" if term == bnode else "_:z") if term[0] == "_" else term for term in (s, o, g))
+            self._mention(bnode, quad, _line(s2, p, o2, g2))
 
     def hash_first_degree(self, bnode: str) -> str:
         cached = self.first_degree.get(bnode)
         if cached is not None:
             return cached
-        lines = []
-        for s, p, o, g in self.mentions[bnode]:
-            s2 = s if s[0] != "_" else ("_:a" if s == bnode else "_:z")
-            o2 = o if o[0] != "_" else ("_:a" if o == bnode else "_:z")
-            g2 = g if not g or g[0] != "_" else ("_:a" if g == bnode else "_:z")
-            lines.append(_line(s2, p, o2, g2))
+        lines = self.first_degree_lines[bnode]
         lines.sort()
         result = self.first_degree[bnode] = _sha256("".join(lines))
         return result
 
     def _related_hash(self, related: str, predicate: str, issuer: _Issuer, position: str) -> str:
-        canonical = self.canonical.issued.get(related)
-        if canonical is not None:
-            identifier = f"_:{canonical}"
-        else:
-            temporary = issuer.issued.get(related)
-            identifier = f"_:{temporary}" if temporary is not None else self.hash_first_degree(related)
+        identifier = self.canonical.issued.get(related) or issuer.issued.get(related)
+        if identifier is None:
+            identifier = self.hash_first_degree(related)
         return _sha256(f"{position}{predicate}{identifier}")
 
     def _spend(self) -> None:
@@ -773,19 +1004,20 @@ class _Rdfc10:
     def hash_n_degree(self, bnode: str, issuer: _Issuer) -> tuple[str, _Issuer]:
         self._spend()
         groups: dict[str, list[str]] = {}
+        related_hash = self._related_hash
         for s, p, o, g in self.mentions[bnode]:
             if s[0] == "_" and s != bnode:
-                groups.setdefault(self._related_hash(s, p, issuer, "s"), []).append(s)
+                groups.setdefault(related_hash(s, p, issuer, "s"), []).append(s)
             if o[0] == "_" and o != bnode:
-                groups.setdefault(self._related_hash(o, p, issuer, "o"), []).append(o)
+                groups.setdefault(related_hash(o, p, issuer, "o"), []).append(o)
             if g and g[0] == "_" and g != bnode:
-                groups.setdefault(self._related_hash(g, "", issuer, "g"), []).append(g)
+                groups.setdefault(related_hash(g, "", issuer, "g"), []).append(g)
         data = ""
-        for related_hash in sorted(groups):
-            data += related_hash
+        for group_hash in sorted(groups):
+            data += group_hash
             chosen_path = ""
             chosen_issuer: _Issuer | None = None
-            for permutation in itertools.permutations(groups[related_hash]):
+            for permutation in itertools.permutations(groups[group_hash]):
                 self._spend()
                 candidate = self._permutation_path(permutation, issuer, chosen_path)
                 if candidate is not None and (not chosen_path or candidate[0] < chosen_path):
@@ -800,21 +1032,21 @@ class _Rdfc10:
     ) -> tuple[str, _Issuer] | None:
         """The path of one permutation, or None as soon as it cannot beat ``chosen_path``."""
         issuer_copy = issuer.copy()
+        canonical = self.canonical.issued
         path = ""
         recursion: list[str] = []
         for related in permutation:
-            canonical = self.canonical.issued.get(related)
-            if canonical is not None:
-                path += f"_:{canonical}"
-            else:
+            label = canonical.get(related)
+            if label is None:
                 if related not in issuer_copy.issued:
                     recursion.append(related)
-                path += f"_:{issuer_copy.issue(related)}"
+                label = issuer_copy.issue(related)
+            path += label
             if chosen_path and len(path) >= len(chosen_path) and path > chosen_path:
                 return None
         for related in recursion:
             result_hash, issuer_copy_next = self.hash_n_degree(related, issuer_copy)
-            path += f"_:{issuer_copy.issue(related)}<{result_hash}>"
+            path += f"{issuer_copy.issue(related)}<{result_hash}>"
             issuer_copy = issuer_copy_next
             if chosen_path and len(path) >= len(chosen_path) and path > chosen_path:
                 return None
@@ -822,51 +1054,55 @@ class _Rdfc10:
 
     def run(self) -> str:
         by_hash: dict[str, list[str]] = {}
+        hash_first_degree = self.hash_first_degree
         for bnode in self.mentions:
-            by_hash.setdefault(self.hash_first_degree(bnode), []).append(bnode)
+            by_hash.setdefault(hash_first_degree(bnode), []).append(bnode)
         shared: list[list[str]] = []
+        canonical = self.canonical
         for first_hash in sorted(by_hash):
             bnodes = by_hash[first_hash]
             if len(bnodes) == 1:
-                self.canonical.issue(bnodes[0])
+                canonical.issue(bnodes[0])
             else:
                 shared.append(bnodes)
         for bnodes in shared:
             paths: list[tuple[str, _Issuer]] = []
             for bnode in bnodes:
-                if bnode in self.canonical.issued:
+                if bnode in canonical.issued:
                     continue
-                temporary = _Issuer("b")
+                temporary = _Issuer("_:b")
                 temporary.issue(bnode)
                 paths.append(self.hash_n_degree(bnode, temporary))
             for _, result_issuer in sorted(paths, key=lambda item: item[0]):
                 for old in result_issuer.issued:
-                    self.canonical.issue(old)
-        labels = {old: f"_:{new}" for old, new in self.canonical.issued.items()}
-        return _serialize_sorted(self.quads, labels)
+                    canonical.issue(old)
+        return self._serialize()
+
+    def _serialize(self) -> str:
+        """The canonical N-Quads: every blank node relabelled, lines in code point order. The quads
+        are distinct and the relabelling is one to one, so the lines are distinct too."""
+        labels = self.canonical.issued
+        lines = list(self.ground_lines)
+        for s, p, o, g in self.blank_quads:
+            if s[0] == "_":
+                s = labels[s]
+            if o[0] == "_":
+                o = labels[o]
+            if g:
+                lines.append(f"{s} {p} {o} {labels[g] if g[0] == '_' else g} .\n")
+            else:
+                lines.append(f"{s} {p} {o} .\n")
+        lines.sort()
+        return "".join(lines)
 
 
 def _line(s: str, p: str, o: str, g: str) -> str:
     return f"{s} {p} {o} {g} .\n" if g else f"{s} {p} {o} .\n"
 
 
-def _serialize_sorted(quads: Iterable[Quad], labels: dict[str, str]) -> str:
-    lines = set()
-    for s, p, o, g in quads:
-        if s[0] == "_":
-            s = labels.get(s, s)
-        if o[0] == "_":
-            o = labels.get(o, o)
-        if g:
-            lines.add(f"{s} {p} {o} {labels.get(g, g) if g[0] == '_' else g} .\n")
-        else:
-            lines.add(f"{s} {p} {o} .\n")
-    return "".join(sorted(lines))
-
-
-def _canonicalize_quads(quads: list[Quad]) -> str:
+def _canonicalize_quads(quads: Iterable[Quad]) -> str:
     """RDFC-1.0 canonical N-Quads of a default-graph dataset."""
-    return _Rdfc10(list(dict.fromkeys(quads))).run()  # a dataset is a set of quads
+    return _Rdfc10(dict.fromkeys(quads)).run()  # a dataset is a set of quads
 
 
 def canonicalize_quads(quads: list[Quad]) -> str:

@@ -25,9 +25,31 @@ def decode_base58btc(value: str) -> bytes:
     if not value.startswith("z"):
         raise MultibaseError(f"expected base58btc multibase ('z' prefix), got {value[:8]!r}")
     try:
-        return base58.b58decode(value[1:])
+        return b58decode(value[1:])
     except ValueError as exc:
         raise MultibaseError(f"invalid base58btc: {exc}") from exc
+
+
+_BITCOIN_ALPHABET = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+_NOT_A_DIGIT = 0xFF
+# byte -> its base58 digit value, or _NOT_A_DIGIT
+_DIGITS = bytes(_BITCOIN_ALPHABET.index(c) if c in _BITCOIN_ALPHABET else _NOT_A_DIGIT for c in range(256))
+
+
+def b58decode(text: str) -> bytes:
+    """``base58.b58decode(text)`` with the same answers and errors (trailing whitespace ignored,
+    leading "1"s are zero bytes, ``ValueError`` for anything else), but without the package's
+    per-byte big-integer division: every proof verification decodes one."""
+    raw = text.rstrip().encode("ascii")  # UnicodeEncodeError is a ValueError, as in base58
+    body = raw.lstrip(b"1")
+    digits = body.translate(_DIGITS)
+    bad = digits.find(_NOT_A_DIGIT)
+    if bad >= 0:
+        raise ValueError(f"Invalid character {chr(body[bad])!r}")
+    number = 0
+    for digit in digits:
+        number = number * 58 + digit
+    return b"\0" * (len(raw) - len(body)) + number.to_bytes((number.bit_length() + 7) // 8, "big")
 
 
 def encode_base64url(data: bytes) -> str:

@@ -3,8 +3,9 @@
 
 Visibility rules come from the spec (`feedback.visible_tests`, `feedback.hidden_tests`): `none` hides
 a suite's tests, `summary` shows only counts, `names` adds test names and outcomes, `full` adds the
-failure messages. Whatever the rules, the learner view never carries a flag's specifics (test ids,
-canary names: see grader.core.judge.learner_detail). Pure: a Grade and its spec in, data or text out.
+failure messages and what the learner's code printed during each test (see _test_output). Whatever the
+rules, the learner view never carries a flag's specifics (test ids, canary names: see
+grader.core.judge.learner_detail). Pure: a Grade and its spec in, data or text out.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class ShownTest(BaseModel):
     suite: str
     outcome: Outcome
     message: str = ""  # only under `full`
+    output: str = ""  # what was printed during the test, only under `full` (see _test_output)
     hint: str = ""
     error: int | None = None  # 1-based number of the collection error that stopped it
 
@@ -97,7 +99,8 @@ class LearnerView(BaseModel):
     suites: list[SuiteSummary]
     errors: list[CollectionError]
     flags: list[LearnerFlag]
-    output: str  # the learner's own program output, when the rules allow it (see _shown_output)
+    output: str  # what was printed outside any test, when the rules allow it (see _shown_output)
+    output_by_test: bool = False  # the run's output was split by test: `output` is only the rest
 
 
 def printable(text: str) -> str:
@@ -147,13 +150,27 @@ def collection_summary(message: str) -> str:
     return f"importing your package raised {kind}" + (f": {text}" if text else "")
 
 
-def _shown_test(test: TestGrade, visibility: Visibility, hints: dict[str, str]) -> ShownTest:
+def _test_output(test: TestGrade, policy: FeedbackPolicy) -> str:
+    """What the learner's code printed during `test`, when the learner may see it: under `full` for the
+    test's suite only. A visible test's output also needs to have been printed before any hidden test
+    began (code that ran under a hidden test could print that test's inputs later, in a visible one),
+    unless hidden tests are `full` too. A hidden test's output is shown only when hidden tests are `full`."""
+    if _visibility(policy, test.suite) is not Visibility.FULL:
+        return ""
+    if test.suite == "visible" and not test.output_before_hidden and policy.hidden_tests is not Visibility.FULL:
+        return ""
+    return printable(test.output)
+
+
+def _shown_test(test: TestGrade, policy: FeedbackPolicy, hints: dict[str, str]) -> ShownTest:
     failed = test.outcome is not Outcome.PASSED
+    full = _visibility(policy, test.suite) is Visibility.FULL
     return ShownTest(
         id=printable(test.id),
         suite=test.suite,
         outcome=test.outcome,
-        message=strip_harness_frames(printable(test.message)) if visibility is Visibility.FULL else "",
+        message=strip_harness_frames(printable(test.message)) if full else "",
+        output=_test_output(test, policy),
         hint=hint_for(test.id, hints) if failed else "",
     )
 
@@ -215,15 +232,16 @@ def _criterion_view(
 
 
 def _shown_output(grade: Grade, policy: FeedbackPolicy, output: str) -> str:
-    """The learner's program output is one stream for the whole run, hidden tests included: code under
-    a hidden test could print that test's inputs. So it is shown only under visible `full` when no
-    hidden test ran, or hidden tests are `full` too."""
+    """What was printed outside any test (collection, imports: code imported by a hidden test module
+    could print what it found there), or, for a run whose output was not split by test, `output`, the
+    run's one stream with hidden tests in it. Either is shown only under visible `full` when no hidden
+    test ran, or hidden tests are `full` too."""
     if policy.visible_tests is not Visibility.FULL:
         return ""
     hidden_ran = any(t.suite != "visible" for t in grade.tests)
     if hidden_ran and policy.hidden_tests is not Visibility.FULL:
         return ""
-    return printable(output)
+    return printable(output if grade.output_outside_tests is None else grade.output_outside_tests)
 
 
 def learner_flags(flags: list[Flag]) -> list[LearnerFlag]:
@@ -232,10 +250,10 @@ def learner_flags(flags: list[Flag]) -> list[LearnerFlag]:
 
 def learner_view(grade: Grade, spec: AssignmentSpec, output: str = "") -> LearnerView:
     """What a learner may see of `grade` under `spec`'s feedback rules; `output` is the run's captured
-    program output (shown only when no hidden test could have written to it)."""
+    program output, used only for a grade whose output was not split by test (see _shown_output)."""
     policy, hints = spec.feedback, spec.rubric.hints
     named = [t for t in grade.tests if _visibility(policy, t.suite) in LISTED]
-    listed, errors = _collapse_collection_errors([_shown_test(t, _visibility(policy, t.suite), hints) for t in named])
+    listed, errors = _collapse_collection_errors([_shown_test(t, policy, hints) for t in named])
     shown_by_criterion: dict[str, list[ShownTest]] = {}
     for test, shown in zip(named, listed, strict=True):
         shown_by_criterion.setdefault(test.criterion, []).append(shown)
@@ -272,6 +290,7 @@ def learner_view(grade: Grade, spec: AssignmentSpec, output: str = "") -> Learne
         errors=errors,
         flags=learner_flags(grade.flags),
         output=_shown_output(grade, policy, output),
+        output_by_test=grade.output_outside_tests is not None,
     )
 
 
@@ -379,4 +398,6 @@ def junit_xml(grade: Grade) -> str:
             }.get(test.outcome)
             if tag:
                 ET.SubElement(case, tag, message=test.outcome.value).text = _xml_text(test.message)
+            if test.output:
+                ET.SubElement(case, "system-out").text = _xml_text(test.output)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True)

@@ -36,6 +36,12 @@ class TestGrade(BaseModel):
     outcome: Outcome
     duration: float = 0.0
     message: str = ""
+    # What the learner's code (and the test) printed during this test, capped. Data only, never part of
+    # the verdict; the learner sees it as grader.core.feedback's rules allow.
+    output: str = ""
+    # All of `output` was printed before any hidden test began, so it cannot carry what the learner's
+    # code was shown there (see runners/harness/harness.py AttributedOutput).
+    output_before_hidden: bool = False
 
 
 class CriterionGrade(BaseModel):
@@ -70,6 +76,9 @@ class Grade(BaseModel):
     tests: list[TestGrade]
     flags: list[Flag] = []
     reason: str = ""
+    # What was printed outside any test (collection, imports) when the run split its output by test;
+    # None when it did not (service mode, older grades): the run's whole output stands for it then.
+    output_outside_tests: str | None = None
 
     @property
     def tampered(self) -> bool:

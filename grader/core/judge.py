@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from grader.core.grade import Flag, Grade, Outcome, TestGrade
 from grader.core.rubric import fail_reason, score_rubric, zero_criteria
-from grader.core.run_report import ContainerRun, HarnessEnd, ReportedTest, RunReport
+from grader.core.run_report import ContainerRun, HarnessEnd, ReportedTest, RunReport, TestOutput
 from grader.core.spec import LoadedAssignment
 from grader.core.testids import base_id
 
@@ -372,6 +372,41 @@ def _expected_ids(assignment: LoadedAssignment) -> list[tuple[str, str, bool]]:
     return [(suite, test_id, False) for suite, ids in assignment.test_ids.items() for test_id in ids]
 
 
+# Output is attributed to tests in the unit modes only: in service mode the learner's program is the
+# service, whose one log is not split by test (the tester's own output is the author's tests').
+UNATTRIBUTED_MODES = {"service"}
+
+
+def _test_outputs(facts: RunFacts) -> dict[tuple[str, str], TestOutput]:
+    by_test: dict[tuple[str, str], TestOutput] = {}
+    if facts.mode in UNATTRIBUTED_MODES:
+        return by_test
+    for output in facts.report.outputs:
+        by_test.setdefault((output.suite, output.id), output)  # one per test; a repeat is not guessed at
+    return by_test
+
+
+def _outside_output(facts: RunFacts) -> str | None:
+    """What was printed outside any test, or None when the run's output was not split by test."""
+    end = facts.report.end
+    if facts.mode in UNATTRIBUTED_MODES or end is None:
+        return None
+    return end.outside_output
+
+
+def _test_grade(result: ReportedTest, suite: str, criterion: str, output: TestOutput | None) -> TestGrade:
+    return TestGrade(
+        id=result.id,
+        suite=suite,
+        criterion=criterion,
+        outcome=result.outcome,
+        duration=result.duration,
+        message=result.message,
+        output=output.output if output is not None else "",
+        output_before_hidden=output is not None and output.before_hidden,
+    )
+
+
 def _grade_tests(
     assignment: LoadedAssignment, facts: RunFacts, limit_reason: str
 ) -> tuple[list[TestGrade], list[Flag]]:
@@ -383,6 +418,7 @@ def _grade_tests(
             by_base[(result.suite, base_id(result.id))].append(result)
             by_id[(result.suite, result.id)] = result
     collect_errors = {(e.suite, e.file.split("::")[0]): e.message for e in facts.report.collect_errors}
+    outputs = _test_outputs(facts)
     tests: list[TestGrade] = []
     flags: list[Flag] = []
     missing: list[str] = []
@@ -395,10 +431,7 @@ def _grade_tests(
         else:
             results = by_base.get((suite, test_id), [])
         counted.update((suite, r.id) for r in results)
-        tests.extend(
-            TestGrade(id=r.id, suite=suite, criterion=criterion, outcome=r.outcome, duration=r.duration, message=r.message)
-            for r in results
-        )
+        tests.extend(_test_grade(r, suite, criterion, outputs.get((suite, r.id))) for r in results)
         if results:
             continue
         message = _not_reported(suite, test_id, collect_errors, limit_reason)
@@ -457,6 +490,7 @@ def judge(assignment: LoadedAssignment, facts: RunFacts) -> Grade:
         "max_score": spec.rubric.max_points,
         "tests": tests,
         "flags": flags,
+        "output_outside_tests": _outside_output(facts),
     }
     if any(f.tripwire for f in flags):
         codes = ", ".join(sorted({f.code for f in flags if f.tripwire}))

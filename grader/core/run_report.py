@@ -25,6 +25,21 @@ class ReportedTest(BaseModel):
     message: str = ""
 
 
+class TestOutput(BaseModel):
+    """What was printed during one test (setup to teardown), as the harness split its capped capture.
+
+    Data only: it never changes a result. `before_hidden` says the harness saw all of it printed before
+    any test outside the visible suite began (see runners/harness/harness.py AttributedOutput)."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    suite: str
+    id: str
+    output: str = ""  # at most 4 KiB of it, then "[… N bytes cut]"
+    output_bytes: int = Field(default=0, ge=0)
+    before_hidden: bool = False
+
+
 class CollectError(BaseModel):
     suite: str
     file: str
@@ -55,9 +70,13 @@ class HarnessEnd(BaseModel):
     events_after_finish: int = 0
     protocol_in_output: int = 0  # the protocol prefix printed by learner code
     leftover_processes: int = 0
-    output: str = ""
+    output: str = ""  # everything printed, tests included, up to the output limit (author evidence)
     output_bytes: int = 0
     output_truncated: bool = False
+    # What was printed outside any test (collection, imports), when the harness split its output by test;
+    # None from a harness that did not.
+    outside_output: str | None = None
+    outside_output_bytes: int = 0
     running: list[list[str]] = []  # [[suite, id]] of the test running when the run stopped, if any
     duration: float = 0.0
 
@@ -79,6 +98,7 @@ class ContainerRun(BaseModel):
 class RunReport(BaseModel):
     started: bool = False
     results: list[ReportedTest] = []
+    outputs: list[TestOutput] = []  # one per test that printed anything, in the order they ran (see judge)
     collect_errors: list[CollectError] = []
     finish_status: int | None = None
     end: HarnessEnd | None = None
@@ -95,6 +115,8 @@ def _apply(report: RunReport, event: dict[str, Any], seen: set[tuple[str, str]])
     kind = event.get("event")
     if kind == "start":
         report.started = True
+    elif kind == "output":
+        report.outputs.append(TestOutput.model_validate(event))
     elif kind == "result":
         test = ReportedTest.model_validate(event)
         if test.outcome.value not in OUTCOMES:

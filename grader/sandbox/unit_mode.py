@@ -34,8 +34,12 @@ from grader.sandbox.containers import SUBMISSION_DIR, TESTS_ROOT, choose_runtime
 CANARY_COUNT = 3
 # Room for the harness's own events on top of the learner's capped output, which the harness sends as
 # UTF-8 JSON: a byte of it becomes at most 3 (an invalid byte becomes U+FFFD).
-PROTOCOL_HEADROOM = 8 * 1024 * 1024  # events, and up to 1 M characters of failure messages
 OUTPUT_EXPANSION = 3
+# What each test printed travels once more, in that test's "output" event: at most this many bytes in all
+# (runners/harness/harness.py ATTRIBUTED_BUDGET), expanded likewise.
+ATTRIBUTED_OUTPUT = 1024 * 1024
+# Events, up to 1 M characters of failure messages, and the output attributed to tests.
+PROTOCOL_HEADROOM = 8 * 1024 * 1024 + OUTPUT_EXPANSION * ATTRIBUTED_OUTPUT
 MAX_SOURCES_BYTES = 8 * 1024 * 1024
 SHADOWED_TOOLS = {"pytest", "_pytest", "pluggy", "py", "iniconfig"}
 CONFIG_FILES = {"pytest.ini", ".pytest.ini", "tox.ini", "setup.cfg", "pyproject.toml", "conftest.py"}

@@ -512,6 +512,7 @@ class Connection:
                 self.down_reason = "it broke the protocol"  # a fresh process serves the next request
                 raise LearnerError(f"the learner's side broke the protocol: {exc}") from None
             if "c" in reply and "i" in reply:
+                self.show_output(reply)  # printed before the learner's code called back
                 self.run_callback(reply)
                 continue
             if reply.get("r") != number:
@@ -526,7 +527,8 @@ class Connection:
 
     def show_output(self, reply):
         """What the learner's code printed during the request, printed here: pytest's capture (and capsys)
-        sees it as the test's own output."""
+        sees it as the test's own output, and the harness attributes it to the test that made the request
+        (the learner's side chooses neither: it only answers the requests it is sent)."""
         output = reply.get("out")
         if isinstance(output, str) and output:
             sys.stdout.write(output)

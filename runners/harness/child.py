@@ -1,8 +1,9 @@
 """In-container harness, learner side: runs pytest over the author's suites with the learner's code importable.
 
-Started by harness.py as `python3 -I child.py CONFIG_FD RESULTS_FD` with a scrubbed environment and a
-working directory outside the learner's tree. Everything that decides a result is set up here before
-the learner's folder joins sys.path (at the very end, once collection starts):
+Started by harness.py as `python3 -I child.py CONFIG_FD RESULTS_FD [BRIDGE_IN BRIDGE_OUT]` with a scrubbed
+environment and a working directory outside the learner's tree (the acknowledgement pipe's fd comes in
+the configuration). Everything that decides a result is set up here before the learner's folder joins
+sys.path (at the very end, once collection starts):
 
 * the run configuration (signing key, test sources, canaries) is read from a pipe, never a file;
 * the process becomes non-dumpable, so learner subprocesses cannot read its memory;
@@ -17,6 +18,9 @@ the learner's folder joins sys.path (at the very end, once collection starts):
 * every event (one per test phase; the harness adds the phases up into results) is signed
   (HMAC-SHA256 over a sequence-numbered body) with functions captured here, so events written into the
   result pipe by anyone else are recognised by the harness as forged;
+* each test's beginning and end is marked to the harness (Boundaries), which waits for the harness's
+  acknowledgement, so the harness can split the output it captures by test; pytest's own terminal
+  report is silenced, so that output is the program's (and the tests') alone;
 * the global references through which any code could reach pytest's config, and so this plugin, are
   cut (the assertion import hook, MARK_GEN's config, the assertion plugin's per-test globals).
 
@@ -31,8 +35,10 @@ import ipaddress
 import os
 import posix
 import re
+import select
 import signal
 import sys
+import time
 import types
 from _hashlib import hmac_digest
 from _thread import allocate_lock, get_ident
@@ -45,6 +51,8 @@ import pytest
 from _pytest.assertion.rewrite import rewrite_asserts
 
 MAX_MESSAGE = 4000
+# How long a test boundary waits for the harness's acknowledgement (normally well under a millisecond).
+ACK_TIMEOUT_S = 5.0
 MAX_TAMPER_EVENTS = 40
 PR_SET_DUMPABLE = 4
 STDLIB = os.path.dirname(os.__file__) + "/"
@@ -110,14 +118,53 @@ def make_sender(fd, key):
         return quote(str_type(value))
 
     def send(event):
+        """Sign and write `event`; returns its sequence number."""
         with lock:
             state[0] += 1
             body = encode(dump(dict_type(event, seq=state[0])), "utf-8", "replace")
             data = memoryview(encode(digest(key, body, "sha256").hex(), "ascii") + b" " + body + b"\n")
             while data:
                 data = data[write(fd, data):]
+            return state[0]
 
     return send
+
+
+def make_marker(send, ack_fd, streams):
+    """A function that sends a boundary event once everything printed so far is in the output pipe, and
+    returns when the harness has acknowledged it (or ACK_TIMEOUT_S passed): output printed after it
+    returns cannot be counted before the boundary. Acknowledgements are lines of sequence numbers.
+
+    Learner code in this process could read or forge acknowledgements; that only lets this process run
+    ahead of the harness, which the harness detects (see harness.Relay): the slice then open is never
+    counted as printed before the hidden tests."""
+    wait, read, clock, pending = select.select, posix.read, time.monotonic, [b""]
+
+    def acknowledged(seq):
+        *lines, pending[0] = pending[0].split(b"\n")
+        return any(line.isdigit() and int(line) >= seq for line in lines)
+
+    def mark(event):
+        for stream in streams:
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        seq = send(event)
+        deadline = clock() + ACK_TIMEOUT_S
+        while not acknowledged(seq):
+            left = deadline - clock()
+            try:
+                if left <= 0 or not wait([ack_fd], [], [], left)[0]:
+                    return
+                chunk = read(ack_fd, 4096)
+            except (OSError, ValueError):
+                return
+            if not chunk:
+                return
+            pending[0] = pending[0][-64:] + chunk
+
+    return mark
 
 
 class Classifier:
@@ -619,8 +666,10 @@ class Reporter:
             self.tamper("pytest-patched", f"{where}: " + "; ".join(changed[:8]))
 
     # -- collection ----------------------------------------------------------------------------
+    @pytest.hookimpl(trylast=True)
     def pytest_configure(self, config):
         self.config = config
+        silence_terminal(config)
         from _pytest.assertion.truncate import DEFAULT_MAX_CHARS, DEFAULT_MAX_LINES
 
         lines = config.getini("truncation_limit_lines")
@@ -755,6 +804,36 @@ class Reporter:
     def pytest_sessionfinish(self, session, exitstatus):
         self.verify("at the end of the session")
         self.send({"event": "finish", "exit_status": int(exitstatus)})
+
+
+def silence_terminal(config):
+    """pytest's terminal report (progress letters, failure tracebacks, the summary, which name hidden
+    tests and canaries) would otherwise be mixed into the output captured as the program's. The results
+    travel as events; the report goes nowhere."""
+    from _pytest.config import create_terminal_writer
+
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter._tw = create_terminal_writer(config, open(os.devnull, "w", encoding="utf-8"))
+
+
+class Boundaries:
+    """Outermost around each test (outside the per-test time limit, so the wait for the harness is never
+    interrupted): marks its beginning and its end, so the harness attributes what was printed in
+    between to it."""
+
+    def __init__(self, reporter, mark):
+        self.reporter = reporter
+        self.mark = mark
+
+    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
+    def pytest_runtest_protocol(self, item, nextitem):
+        suite, test_id = self.reporter.locate(item.nodeid)
+        self.mark({"event": "begin", "suite": suite, "id": test_id})
+        try:
+            yield
+        finally:
+            self.mark({"event": "end", "suite": suite, "id": test_id})
 
 
 class TimeLimitPerTest:
@@ -894,6 +973,8 @@ def main():
         plugins.append(
             bridge_client.install(cfg["bridge"], int(sys.argv[3]), int(sys.argv[4]), reporter.tamper, reporter.notice)
         )
+    # Registered last: among the tryfirst wrappers of a test, the outermost.
+    plugins.append(Boundaries(reporter, make_marker(send, int(cfg.pop("ack_fd")), (sys.stdout, sys.stderr))))
     status = pytest.main(args, plugins=plugins)
     sys.stdout.flush()
     os._exit(int(status))

@@ -20,6 +20,7 @@ import ctypes
 import hmac
 import json
 import os
+import select
 import selectors
 import signal
 import subprocess
@@ -34,6 +35,8 @@ MESSAGE_BUDGET = 1024 * 1024  # characters of failure messages per run, all test
 PR_SET_DUMPABLE = 4
 CHILD = "/opt/grader/child.py"
 RELAYED = ("collect_error", "finish", "tamper", "notice")
+# Test boundaries the child marks (see child.Boundaries): used here to attribute output, never relayed.
+BOUNDARIES = ("begin", "end")
 PHASES = ("setup", "call", "teardown")
 PHASE_OUTCOMES = ("passed", "failed", "skipped")
 # After pytest exits, how long buffered events may take to arrive before leftovers are killed.
@@ -42,6 +45,15 @@ DRAIN_S = 1.0
 # cannot be ignored (a killed harness is caught by the worker as an incomplete run).
 IGNORED_SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM",
                    "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGPIPE", "SIGXFSZ")
+# Output attributed to tests: bytes kept of what one test printed, of what was printed outside any test,
+# and of all of it together (never more than the run's own output limit). grader/unit_mode.py leaves room
+# for ATTRIBUTED_BUDGET in the worker's read cap.
+SLICE_LIMIT = 4 * 1024
+OUTSIDE_LIMIT = 16 * 1024
+ATTRIBUTED_BUDGET = 1024 * 1024
+# At a boundary the output pipe is read until empty: at most this many reads (a pipe holds at most 1 MiB
+# unless raised; a writer that keeps it full has its slices marked unordered instead).
+DRAIN_READS = 64
 
 
 def make_non_dumpable():
@@ -169,12 +181,20 @@ class EventVerifier:
             return None
         if event.get("event") == "phase":
             return self.add_phase(event)
+        if event.get("event") in BOUNDARIES:
+            return self.boundary(event)
         if event.get("event") not in RELAYED:
             self.malformed += 1
             return None
         if event["event"] == "finish":
             self.finished = True
         return event
+
+    def boundary(self, event):
+        if not (isinstance(event.get("suite"), str) and isinstance(event.get("id"), str)):
+            self.malformed += 1
+            return None
+        return {"event": event["event"], "suite": event["suite"], "id": event["id"]}
 
     def add_phase(self, event):
         """Setup, call and teardown of one test add up to its result, here, out of the learner's reach."""
@@ -199,7 +219,8 @@ class EventVerifier:
 
 
 class OutputCapture:
-    """Keeps at most `limit` bytes of the child's output and counts protocol prefixes written into it."""
+    """Keeps at most `limit` bytes of the child's output and counts protocol prefixes written into it.
+    The same bytes are also split by test (`attributed`), from a budget of their own."""
 
     def __init__(self, limit):
         self.limit = limit
@@ -207,6 +228,7 @@ class OutputCapture:
         self.total = 0
         self.prefixes = 0
         self.tail = b""
+        self.attributed = AttributedOutput(min(limit, ATTRIBUTED_BUDGET))
 
     def add(self, chunk):
         self.total += len(chunk)
@@ -216,6 +238,66 @@ class OutputCapture:
         window = self.tail + chunk
         self.prefixes += window.count(PREFIX.encode())
         self.tail = chunk[-(len(PREFIX) - 1):]
+        self.attributed.add(chunk)
+
+
+class Segment:
+    """What was printed between two boundaries: the first `cap` bytes (as the budget allows), and a count."""
+
+    def __init__(self, cap, suite=None, test_id=None, before_hidden=False):
+        self.cap = cap
+        self.suite = suite
+        self.test_id = test_id
+        self.before_hidden = before_hidden
+        self.kept = bytearray()
+        self.total = 0
+
+    def text(self):
+        text = printable(self.kept)
+        cut = self.total - len(self.kept)
+        if not cut:
+            return text
+        return text + ("" if not text or text.endswith("\n") else "\n") + f"[… {cut} bytes cut]"
+
+
+class AttributedOutput:
+    """The child's output split at the test boundaries the child marks: one slice per test, and what was
+    printed outside any test (collection, imports, between tests).
+
+    A slice is `before_hidden` when all of it was printed before any test outside the visible suite
+    began: only such a slice can be shown to a learner who may not see the hidden tests' output (code
+    that ran under a hidden test could print that test's inputs later, in a visible test). It is also
+    not before_hidden when the harness cannot tell that every byte of it was written inside the test
+    (`ordered`, see Relay.boundary), so a child that does not wait at its boundaries, or a writer that
+    keeps the pipe full, can only lose its output from the learner's view, never move hidden output
+    into a visible test's."""
+
+    def __init__(self, budget):
+        self.left = budget
+        self.outside = Segment(OUTSIDE_LIMIT)
+        self.current = self.outside
+        self.hidden_began = False
+
+    def add(self, chunk):
+        segment = self.current
+        segment.total += len(chunk)
+        room = min(segment.cap - len(segment.kept), self.left, len(chunk))
+        if room > 0:
+            segment.kept.extend(chunk[:room])
+            self.left -= room
+
+    def begin(self, suite, test_id, ordered):
+        if suite != "visible":
+            self.hidden_began = True
+        self.current = Segment(SLICE_LIMIT, suite, test_id, before_hidden=ordered and not self.hidden_began)
+
+    def end(self, suite, test_id, ordered):
+        """The output event of the test now ending, or None (nothing printed, or no matching begin)."""
+        segment, self.current = self.current, self.outside
+        if segment is self.outside or (segment.suite, segment.test_id) != (suite, test_id) or not segment.total:
+            return None
+        return {"event": "output", "suite": suite, "id": test_id, "output": segment.text(),
+                "output_bytes": segment.total, "before_hidden": segment.before_hidden and ordered}
 
 
 CONTROL = {c: "?" for c in range(32) if c not in (9, 10)} | {127: "?"}
@@ -241,49 +323,132 @@ class MessageBudget:
         return event
 
 
-def relay(child, results_fd, emitter, verifier, deadline, capture, channel=None):
-    """Forward verified events, capture capped output, enforce the deadline. Returns whether it timed out."""
-    budget = MessageBudget(MESSAGE_BUDGET)
-    selector = selectors.DefaultSelector()
-    selector.register(child.stdout.fileno(), selectors.EVENT_READ, "output")
-    selector.register(results_fd, selectors.EVENT_READ, "results")
-    if channel is not None:
-        channel.register(selector)
-    pending = b""
-    open_streams = 2
-    exited_at = None
-    while True:
-        now = time.monotonic()
-        if now >= deadline:
+class Relay:
+    """Forwards verified events, captures capped output, enforces the deadline, and attributes output to
+    the test during which it was printed.
+
+    At each boundary the child flushes its output, sends the signed boundary event and waits for this
+    harness's acknowledgement. So when a boundary is read here, everything the child printed before it
+    is already in the output pipe: the pipe is drained into the segment that is ending, then the next
+    one begins, then the child is released. A boundary is `ordered` when, after that drain, nothing
+    else was waiting on the result pipe: the child did not run ahead (a later boundary would be there
+    before any of its output could be), so no byte of a later test sits in the drained segment.
+    """
+
+    def __init__(self, child, results_fd, emitter, verifier, capture, channel=None, ack_fd=None):
+        self.child = child
+        self.output_fd = child.stdout.fileno()
+        # A boundary drains the pipe the selector may already have reported ready in the same round: a
+        # blocking read would then wait for the child's next output while the child waits for us.
+        os.set_blocking(self.output_fd, False)
+        self.results_fd = results_fd
+        self.emitter = emitter
+        self.verifier = verifier
+        self.capture = capture
+        self.channel = channel
+        self.ack_fd = ack_fd
+        self.budget = MessageBudget(MESSAGE_BUDGET)
+        self.selector = selectors.DefaultSelector()
+        self.pending = b""
+        self.open_streams = 2
+
+    def run(self, deadline):
+        """Relay until the child is done (or DRAIN_S after it exited). Returns whether it timed out."""
+        self.selector.register(self.output_fd, selectors.EVENT_READ, "output")
+        self.selector.register(self.results_fd, selectors.EVENT_READ, "results")
+        if self.channel is not None:
+            self.channel.register(self.selector)
+        exited_at = None
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                return True
+            if self.child.poll() is not None:
+                exited_at = exited_at or now
+                if self.open_streams == 0 or now - exited_at > DRAIN_S:
+                    return False
+            for key, mask in self.selector.select(timeout=min(deadline - now, 0.25)):
+                if key.data in BridgeChannel.KINDS:
+                    self.channel.on_ready(self.selector, key, mask)
+                elif key.fd not in self.selector.get_map():
+                    continue  # the output pipe, closed by a boundary's drain earlier in this round
+                elif key.data == "output":
+                    self.read_output()
+                else:
+                    self.read_results()
+
+    def close_stream(self, fd):
+        if fd in self.selector.get_map():
+            self.selector.unregister(fd)
+            self.open_streams -= 1
+
+    def read_output(self):
+        """Read once from the output pipe. Returns how many bytes came (0: nothing there, or its end)."""
+        try:
+            chunk = os.read(self.output_fd, 65536)
+        except BlockingIOError:
+            return 0
+        if chunk:
+            self.capture.add(chunk)
+        else:
+            self.close_stream(self.output_fd)
+        return len(chunk)
+
+    def drain_output(self):
+        """Read what is already in the output pipe. Returns whether it was emptied."""
+        for _ in range(DRAIN_READS):
+            if self.output_fd not in self.selector.get_map() or not self.read_output():
+                return True
+        return False
+
+    def results_waiting(self):
+        """Whether anything follows on the result pipe: lines already read, or bytes not yet read."""
+        if self.pending:
             return True
-        if child.poll() is not None:
-            exited_at = exited_at or now
-            if open_streams == 0 or now - exited_at > DRAIN_S:
-                return False
-        for key, mask in selector.select(timeout=min(deadline - now, 0.25)):
-            if key.data in BridgeChannel.KINDS:
-                channel.on_ready(selector, key, mask)
+        ready, _, _ = select.select([self.results_fd], [], [], 0)
+        return bool(ready)
+
+    def read_results(self):
+        chunk = os.read(self.results_fd, 65536)
+        if not chunk:
+            self.close_stream(self.results_fd)
+            return
+        self.pending += chunk
+        while b"\n" in self.pending:
+            line, self.pending = self.pending.split(b"\n", 1)
+            if len(line) > MAX_EVENT_BYTES:
+                self.verifier.malformed += 1
                 continue
-            chunk = os.read(key.fd, 65536)
-            if not chunk:
-                selector.unregister(key.fd)
-                open_streams -= 1
-                continue
-            if key.data == "output":
-                capture.add(chunk)
-                continue
-            pending += chunk
-            while b"\n" in pending:
-                line, pending = pending.split(b"\n", 1)
-                if len(line) > MAX_EVENT_BYTES:
-                    verifier.malformed += 1
-                    continue
-                event = verifier.check(line)
-                if event is not None:
-                    emitter.emit(budget.trim(event))
-            if len(pending) > MAX_EVENT_BYTES:
-                verifier.malformed += 1
-                pending = b""
+            event = self.verifier.check(line)
+            if event is not None and event["event"] in BOUNDARIES:
+                event = self.boundary(event)
+            if event is not None:
+                self.emitter.emit(self.budget.trim(event))
+        if len(self.pending) > MAX_EVENT_BYTES:
+            self.verifier.malformed += 1
+            self.pending = b""
+
+    def boundary(self, event):
+        """A test begins or ends: finish the segment in progress, start the next, release the child.
+        Returns the ending test's output event, if any."""
+        ordered = self.drain_output() and not self.results_waiting()
+        attributed = self.capture.attributed
+        if event["event"] == "begin":
+            attributed.begin(event["suite"], event["id"], ordered)
+            out = None
+        else:
+            out = attributed.end(event["suite"], event["id"], ordered)
+        self.acknowledge(self.verifier.seq)
+        return out
+
+    def acknowledge(self, seq):
+        # Never blocks: a child that does not read its acknowledgements only waits out its own timeout.
+        if self.ack_fd is None:
+            return
+        try:
+            os.write(self.ack_fd, b"%d\n" % seq)
+        except OSError:  # full (BlockingIOError) or the child is gone (BrokenPipeError)
+            pass
 
 
 class BridgeChannel:
@@ -452,6 +617,10 @@ def run(config, emitter, started, bridge=None):
     }
     config_read, config_write = os.pipe()
     results_read, results_write = os.pipe()
+    ack_read, ack_write = os.pipe()
+    os.set_blocking(ack_write, False)
+    # The acknowledgement pipe goes by the config, not argv, so argv stays as it was.
+    child_config["ack_fd"] = ack_read
     child_fds = [config_read, results_write]
     channel = None
     if bridge is not None:
@@ -462,7 +631,7 @@ def run(config, emitter, started, bridge=None):
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        pass_fds=tuple(child_fds),
+        pass_fds=(*child_fds, ack_read),
         cwd="/tmp/work",
         env=child_environment(service["url"] if service else None),
         start_new_session=True,
@@ -472,6 +641,7 @@ def run(config, emitter, started, bridge=None):
     )
     os.close(config_read)
     os.close(results_write)
+    os.close(ack_read)
     if channel is not None:
         channel.child_started()
     try:
@@ -483,7 +653,7 @@ def run(config, emitter, started, bridge=None):
     verifier = EventVerifier(key)
     capture = OutputCapture(int(config["output_limit"]))
     deadline = started + float(config["timeout_s"])
-    timed_out = relay(child, results_read, emitter, verifier, deadline, capture, channel)
+    timed_out = Relay(child, results_read, emitter, verifier, capture, channel, ack_write).run(deadline)
     kill_group(child.pid)
     try:
         exit_code = child.wait(timeout=5)
@@ -503,6 +673,9 @@ def run(config, emitter, started, bridge=None):
         "output": printable(capture.kept),
         "output_bytes": capture.total,
         "output_truncated": capture.total > len(capture.kept),
+        # What was printed outside any test; each test's own output went in its "output" event.
+        "outside_output": capture.attributed.outside.text(),
+        "outside_output_bytes": capture.attributed.outside.total,
         "duration": round(time.monotonic() - started, 3),
         # The test whose phases had begun and not ended: the one running when the run stopped.
         "running": [list(key) for key in verifier.tests][:1],
