@@ -4,7 +4,7 @@ demo:
 test:
 	scripts/test.sh
 lint:
-	.venv/bin/ruff check grader credentials tests && .venv/bin/mypy
+	.venv/bin/ruff check grader credentials tests bench && .venv/bin/mypy && .venv/bin/lint-imports
 bench:
 	.venv/bin/python bench/bench_credentials.py
 	.venv/bin/python bench/bench_grading.py --out docs/benchmarks

@@ -31,11 +31,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from grader.config import Settings  # noqa: E402
-from grader.docker_client import available_runtimes  # noqa: E402
-from grader.fetch import Snapshot  # noqa: E402
-from grader.images import assignment_image  # noqa: E402
-from grader.pipeline import GradingResult, _Stopwatch, grade_snapshot  # noqa: E402
-from grader.spec import LoadedAssignment, load_assignment  # noqa: E402
+from grader.core.result import GradingResult  # noqa: E402
+from grader.core.spec import LoadedAssignment, load_assignment  # noqa: E402
+from grader.fetch.repository import Snapshot  # noqa: E402
+from grader.grading.pipeline import grade_snapshot  # noqa: E402
+from grader.grading.stopwatch import Stopwatch, no_progress  # noqa: E402
+from grader.sandbox.engine import available_runtimes  # noqa: E402
+from grader.sandbox.images import assignment_image  # noqa: E402
 
 TEN = ROOT / "bench" / "assignments" / "py-ten"
 CALLS = ROOT / "bench" / "assignments" / "py-calls"
@@ -58,7 +60,7 @@ def snapshot_of(source: Path) -> Snapshot:
 
 
 def grade(assignment: LoadedAssignment, snapshot: Snapshot, settings: Settings) -> GradingResult:
-    return grade_snapshot(assignment, snapshot, settings, _Stopwatch(lambda *_: None), None)
+    return grade_snapshot(assignment, snapshot, settings, Stopwatch(no_progress))
 
 
 def bare_docker_run(image: str, runtime: str, snapshot: Path, tests: Path) -> Callable[[], None]:

@@ -45,7 +45,6 @@ from credentials.did import (
 from credentials.errors import KeyError_, KeyNotFoundError, KeyRetiredError
 from credentials.multibase import public_key_from_multibase, public_key_multibase
 
-PASSPHRASE_ENV = "GRADER_KEY_PASSPHRASE"
 METADATA_FILE = "keystore.json"
 _LOCK_FILE = ".lock"
 # scrypt cost: ~50 ms per unlock on a laptop; unlocked keys are kept in memory by the Keystore.
@@ -77,13 +76,6 @@ class _Metadata(BaseModel):
     version: int = 1
     controller: str | None = None
     keys: list[KeyRecord] = []
-
-
-def passphrase_from_env(variable: str = PASSPHRASE_ENV) -> str:
-    value = os.environ.get(variable)
-    if not value:
-        raise KeyError_(f"set {variable} to the keystore passphrase")
-    return value
 
 
 def _b64(data: bytes) -> str:
@@ -191,8 +183,9 @@ class Keystore:
         return store
 
     @classmethod
-    def open(cls, directory: Path | str, passphrase: str | None = None) -> Keystore:
-        return cls(Path(directory), passphrase if passphrase is not None else passphrase_from_env())
+    def open(cls, directory: Path | str, passphrase: str) -> Keystore:
+        """The keystore in `directory`, unlocked by `passphrase` (the caller says where it comes from)."""
+        return cls(Path(directory), passphrase)
 
     @classmethod
     def open_readonly(cls, directory: Path | str) -> Keystore:

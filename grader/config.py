@@ -7,7 +7,7 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -19,6 +19,13 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GRADER_", env_file=None, extra="ignore")
 
     home: Path = Field(default_factory=_default_home, description="Where state, keys and caches live.")
+    key_passphrase: SecretStr | None = Field(
+        default=None, description="Unlocks the issuer keystores (GRADER_KEY_PASSPHRASE); default a generated one."
+    )
+    sandbox_owner: str = Field(
+        default="grader",
+        description="Label value on every sandbox this installation starts, so leftover checks see only their own.",
+    )
 
     # Fetch policy: which git servers learners may submit from.
     allowed_hosts: list[str] = Field(
@@ -43,7 +50,7 @@ class Settings(BaseSettings):
     # Store and queue (service)
     database_url: str = ""
     redis_url: str = "redis://127.0.0.1:6379/0"
-    # Service: API, queue, workers, webhooks (grader.api, grader.queue, grader.worker, grader.webhooks)
+    # Service: API, queue, workers, webhooks (grader.http, grader.jobs, grader.notify)
     public_url: str = Field(default="http://127.0.0.1:8000", description="Base URL the API is reached at.")
     queue_name: str = "grader"
     job_timeout_s: int = 1800
@@ -84,10 +91,10 @@ KEY_PASSPHRASE_ENV = "GRADER_KEY_PASSPHRASE"
 
 
 def key_passphrase(settings: Settings) -> str:
-    """GRADER_KEY_PASSPHRASE, or for local use a generated one kept in <home> (mode 0600)."""
-    configured = os.environ.get(KEY_PASSPHRASE_ENV)
-    if configured:
-        return configured
+    """GRADER_KEY_PASSPHRASE (Settings.key_passphrase), or for local use a generated one kept in <home>
+    (mode 0600)."""
+    if settings.key_passphrase is not None and settings.key_passphrase.get_secret_value():
+        return settings.key_passphrase.get_secret_value()
     path = settings.home / "local-key-passphrase"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Mutation testing with mutmut: how many deliberately planted bugs the tests kill.
 #
-#   scripts/mutation.sh core                             # the grading core (grader/spec.py, rubric, judge, ...)
+#   scripts/mutation.sh core                             # the grading core (grader/core/spec.py, rubric, judge, ...)
 #   scripts/mutation.sh credentials                      # credentials/verify.py and credentials/status.py
-#   scripts/mutation.sh 'grader/webhooks.py::signature,verify_signature'   # only these top-level functions
-#   scripts/mutation.sh 'grader/spec.py::-load_assignment'                 # all but these
+#   scripts/mutation.sh 'grader/notify/webhooks.py::signature,verify_signature'   # only these top-level functions
+#   scripts/mutation.sh 'grader/core/spec.py::-load_assignment'                 # all but these
 #   scripts/mutation.sh credentials/status.py            # any module paths (several allowed)
-#   MUTATION_TESTS="tests/unit/x.py" scripts/mutation.sh grader/rubric.py
+#   MUTATION_TESTS="tests/unit/x.py" scripts/mutation.sh grader/core/rubric.py
 #   MUTATION_MIN=90 scripts/mutation.sh credentials      # exit 1 below this score (default 90)
 #
 # A target is a module path (file.py), a module path restricted to some of its top-level functions
@@ -38,12 +38,12 @@ if [ ! -x "$MUTMUT" ]; then
 fi
 
 CORE=(
-  "grader/spec.py::-hash_assignment,known_runners,default_runners_dir,load_assignment,_checked_manifest,_inprocess_conftest_issues"
-  grader/rubric.py
-  grader/judge.py
-  grader/policy.py
-  grader/urlpolicy.py
-  "grader/webhooks.py::encode_body,signature,signature_header,_parse_header,verify_signature"
+  "grader/core/spec.py::-hash_assignment,known_runners,default_runners_dir,load_assignment,_checked_manifest,_inprocess_conftest_issues"
+  grader/core/rubric.py
+  grader/core/judge.py
+  grader/core/policy.py
+  grader/core/urlpolicy.py
+  "grader/notify/webhooks.py::encode_body,signature,signature_header,_parse_header,verify_signature"
 )
 
 modules=()

@@ -6,8 +6,9 @@ scripts/bootstrap.sh
 if [ -x scripts/start-services.sh ]; then
   scripts/start-services.sh
 fi
-echo "[test] ruff + mypy"
-.venv/bin/ruff check grader credentials tests
+echo "[test] ruff + mypy + lint-imports (the layering rule)"
+.venv/bin/ruff check grader credentials tests bench
 .venv/bin/mypy
+.venv/bin/lint-imports
 echo "[test] pytest"
 exec .venv/bin/pytest -q -p no:cacheprovider "$@"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -17,9 +18,10 @@ import pytest
 import yaml
 
 from grader.config import Settings
-from grader.gitserver import LoopbackGitServer
-from grader.pipeline import GradingResult, grade_repository
-from grader.spec import LoadedAssignment, load_assignment
+from grader.core.result import GradingResult
+from grader.core.spec import LoadedAssignment, load_assignment
+from grader.demo.gitserver import LoopbackGitServer
+from grader.grading.pipeline import grade_repository
 
 # This session's sandboxes carry their own owner label (inherited by the CLI processes tests start), so
 # the leftover checks ignore containers of any other grader using the same Docker engine.
@@ -121,23 +123,43 @@ def grade_url(grading_settings: Settings, ledger: LoadedAssignment) -> Callable[
 @pytest.fixture
 def no_leftovers() -> Iterator[None]:
     """After the test: no sandbox container remains."""
-    from grader.sandbox import leftover_containers
+    from grader.sandbox.containers import leftover_containers
 
     yield
     assert leftover_containers() == []
 
 
+INTEROP_INSTALLED = ("package.json", "package-lock.json", "verify.mjs")
+
+
+def _install_dir() -> Path:
+    """Where the JS verifier and its node_modules live: outside the checkout, one folder per lock."""
+    digest = hashlib.sha256()
+    for name in INTEROP_INSTALLED:
+        digest.update((INTEROP / name).read_bytes())
+    base = Path(os.environ.get("GRADER_INTEROP_CACHE") or Path.home() / ".cache" / "capstone-grader")
+    return base / f"interop-{digest.hexdigest()[:16]}"
+
+
 @pytest.fixture(scope="session")
 def node_verifier() -> Path:
-    """The independent verifier (Digital Bazaar's JS libraries, offline); npm packages installed on first use."""
+    """The independent verifier, installed with `npm ci` outside the tracked tree on first use."""
     node, npm = shutil.which("node"), shutil.which("npm")
     assert node and npm, "node and npm are needed for the interop verifier (scripts/bootstrap.sh installs them)"
-    if not (INTEROP / "node_modules" / "@digitalbazaar" / "vc").is_dir():
-        command = "ci" if (INTEROP / "package-lock.json").is_file() else "install"
+    target = _install_dir()
+    if not (target / "node_modules" / "@digitalbazaar" / "vc").is_dir():
+        staging = target.with_name(target.name + f".tmp{os.getpid()}")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        for name in INTEROP_INSTALLED:
+            shutil.copy2(INTEROP / name, staging / name)
         subprocess.run(
-            [npm, command, "--no-audit", "--no-fund"], cwd=INTEROP, check=True, capture_output=True, timeout=600
+            [npm, "ci", "--no-audit", "--no-fund"], cwd=staging, check=True, capture_output=True, timeout=600
         )
-    return INTEROP / "verify.mjs"
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
+    os.environ["CREDENTIAL_CONTEXT_DIR"] = str(ROOT / "credentials" / "contexts")
+    return target / "verify.mjs"
 
 
 def js_verify(verifier: Path, tmp_path: Path, credentials: list[dict[str, Any]], *extra: str) -> list[dict[str, Any]]:

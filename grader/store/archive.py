@@ -14,14 +14,18 @@ import tarfile
 import tempfile
 from pathlib import Path, PurePosixPath
 
+from grader.core.errors import AuthorFault
+
 MAX_ARCHIVE_BYTES = 20 * 1024 * 1024
 MAX_FILES = 2000
 MAX_UNPACKED_BYTES = 50 * 1024 * 1024
 _SKIP_PARTS = frozenset({"__pycache__", ".git", ".pytest_cache"})
 
 
-class ArchiveError(ValueError):
+class ArchiveError(AuthorFault, ValueError):
     """The upload is not an acceptable assignment archive."""
+
+    code = "bad-archive"
 
 
 def _members(root: Path) -> list[Path]:

@@ -99,12 +99,6 @@ STAGE_STATES = {
 }
 
 
-class Scope(StrEnum):
-    SUBMIT = "submit"
-    AUTHOR = "author"
-    ADMIN = "admin"
-
-
 class Tenant(Base):
     __tablename__ = "tenants"
 
@@ -166,7 +160,7 @@ class AssignmentVersion(Base):
     status: Mapped[str] = mapped_column(String(16), default=VersionStatus.CHECKING.value, index=True)
     # Why the check refused it, or the system fault that kept the check from running (it is retried).
     status_detail: Mapped[str] = mapped_column(Text, default="")
-    # grader.check.CheckReport as JSON: the author's table (solution, expected, got, problems).
+    # grader.authoring.check.CheckReport as JSON: the author's table (solution, expected, got, problems).
     check_report: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True, default=None)
     checked_at: Mapped[datetime | None] = mapped_column(nullable=True, default=None)
     check_job_id: Mapped[str | None] = mapped_column(String(100), nullable=True, default=None)

@@ -24,10 +24,11 @@ from typing import Any
 
 import pytest
 
-from grader.cli import make_issuer
 from grader.config import Settings
-from grader.pipeline import GradingResult, grade_repository
-from grader.spec import LoadedAssignment
+from grader.core.result import GradingResult
+from grader.core.spec import LoadedAssignment
+from grader.grading.pipeline import grade_repository
+from grader.issuing.local import local_issuer as make_issuer
 from tests.conftest import LEDGER_DIR, NOTES_DIR, PublishFiles, copy_with_spec
 from tests.conftest import solution_files as shared_solution_files
 
@@ -228,7 +229,7 @@ def host_listener() -> Iterator[tuple[int, list[bytes]]]:
 @pytest.fixture
 def no_networks() -> Iterator[None]:
     """After a service-mode attack: its internal network is gone too."""
-    from grader.sandbox import leftover_networks
+    from grader.sandbox.containers import leftover_networks
 
     yield
     assert leftover_networks() == []

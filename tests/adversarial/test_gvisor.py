@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from grader.docker_client import available_runtimes
-from grader.gitserver import LoopbackGitServer
-from grader.sandbox import SandboxUnavailable, leftover_containers
+from grader.demo.gitserver import LoopbackGitServer
+from grader.sandbox.containers import SandboxUnavailable, leftover_containers
+from grader.sandbox.engine import available_runtimes
 from tests.adversarial.conftest import LEDGER_DIR, notes_files, reference_with
 
 RUNSC_OFFERED = "runsc" in available_runtimes()
@@ -69,7 +69,7 @@ def test_require_gvisor_from_the_environment(git_server: LoopbackGitServer, publ
     command = [
         sys.executable,
         "-m",
-        "grader.cli",
+        "grader.cli.main",
         "grade",
         publish_solution("reference"),
         "--assignment",

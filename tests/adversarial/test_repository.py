@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.fetch import FetchRefused
-from grader.gitserver import LoopbackGitServer
+from grader.demo.gitserver import LoopbackGitServer
+from grader.fetch.repository import FetchRefused
 from tests.adversarial.conftest import solution_files
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from grader.manifest import MANIFEST_FILE
-from grader.spec import SpecError, load_assignment
+from grader.core.manifest import MANIFEST_FILE
+from grader.core.spec import SpecError, load_assignment
 from tests.conftest import LEDGER_DIR, NOTES_DIR, ROOT, solution_files
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from grader.gitserver import LoopbackGitServer
+from grader.demo.gitserver import LoopbackGitServer
 from tests.conftest import LEDGER_DIR, js_verify, sandbox_owner_env
 
 pytestmark = pytest.mark.integration
@@ -27,7 +27,7 @@ def cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
         **sandbox_owner_env(),
     }
     return subprocess.run(
-        [sys.executable, "-m", "grader.cli", *args], capture_output=True, text=True, env=env, timeout=300
+        [sys.executable, "-m", "grader", *args], capture_output=True, text=True, env=env, timeout=300
     )
 
 

@@ -9,11 +9,7 @@ $GRADER_INTEROP_CACHE or ~/.cache/capstone-grader), so the tracked tree is never
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -34,37 +30,7 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 INTEROP = ROOT / "tests" / "interop"
-INSTALLED = ("package.json", "package-lock.json", "verify.mjs")
 
-
-def _install_dir() -> Path:
-    """Where the JS verifier and its node_modules live: outside the checkout, one folder per lock."""
-    digest = hashlib.sha256()
-    for name in INSTALLED:
-        digest.update((INTEROP / name).read_bytes())
-    base = Path(os.environ.get("GRADER_INTEROP_CACHE") or Path.home() / ".cache" / "capstone-grader")
-    return base / f"interop-{digest.hexdigest()[:16]}"
-
-
-@pytest.fixture(scope="session")
-def node_verifier() -> Path:
-    """The independent verifier, installed with `npm ci` outside the tracked tree on first use."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    assert node and npm, "node and npm are needed for the interop verifier (scripts/bootstrap.sh installs them)"
-    target = _install_dir()
-    if not (target / "node_modules" / "@digitalbazaar" / "vc").is_dir():
-        staging = target.with_name(target.name + f".tmp{os.getpid()}")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        for name in INSTALLED:
-            shutil.copy2(INTEROP / name, staging / name)
-        subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"], cwd=staging, check=True, capture_output=True, timeout=600
-        )
-        shutil.rmtree(target, ignore_errors=True)
-        staging.rename(target)
-    os.environ["CREDENTIAL_CONTEXT_DIR"] = str(ROOT / "credentials" / "contexts")
-    return target / "verify.mjs"
 
 KEY = Ed25519PrivateKey.generate()
 ISSUER = did_key(KEY.public_key())

@@ -1,4 +1,4 @@
-"""Whose fault decides what the service does (grader.errors), through the worker against real Redis, git
+"""Whose fault decides what the service does (grader.core.errors), through the worker against real Redis, git
 and Docker: a fetch that fails on the grader's side (git host stopped, DNS failure) is retried, fills in
 `error` and uses up none of the learner's attempts; a missing repository is the learner's (rejected,
 one attempt); a package that does not exist is the author's (error at once, no retry, no attempt)."""
@@ -13,12 +13,12 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from grader import queue as jobs
 from grader.config import Settings
-from grader.gitserver import LoopbackGitServer
-from grader.policy import Admission, RateLimits, admit
-from grader.spec import load_assignment
-from grader.store import ops
+from grader.core.policy import Admission, RateLimits, admit
+from grader.core.spec import load_assignment
+from grader.demo.gitserver import LoopbackGitServer
+from grader.jobs import queue as jobs
+from grader.store import catalog, submissions, tenancy
 from grader.store.archive import pack_folder, sha256
 from grader.store.db import engine_for, session_factory, session_scope
 from grader.store.models import AssignmentVersion, Submission, utcnow
@@ -46,7 +46,7 @@ def next_admission(settings: Settings, submission_id: str) -> Admission:
         version = session.get(AssignmentVersion, row.assignment_version_id)
         assert version is not None
         now = utcnow()
-        history = ops.learner_history(session, row.tenant_id, row.assignment_id, row.learner, now)
+        history = submissions.learner_history(session, row.tenant_id, row.assignment_id, row.learner, now)
         policy = load_assignment(LEDGER_DIR).spec.submission.model_copy(update={"max_attempts": 1, "cooldown_s": 0})
         decision = admit(policy, history, now, RateLimits(learner_per_hour=1000, tenant_per_minute=1000), None)
     assert isinstance(decision, Admission), decision
@@ -104,7 +104,7 @@ def test_a_missing_repository_is_rejected_at_once_and_uses_an_attempt(
     assert row.error is not None and "no repository" in row.error
     factory = session_factory(engine_for(settings.resolved_database_url()))
     with session_scope(factory) as session:
-        history = ops.learner_history(session, row.tenant_id, row.assignment_id, row.learner, utcnow())
+        history = submissions.learner_history(session, row.tenant_id, row.assignment_id, row.learner, utcnow())
     assert history.attempts_used == 1
 
 
@@ -118,8 +118,8 @@ def test_a_package_that_does_not_exist_is_the_authors_fault_without_retry(
     factory = session_factory(engine_for(settings.resolved_database_url()))
     archive = pack_folder(broken.root)
     with session_scope(factory) as session:
-        tenant = ops.create_tenant(session, f"a-{uuid.uuid4().hex[:8]}", "Author fault test")
-        published = ops.publish_version(session, tenant.id, broken, "", archive, sha256(archive))
+        tenant = tenancy.create_tenant(session, f"a-{uuid.uuid4().hex[:8]}", "Author fault test")
+        published = catalog.publish_version(session, tenant.id, broken, "", archive, sha256(archive))
         row = Submission(
             tenant_id=tenant.id,
             assignment_id=published.assignment.id,
@@ -129,7 +129,7 @@ def test_a_package_that_does_not_exist_is_the_authors_fault_without_retry(
             attempt=1,
             request_hash="x",
         )
-        inserted = ops.insert_submission(session, row)
+        inserted = submissions.insert_submission(session, row)
         assert inserted is not None
         submission_id = inserted.id
     grade_once(settings, submission_id)
@@ -140,7 +140,7 @@ def test_a_package_that_does_not_exist_is_the_authors_fault_without_retry(
     assert package.split("==")[0] in row.error
     with session_scope(factory) as session:
         mine = session.scalars(select(Submission).where(Submission.tenant_id == row.tenant_id)).all()
-        history = ops.learner_history(session, row.tenant_id, row.assignment_id, row.learner, utcnow())
+        history = submissions.learner_history(session, row.tenant_id, row.assignment_id, row.learner, utcnow())
     assert len(mine) == 1 and history.attempts_used == 0
     assert yaml.safe_load((broken.root / "assignment.yaml").read_text())["packages"] == [package]
 

@@ -1,4 +1,4 @@
-"""The CLI's exit codes come from grader.errors' one mapping, through the real CLI process: a learner's
+"""The CLI's exit codes come from grader.core.errors' one mapping, through the real CLI process: a learner's
 or an author's fault exits 2 with a message naming what to fix, a fault of the system exits 1, and
 neither prints a traceback."""
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.gitserver import LoopbackGitServer
+from grader.demo.gitserver import LoopbackGitServer
 from tests.conftest import LEDGER_DIR, LEDGER_SOLUTIONS, copy_with_spec
 from tests.integration.test_grading import grader_cli
 

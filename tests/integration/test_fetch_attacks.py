@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from grader.config import Settings
-from grader.fetch import FetchRefused, fetch_snapshot
-from grader.gitserver import LoopbackGitServer, learner_git_env
-from grader.urlpolicy import UrlRefused
+from grader.core.urlpolicy import UrlRefused
+from grader.demo.gitserver import LoopbackGitServer, learner_git_env
+from grader.fetch.repository import FetchRefused, fetch_snapshot
 from tests.conftest import LEDGER_SOLUTIONS
 
 pytestmark = pytest.mark.integration

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from grader.config import Settings
-from grader.errors import FaultKind, disposition
-from grader.fetch import FetchFailed, FetchRefused, FetchUnavailable, fetch_snapshot
-from grader.gitserver import LoopbackGitServer, learner_git_env
+from grader.core.errors import FaultKind, disposition
+from grader.demo.gitserver import LoopbackGitServer, learner_git_env
+from grader.fetch.repository import FetchFailed, FetchRefused, FetchUnavailable, fetch_snapshot
 
 pytestmark = pytest.mark.integration
 

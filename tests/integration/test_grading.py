@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from grader.demo import expected_mismatches
-from grader.gitserver import LoopbackGitServer
+from grader.demo.gitserver import LoopbackGitServer
+from grader.demo.local import expected_mismatches
 from tests.conftest import LEDGER_DIR, LEDGER_SOLUTIONS, sandbox_owner_env
 
 pytestmark = pytest.mark.integration
@@ -21,7 +21,7 @@ EXPECTED = yaml.safe_load((LEDGER_SOLUTIONS / "expected.yaml").read_text())
 def grader_cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     env = {"PATH": "/usr/bin:/bin", "GRADER_HOME": str(home), "HOME": str(home), **sandbox_owner_env()}
     return subprocess.run(
-        [sys.executable, "-m", "grader.cli", *args], capture_output=True, text=True, env=env, timeout=300
+        [sys.executable, "-m", "grader", *args], capture_output=True, text=True, env=env, timeout=300
     )
 
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from grader.gitserver import LoopbackGitServer
-from grader.pipeline import GradingResult
-from grader.spec import LoadedAssignment
+from grader.core.result import GradingResult
+from grader.core.spec import LoadedAssignment
+from grader.demo.gitserver import LoopbackGitServer
 from tests.conftest import LEDGER_DIR, LEDGER_SOLUTIONS, PublishFiles, copy_with_spec, solution_files
 
 pytestmark = pytest.mark.integration
@@ -56,7 +56,7 @@ def publish_with_pycache(git_server: LoopbackGitServer, tmp_path: Path) -> str:
             stale_pyc(source, "raise ImportError('a committed .pyc was loaded instead of its source')")
         )
     # publish() copies with ignore=__pycache__, so build the bare repository here.
-    from grader.gitserver import _git
+    from grader.demo.gitserver import _git
 
     name = f"pycache-{tmp_path.name[-12:]}"
     _git("init", "-q", "-b", "main", cwd=work)

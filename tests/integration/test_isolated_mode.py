@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
-from grader.cli import make_issuer
 from grader.config import Settings
-from grader.pipeline import GradingResult, grade_repository
-from grader.spec import LoadedAssignment, load_assignment
+from grader.core.result import GradingResult
+from grader.core.spec import LoadedAssignment, load_assignment
+from grader.grading.pipeline import grade_repository
+from grader.issuing.local import local_issuer as make_issuer
 from tests.conftest import LEDGER_DIR, PublishFiles, copy_with_spec, solution_files
 
 pytestmark = pytest.mark.integration
@@ -170,7 +171,7 @@ def test_the_learner_reaches_nothing_of_the_tester(grade_files, no_leftovers) ->
 def test_the_bundled_ledger_grades_in_isolated_mode_under_gvisor_where_offered(
     publish_solution, grade_url, no_leftovers
 ) -> None:
-    from grader.docker_client import available_runtimes
+    from grader.sandbox.engine import available_runtimes
 
     result = grade_url(publish_solution("partial"))
     assert result.grade.mode == "unit" and result.grade.score == 86.99

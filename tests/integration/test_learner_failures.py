@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.pipeline import GradingResult
-from grader.spec import LoadedAssignment
+from grader.core.result import GradingResult
+from grader.core.spec import LoadedAssignment
 from tests.conftest import LEDGER_DIR, PublishFiles, copy_with_spec, reference_files_with
 
 pytestmark = pytest.mark.integration

@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
-from grader.api import create_app
 from grader.config import Settings
-from grader.demo_stack import wait_checked
+from grader.demo.stack import wait_checked
+from grader.http import create_app
 from tests.integration.test_service_e2e import ledger_tarball
 from tests.integration.test_service_stack import Stack, redis_service, stack
 

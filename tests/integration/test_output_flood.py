@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from grader.pipeline import GradingResult
-from grader.spec import LoadedAssignment, load_assignment
+from grader.core.result import GradingResult
+from grader.core.spec import LoadedAssignment, load_assignment
 from tests.conftest import (
     LEDGER_DIR,
     NOTES_DIR,
@@ -30,7 +30,7 @@ FLOOD_MB = 50
 @pytest.fixture(scope="module")
 def ledger_in_mode(tmp_path_factory: pytest.TempPathFactory) -> LoadedAssignment:
     """In-process unit mode: learner code runs in the container whose stdout carries the results.
-    (Isolated mode's learner container is read by grader.bridge_relay under its own budget.)"""
+    (Isolated mode's learner container is read by grader.sandbox.bridge_relay under its own budget.)"""
     target = tmp_path_factory.mktemp("flood") / "py-ledger"
 
     def edit(spec: dict[str, Any]) -> None:

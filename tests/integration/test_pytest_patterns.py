@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from grader.pipeline import grade_repository
-from grader.spec import SpecError, load_assignment
+from grader.core.spec import SpecError, load_assignment
+from grader.grading.pipeline import grade_repository
 from tests.conftest import solution_files
 
 pytestmark = pytest.mark.integration

@@ -21,12 +21,12 @@ import httpx
 import pytest
 
 from credentials.verify import verify_credential
-from grader.demo_stack import assignment_tarball, wait_checked
-from grader.spec import load_assignment
-from grader.store import ops
+from grader.core.spec import load_assignment
+from grader.core.webhook_signing import SIGNATURE_HEADER, SignatureInvalid, verify_signature
+from grader.demo.stack import assignment_tarball, wait_checked
+from grader.store import catalog, submissions, tenancy
 from grader.store.db import engine_for, session_factory, session_scope
 from grader.store.models import Submission
-from grader.webhooks import SIGNATURE_HEADER, SignatureInvalid, verify_signature
 from tests.conftest import LEDGER_DIR, LEDGER_SOLUTIONS
 from tests.integration.test_service_stack import GRADER, Receiver, Stack, postgres_service, redis_service, stack
 
@@ -362,11 +362,11 @@ def test_reconciler_enqueues_an_accepted_submission_whose_job_was_lost(stack: St
     url = stack.git.publish(f"lost-{next(_learners)}", LEDGER_SOLUTIONS / "partial")
     factory = session_factory(engine_for(f"sqlite:///{stack.home / 'grader.db'}"))
     with session_scope(factory) as session:
-        tenant = ops.tenant_by_slug(session, "acme")
+        tenant = tenancy.tenant_by_slug(session, "acme")
         assert tenant is not None
-        assignment = ops.assignment_by_slug(session, tenant.id, "py-ledger")
+        assignment = catalog.assignment_by_slug(session, tenant.id, "py-ledger")
         assert assignment is not None
-        version = ops.pick_version(session, assignment, None)
+        version = catalog.pick_version(session, assignment, None)
         assert version is not None
         row = Submission(
             tenant_id=tenant.id,
@@ -377,7 +377,7 @@ def test_reconciler_enqueues_an_accepted_submission_whose_job_was_lost(stack: St
             attempt=1,
             request_hash="lost",
         )
-        inserted = ops.insert_submission(session, row)
+        inserted = submissions.insert_submission(session, row)
         assert inserted is not None
         lost_id = inserted.id
     with stack.client(provider["submit"]) as client:

@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterator
 import pytest
 import yaml
 
-from grader.demo import expected_mismatches
-from grader.pipeline import GradingResult
-from grader.sandbox import leftover_containers, leftover_networks
-from grader.spec import LoadedAssignment, load_assignment
+from grader.core.result import GradingResult
+from grader.core.spec import LoadedAssignment, load_assignment
+from grader.demo.local import expected_mismatches
+from grader.sandbox.containers import leftover_containers, leftover_networks
 from tests.conftest import NOTES_DIR, PublishFiles, solution_files
 
 pytestmark = pytest.mark.integration

@@ -23,11 +23,11 @@ from typing import Any
 import httpx
 import pytest
 
-from grader.demo_stack import free_port
-from grader.gitserver import LoopbackGitServer
+from grader.demo.gitserver import LoopbackGitServer
+from grader.demo.stack import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-GRADER = [sys.executable, "-c", "from grader.cli import app; app()"]
+GRADER = [sys.executable, "-c", "from grader.cli.main import app; app()"]
 pytestmark = pytest.mark.integration
 
 

@@ -14,12 +14,13 @@ from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
 from sqlalchemy import func, select
 
-from grader import queue as jobs
-from grader import worker
 from grader.config import Settings, get_settings
-from grader.gitserver import LoopbackGitServer
-from grader.spec import load_assignment
-from grader.store import ops
+from grader.core.spec import load_assignment
+from grader.demo.gitserver import LoopbackGitServer
+from grader.jobs import checking, context, grading
+from grader.jobs import queue as jobs
+from grader.jobs.reconciler import reconcile
+from grader.store import catalog, submissions, tenancy
 from grader.store.archive import pack_folder, sha256
 from grader.store.db import engine_for, session_factory, session_scope, upgrade
 from grader.store.models import AssignmentVersion, GradeRecord, Submission, SubmissionEvent
@@ -50,22 +51,22 @@ def configure(
         for name, value in values.items():
             monkeypatch.setenv(name, value)
         get_settings.cache_clear()
-        worker.context.cache_clear()
+        context.context.cache_clear()
         settings = get_settings()
         upgrade(settings.resolved_database_url())
         return settings
 
     yield apply
     get_settings.cache_clear()
-    worker.context.cache_clear()
+    context.context.cache_clear()
 
 
 def new_submission(settings: Settings, url: str) -> str:
     factory = session_factory(engine_for(settings.resolved_database_url()))
     archive = pack_folder(LEDGER_DIR)
     with session_scope(factory) as session:
-        tenant = ops.create_tenant(session, f"w-{uuid.uuid4().hex[:8]}", "Worker test")
-        published = ops.publish_version(session, tenant.id, load_assignment(LEDGER_DIR), "", archive, sha256(archive))
+        tenant = tenancy.create_tenant(session, f"w-{uuid.uuid4().hex[:8]}", "Worker test")
+        published = catalog.publish_version(session, tenant.id, load_assignment(LEDGER_DIR), "", archive, sha256(archive))
         row = Submission(
             tenant_id=tenant.id,
             assignment_id=published.assignment.id,
@@ -75,7 +76,7 @@ def new_submission(settings: Settings, url: str) -> str:
             attempt=1,
             request_hash="x",
         )
-        inserted = ops.insert_submission(session, row)
+        inserted = submissions.insert_submission(session, row)
         assert inserted is not None
         return inserted.id
 
@@ -94,7 +95,7 @@ def stored(settings: Settings, submission_id: str) -> tuple[Submission, list[Sub
     with session_scope(factory) as session:
         row = session.get(Submission, submission_id)
         assert row is not None
-        events = ops.events_after(session, row.tenant_id, row.id, 0)
+        events = submissions.events_after(session, row.tenant_id, row.id, 0)
         grades = session.scalar(select(func.count(GradeRecord.id)).where(GradeRecord.submission_id == row.id)) or 0
         return row, events, grades
 
@@ -127,10 +128,10 @@ def test_a_duplicate_job_of_a_graded_submission_changes_nothing(
     settings = configure()
     url = git_server.publish(f"dup-{uuid.uuid4().hex[:6]}", LEDGER_SOLUTIONS / "partial")
     submission_id = new_submission(settings, url)
-    assert worker.grade_submission(submission_id) == "graded"
+    assert grading.grade_submission(submission_id) == "graded"
     row, events, grades = stored(settings, submission_id)
     assert (row.state, row.tries, grades) == ("graded", 1, 1)
-    assert worker.grade_submission(submission_id) == "graded"  # the job ran twice (e.g. reconciler race)
+    assert grading.grade_submission(submission_id) == "graded"  # the job ran twice (e.g. reconciler race)
     again, events_after, grades_after = stored(settings, submission_id)
     assert (again.tries, grades_after, len(events_after)) == (1, 1, len(events))
 
@@ -141,13 +142,13 @@ def test_a_job_rerun_after_a_crash_past_the_grade_keeps_one_grade(
     settings = configure()
     url = git_server.publish(f"crash-{uuid.uuid4().hex[:6]}", LEDGER_SOLUTIONS / "partial")
     submission_id = new_submission(settings, url)
-    assert worker.grade_submission(submission_id) == "graded"
+    assert grading.grade_submission(submission_id) == "graded"
     factory = session_factory(engine_for(settings.resolved_database_url()))
     with session_scope(factory) as session:  # as if the worker died while notifying
         row = session.get(Submission, submission_id)
         assert row is not None
         row.state = "notifying"
-    assert worker.grade_submission(submission_id) == "graded"
+    assert grading.grade_submission(submission_id) == "graded"
     row, events, grades = stored(settings, submission_id)
     assert (row.state, row.tries, grades) == ("graded", 2, 1)
     assert [e.stage for e in events].count("fetch") == 2  # the first run only: start and done
@@ -171,8 +172,8 @@ def new_version(settings: Settings, folder: Path = LEDGER_DIR) -> str:
     factory = session_factory(engine_for(settings.resolved_database_url()))
     archive = pack_folder(folder)
     with session_scope(factory) as session:
-        tenant = ops.create_tenant(session, f"c-{uuid.uuid4().hex[:8]}", "Check test")
-        uploaded = ops.publish_version(session, tenant.id, load_assignment(folder), "", archive, sha256(archive))
+        tenant = tenancy.create_tenant(session, f"c-{uuid.uuid4().hex[:8]}", "Check test")
+        uploaded = catalog.publish_version(session, tenant.id, load_assignment(folder), "", archive, sha256(archive))
         assert uploaded.version.status == "checking"
         return uploaded.version.id
 
@@ -189,11 +190,11 @@ def version_row(settings: Settings, version_id: str) -> AssignmentVersion:
 def test_the_check_job_publishes_a_version_whose_solutions_grade_as_written(configure: Configure) -> None:
     settings = configure()
     version_id = new_version(settings)
-    assert worker.check_version(version_id) == "published"
+    assert checking.check_version(version_id) == "published"
     row = version_row(settings, version_id)
     assert row.status == "published" and row.checked_at is not None and row.check_report is not None
     assert [r["solution"] for r in row.check_report["rows"]] == ["reference", "failing", "partial"]
-    assert worker.check_version(version_id) == "published"  # a duplicate job changes nothing
+    assert checking.check_version(version_id) == "published"  # a duplicate job changes nothing
 
 
 def test_a_system_fault_in_the_check_keeps_the_version_checking_and_is_retried(configure: Configure) -> None:
@@ -219,6 +220,6 @@ def test_the_reconciler_requeues_a_check_whose_job_was_lost(configure: Configure
     queue = jobs.make_queue(settings, jobs.connect(settings.redis_url))
     factory = session_factory(engine_for(settings.resolved_database_url()))
     later = datetime.now(UTC) + timedelta(seconds=settings.stuck_after_s + 1)
-    assert version_id in jobs.reconcile(factory, queue, settings, now=later)
+    assert version_id in reconcile(factory, queue, settings, now=later)
     assert jobs.check_job_id(version_id) in queue.job_ids
-    assert version_id not in jobs.reconcile(factory, queue, settings, now=later)  # its job is alive now
+    assert version_id not in reconcile(factory, queue, settings, now=later)  # its job is alive now

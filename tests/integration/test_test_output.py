@@ -11,12 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from grader.check import local_snapshot
 from grader.config import Settings
-from grader.feedback import learner_view, render_html, render_markdown
-from grader.grade import Outcome, TestGrade
-from grader.pipeline import GradingResult, _Stopwatch, grade_snapshot
-from grader.spec import FeedbackPolicy, LoadedAssignment, Visibility
+from grader.core.feedback import learner_view, render_html, render_markdown
+from grader.core.grade import Outcome, TestGrade
+from grader.core.result import GradingResult
+from grader.core.spec import FeedbackPolicy, LoadedAssignment, Visibility
+from grader.fetch.local import local_snapshot
+from grader.grading.pipeline import grade_snapshot
+from grader.grading.stopwatch import Stopwatch, no_progress
 from tests.conftest import copy_with_spec, solution_files
 
 pytestmark = pytest.mark.integration
@@ -39,7 +41,7 @@ def grade_files(assignment: LoadedAssignment, files: dict[str, str], settings: S
         (source / rel).parent.mkdir(parents=True, exist_ok=True)
         (source / rel).write_text(text)
     snapshot = local_snapshot(source, tmp_path / "snapshot")
-    return grade_snapshot(assignment, snapshot, settings, _Stopwatch(lambda *_: None), None)
+    return grade_snapshot(assignment, snapshot, settings, Stopwatch(no_progress))
 
 
 def by_id(result: GradingResult) -> dict[str, TestGrade]:

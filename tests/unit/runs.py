@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from grader.run_report import ContainerRun
+from grader.core.run_report import ContainerRun
 
 
 def container_run(stream: bytes, overrides: dict[str, Any] | None = None) -> ContainerRun:

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from grader.grade import NOT_YET, Flag, Outcome, TestGrade
-from grader.judge import Canary, LearnerFacts, RunFacts, ServiceFacts, judge, learner_detail
-from grader.policy import Admission, History, RateLimits, Refusal, admit
-from grader.rubric import (
+from grader.core.grade import NOT_YET, Flag, Outcome, TestGrade
+from grader.core.judge import Canary, LearnerFacts, RunFacts, ServiceFacts, judge, learner_detail
+from grader.core.policy import Admission, History, RateLimits, Refusal, admit
+from grader.core.rubric import (
     fail_reason,
     level_for,
     next_level,
@@ -28,8 +28,8 @@ from grader.rubric import (
     standing,
     zero_criteria,
 )
-from grader.run_report import ContainerRun, parse_harness_stream
-from grader.spec import (
+from grader.core.run_report import ContainerRun, parse_harness_stream
+from grader.core.spec import (
     AssignmentSpec,
     Criterion,
     LoadedAssignment,
@@ -42,8 +42,8 @@ from grader.spec import (
     parse_spec,
     spec_as_dict,
 )
-from grader.urlpolicy import MAX_URL_LENGTH, UrlRefused, check_ref, check_repo_url
-from grader.webhooks import SignatureInvalid, encode_body, signature_header, verify_signature
+from grader.core.urlpolicy import MAX_URL_LENGTH, UrlRefused, check_ref, check_repo_url
+from grader.core.webhook_signing import SignatureInvalid, encode_body, signature_header, verify_signature
 from tests.conftest import LEDGER_DIR
 from tests.unit.runs import container_run
 

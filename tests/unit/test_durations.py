@@ -1,4 +1,4 @@
-"""One ISO-8601 duration type (grader.spec.IsoDuration) validates a spec's `valid_for` and computes the
+"""One ISO-8601 duration type (grader.core.spec.IsoDuration) validates a spec's `valid_for` and computes the
 credential's validUntil, with calendar arithmetic; property tests check it against an independent
 calendar implementation (dateutil's relativedelta) and against its own invariants."""
 
@@ -15,8 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from grader.issuance import valid_until
-from grader.spec import AssignmentSpec, CredentialSpec, IsoDuration, SpecError, parse_spec
+from grader.core.credential_mapping import valid_until
+from grader.core.spec import AssignmentSpec, CredentialSpec, IsoDuration, SpecError, parse_spec
 from tests.conftest import LEDGER_DIR
 
 UTC_TIMES = st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(2400, 12, 31), timezones=st.just(UTC))

@@ -1,4 +1,4 @@
-"""One taxonomy of faults (grader.errors): every fault the grader raises is the learner's, the author's
+"""One taxonomy of faults (grader.core.errors): every fault the grader raises is the learner's, the author's
 or the system's, and one mapping says what each kind means for the CLI, the worker and the API."""
 
 from __future__ import annotations
@@ -7,9 +7,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from grader.api.problems import PROBLEM_MEDIA_TYPE, fault_problem, install
-from grader.docker_client import EngineUnavailable
-from grader.errors import (
+from grader.core.errors import (
     EXIT_BAD_INPUT,
     EXIT_SYSTEM_FAULT,
     AuthorFault,
@@ -23,12 +21,14 @@ from grader.errors import (
     is_known_fault,
     problem_code,
 )
-from grader.fetch import FetchFailed, FetchRefused, FetchUnavailable
-from grader.images import ImageBuildFailed, PackageNotFound
-from grader.issuance_rule import IssuanceRefused
-from grader.sandbox import SandboxUnavailable
-from grader.spec import SpecError, SpecIssue
-from grader.urlpolicy import UrlRefused
+from grader.core.issuance_rule import IssuanceRefused
+from grader.core.spec import SpecError, SpecIssue
+from grader.core.urlpolicy import UrlRefused
+from grader.fetch.repository import FetchFailed, FetchRefused, FetchUnavailable
+from grader.http.problems import PROBLEM_MEDIA_TYPE, fault_problem, install
+from grader.sandbox.containers import SandboxUnavailable
+from grader.sandbox.engine import EngineUnavailable
+from grader.sandbox.images import ImageBuildFailed, PackageNotFound
 
 FAULTS: list[tuple[GraderFault, type[GraderFault]]] = [
     (UrlRefused("userinfo", "no user names"), LearnerFault),

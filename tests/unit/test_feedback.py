@@ -3,9 +3,9 @@ from __future__ import annotations
 import json
 from xml.etree import ElementTree as ET
 
-from grader.feedback import gradescope_results, junit_xml, learner_view, render_html, render_markdown
-from grader.grade import CriterionGrade, Flag, Grade, Outcome, TestGrade
-from grader.spec import AssignmentSpec, FeedbackPolicy, Visibility
+from grader.core.feedback import gradescope_results, junit_xml, learner_view, render_html, render_markdown
+from grader.core.grade import CriterionGrade, Flag, Grade, Outcome, TestGrade
+from grader.core.spec import AssignmentSpec, FeedbackPolicy, Visibility
 
 SECRET = "expected 42 from hidden oracle"
 

@@ -8,7 +8,8 @@ from pathlib import Path
 from rich.console import Console
 from typer.testing import CliRunner
 
-from grader.cli import app, say
+from grader.cli.console import say
+from grader.cli.main import app
 
 PATTERN = "'^[a-z0-9][a-z0-9-]{1,62}$'"
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from grader.feedback import junit_xml, learner_view, render_html, render_markdown
-from grader.grade import Grade, Outcome, TestGrade
-from grader.spec import FeedbackPolicy, Visibility
+from grader.core.feedback import junit_xml, learner_view, render_html, render_markdown
+from grader.core.grade import Grade, Outcome, TestGrade
+from grader.core.spec import FeedbackPolicy, Visibility
 from tests.unit.test_feedback import sample_grade, spec_with
 
 VISIBLE_PRINT = "printed while test_a ran"

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from grader.cli import write_feedback
-from grader.feedback import (
+from grader.core.evidence import Evidence
+from grader.core.feedback import (
     collection_summary,
     hint_for,
     junit_xml,
@@ -21,10 +21,11 @@ from grader.feedback import (
     render_markdown,
     strip_harness_frames,
 )
-from grader.grade import Grade, Outcome, TestGrade
-from grader.pipeline import Evidence, GradingResult
-from grader.rubric import fail_reason, score_rubric
-from grader.spec import AssignmentSpec, LoadedAssignment
+from grader.core.grade import Grade, Outcome, TestGrade
+from grader.core.result import GradingResult
+from grader.core.rubric import fail_reason, score_rubric
+from grader.core.spec import AssignmentSpec, LoadedAssignment
+from grader.grading.outputs import write_feedback
 
 COLLECT_ERROR = """/opt/grader/child.py:683: in load
     exec(code, module.__dict__)

@@ -1,4 +1,4 @@
-"""Whose fault a failed `git fetch` is, from git's own words (grader.fetch._explain): the git host not
+"""Whose fault a failed `git fetch` is, from git's own words (grader.fetch.repository._explain): the git host not
 answering is the system's; a missing repository or ref, a redirect or a stall is the learner's; and the
 learner's URL, which git repeats back in quotes, never decides it."""
 
@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from grader.errors import FaultKind, disposition
-from grader.fetch import FetchFailed, FetchRefused, FetchUnavailable, _explain
-from grader.urlpolicy import check_repo_url
+from grader.core.errors import FaultKind, disposition
+from grader.core.urlpolicy import check_repo_url
+from grader.fetch.repository import FetchFailed, FetchRefused, FetchUnavailable, _explain
 
 HOSTS = ["github.com", "127.0.0.1:8080"]
 

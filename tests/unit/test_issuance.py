@@ -10,19 +10,12 @@ import pytest
 from credentials.models import Profile
 from credentials.verify import verify_credential
 from grader.config import Settings
-from grader.grade import NOT_YET, CriterionGrade, Flag, Grade
-from grader.issuance import (
-    IssuanceRefused,
-    LocalIssuer,
-    local_issuer,
-    results_input,
-    subject_for,
-    unsigned_credential,
-    valid_until,
-)
-from grader.issuance_rule import issuable
-from grader.pipeline import Evidence
-from grader.spec import LoadedAssignment, load_assignment
+from grader.core.credential_mapping import results_input, subject_for, unsigned_credential, valid_until
+from grader.core.evidence import Evidence
+from grader.core.grade import NOT_YET, CriterionGrade, Flag, Grade
+from grader.core.issuance_rule import IssuanceRefused, issuable
+from grader.core.spec import LoadedAssignment, load_assignment
+from grader.issuing.local import LocalIssuer, local_issuer
 from tests.conftest import LEDGER_DIR
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -113,7 +106,7 @@ def test_email_is_hashed_never_shown() -> None:
 )
 def test_no_credential_for_a_grade_that_did_not_pass(grade: Grade, issuer: LocalIssuer, ledger_spec) -> None:
     with pytest.raises(IssuanceRefused):
-        issuer.issue(grade, EVIDENCE, ledger_spec)
+        issuer.issue(grade, EVIDENCE, ledger_spec.spec)
     with pytest.raises(IssuanceRefused):
         unsigned_credential(
             issuer=Profile(id="did:example:issuer"),
@@ -129,7 +122,7 @@ def test_no_credential_for_a_grade_that_did_not_pass(grade: Grade, issuer: Local
 
 
 def test_issued_credential_verifies_and_pins_the_evidence(issuer: LocalIssuer, ledger_spec) -> None:
-    credential = issuer.issue(make_grade(), EVIDENCE, ledger_spec)
+    credential = issuer.issue(make_grade(), EVIDENCE, ledger_spec.spec)
     report = issuer.verify(credential)
     assert report.valid, report.errors
     evidence = credential["evidence"][0]
@@ -144,7 +137,7 @@ def test_issued_credential_verifies_and_pins_the_evidence(issuer: LocalIssuer, l
 
 
 def test_tampering_with_an_issued_credential_is_detected(issuer: LocalIssuer, ledger_spec) -> None:
-    credential = issuer.issue(make_grade(), EVIDENCE, ledger_spec)
+    credential = issuer.issue(make_grade(), EVIDENCE, ledger_spec.spec)
     credential["credentialSubject"]["result"][0]["achievedLevel"] = credential["credentialSubject"]["result"][0][
         "achievedLevel"
     ].replace("exemplary", "not-yet")
@@ -153,8 +146,8 @@ def test_tampering_with_an_issued_credential_is_detected(issuer: LocalIssuer, le
 
 
 def test_revoked_credential_fails_its_status_check(issuer: LocalIssuer, ledger_spec) -> None:
-    first = issuer.issue(make_grade(), EVIDENCE, ledger_spec)
-    second = issuer.issue(make_grade(), EVIDENCE, ledger_spec)
+    first = issuer.issue(make_grade(), EVIDENCE, ledger_spec.spec)
+    second = issuer.issue(make_grade(), EVIDENCE, ledger_spec.spec)
     assert first["credentialStatus"]["statusListIndex"] != second["credentialStatus"]["statusListIndex"]
     record = issuer.revoke(first["id"], "academic misconduct")
     assert record.revoked and record.reason == "academic misconduct"
@@ -167,7 +160,7 @@ def test_revoked_credential_fails_its_status_check(issuer: LocalIssuer, ledger_s
 
 
 def test_after_rotation_old_credentials_verify_and_a_retired_key_cannot_sign(issuer: LocalIssuer, ledger_spec) -> None:
-    old = issuer.issue(make_grade(), EVIDENCE, ledger_spec)
+    old = issuer.issue(make_grade(), EVIDENCE, ledger_spec.spec)
     old_key = issuer.keystore.active_key().key_id
     issuer.keystore.rotate()
     assert issuer.verify(old).valid
@@ -183,7 +176,7 @@ def test_no_credential_from_the_inprocess_mode(issuer: LocalIssuer, ledger_spec)
     grade = make_grade().model_copy(update={"mode": "unit-inprocess"})
     assert not issuable(grade, ledger_spec.spec)
     with pytest.raises(IssuanceRefused, match="unit-inprocess"):
-        issuer.issue(grade, EVIDENCE, ledger_spec)
+        issuer.issue(grade, EVIDENCE, ledger_spec.spec)
     assert issuable(make_grade(), ledger_spec.spec)
 
 
@@ -191,11 +184,11 @@ def test_no_credential_for_a_spec_without_a_credential_block(issuer: LocalIssuer
     practice = ledger_spec.spec.model_copy(update={"credential": None})
     assert not issuable(make_grade(), practice)
     with pytest.raises(IssuanceRefused, match="no 'credential' block"):
-        issuer.issue(make_grade(), EVIDENCE, ledger_spec.model_copy(update={"spec": practice}))
+        issuer.issue(make_grade(), EVIDENCE, practice)
 
 
 def test_the_evidence_says_the_mode() -> None:
-    from grader.issuance import evidence_inputs
+    from grader.core.credential_mapping import evidence_inputs
 
     [unit] = evidence_inputs(EVIDENCE)
     assert "isolated unit mode" in (unit.narrative or "")

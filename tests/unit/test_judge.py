@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from grader.grade import Flag
-from grader.judge import Canary, RunFacts, ServiceFacts, judge
-from grader.run_report import parse_harness_stream
-from grader.spec import LoadedAssignment, load_assignment
+from grader.core.grade import Flag
+from grader.core.judge import Canary, RunFacts, ServiceFacts, judge
+from grader.core.run_report import parse_harness_stream
+from grader.core.spec import LoadedAssignment, load_assignment
 from tests.conftest import LEDGER_DIR
 from tests.unit.runs import container_run
 

@@ -20,18 +20,20 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from grader.api import create_app
-from grader.cli import write_feedback
 from grader.config import Settings
-from grader.feedback import learner_view, render_html, render_markdown
-from grader.grade import Grade
-from grader.judge import Canary, RunFacts, judge
-from grader.pipeline import Evidence, GradingResult
-from grader.run_report import ContainerRun, parse_harness_stream
-from grader.spec import FeedbackPolicy, LoadedAssignment, Visibility, load_assignment
-from grader.store import ops
+from grader.core.evidence import Evidence
+from grader.core.feedback import learner_view, render_html, render_markdown
+from grader.core.grade import Grade
+from grader.core.judge import Canary, RunFacts, judge
+from grader.core.policy import Scope
+from grader.core.result import GradingResult
+from grader.core.run_report import ContainerRun, parse_harness_stream
+from grader.core.spec import FeedbackPolicy, LoadedAssignment, Visibility, load_assignment
+from grader.grading.outputs import write_feedback
+from grader.http import create_app
+from grader.store import catalog, tenancy
 from grader.store.db import engine_for, session_factory, session_scope, upgrade
-from grader.store.models import AssignmentVersion, GradeRecord, Scope, Submission
+from grader.store.models import AssignmentVersion, GradeRecord, Submission
 from tests.conftest import LEDGER_DIR
 from tests.unit.service.test_api import folder_files, tarball
 
@@ -198,8 +200,8 @@ class _Api:
 
     def key(self, *scopes: Scope) -> str:
         with session_scope(self.factory) as session:
-            tenant = ops.tenant_by_slug(session, "acme") or ops.create_tenant(session, "acme", "acme")
-            return ops.create_api_key(session, tenant.id, list(scopes))[1]
+            tenant = tenancy.tenant_by_slug(session, "acme") or tenancy.create_tenant(session, "acme", "acme")
+            return tenancy.create_api_key(session, tenant.id, list(scopes))[1]
 
     def get(self, path: str, key: str, **params: str) -> Any:
         return self.client.get(path, params=params, headers={"Authorization": f"Bearer {key}"})
@@ -227,7 +229,7 @@ def _graded_submission(api: _Api, admin: str, grade: Grade, output: str) -> str:
     assert upload.status_code == 202, upload.text
     with session_scope(api.factory) as session:  # stands in for the worker's check job: it passed
         for version in session.scalars(select(AssignmentVersion)):
-            ops.settle_check(version, None, [])
+            catalog.settle_check(version, None, [])
     created = api.client.post(
         "/api/v1/submissions",
         json={"assignment": "py-ledger", "learner": "ann@example.org", "repo_url": "https://git.example/ann/l.git"},

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from grader.check import ExpectedCriterion, ExpectedOutcome, compare_outcome, reference_problems
-from grader.grade import Outcome
-from grader.judge import judge
-from grader.manifest import Manifest, disagreements, manifest_from_results
-from grader.spec import LoadedAssignment, load_assignment
+from grader.core.expectations import ExpectedCriterion, ExpectedOutcome, compare_outcome, reference_problems
+from grader.core.grade import Outcome
+from grader.core.judge import judge
+from grader.core.manifest import Manifest, disagreements, manifest_from_results
+from grader.core.spec import LoadedAssignment, load_assignment
 from tests.conftest import LEDGER_DIR
 from tests.unit.runs import container_run
 from tests.unit.test_judge import CANARIES, TOKEN, end_event, line
@@ -26,8 +26,8 @@ def ledger() -> LoadedAssignment:
 
 
 def grade_of(ledger: LoadedAssignment, results: list[dict[str, Any]], collect_errors: list[dict[str, Any]] = ()) -> Any:
-    from grader.judge import RunFacts
-    from grader.run_report import parse_harness_stream
+    from grader.core.judge import RunFacts
+    from grader.core.run_report import parse_harness_stream
 
     events = [{"event": "start", "harness": 2}, *results, *collect_errors]
     events += [{"event": "result", "suite": c.suite, "id": c.id, "outcome": "failed"} for c in CANARIES]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from grader.judge import ServiceFacts
-from grader.spec import LoadedAssignment, load_assignment
+from grader.core.judge import ServiceFacts
+from grader.core.spec import LoadedAssignment, load_assignment
 from tests.conftest import LEDGER_DIR
 from tests.unit.test_judge import clean_events, end_event, run
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from grader.grade import NOT_YET, Outcome, TestGrade
-from grader.rubric import level_for, score_criterion, score_rubric
-from grader.spec import Criterion, Rubric
+from grader.core.grade import NOT_YET, Outcome, TestGrade
+from grader.core.rubric import level_for, score_criterion, score_rubric
+from grader.core.spec import Criterion, Rubric
 
 
 def crit(cid: str = "core", points: float = 40, levels: dict[str, float] | None = None, **kw: object) -> Criterion:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from grader.spec import SpecError, load_assignment, parse_spec
+from grader.core.spec import SpecError, load_assignment, parse_spec
 from tests.conftest import LEDGER_DIR
 
 

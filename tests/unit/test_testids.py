@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from grader.testids import base_id, discover_test_ids
+from grader.core.testids import base_id, discover_test_ids
 
 
 def test_discovers_functions_classes_and_nested_files(tmp_path: Path) -> None:

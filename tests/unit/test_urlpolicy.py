@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from grader.urlpolicy import UrlRefused, check_ref, check_repo_url
+from grader.core.urlpolicy import UrlRefused, check_ref, check_repo_url
 
 HOSTS = ["github.com", "git.example.edu:8443", "127.0.0.1:9418"]
 SCHEMES = ["https"]

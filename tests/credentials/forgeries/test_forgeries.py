@@ -21,14 +21,15 @@ from typer.testing import CliRunner
 
 from credentials import canon
 from credentials.inputs import MAX_BYTES
-from credentials.keys import PASSPHRASE_ENV
 from credentials.proof import unsecured_document
 from credentials.status import StatusList
-from grader.api import create_app
-from grader.cli import app as cli_app
+from grader.cli.main import app as cli_app
+from grader.config import KEY_PASSPHRASE_ENV as PASSPHRASE_ENV
 from grader.config import Settings
-from grader.store import issuing, ops
-from grader.store import status as status_lists
+from grader.http import create_app
+from grader.issuing import status_lists
+from grader.issuing import tenant as issuing
+from grader.store import tenancy
 from grader.store.db import make_engine, session_factory, session_scope, upgrade
 from grader.store.models import StatusList as StatusListRow
 from tests.credentials.forgeries.cases import CLASSES, Forgery, Issuer, all_cases, local_issuer
@@ -95,7 +96,7 @@ def test_cli_as_a_process_prints_no_traceback(tmp_path: Path) -> None:
         path = tmp_path / f"{case.name}.json"
         path.write_bytes(case.body)
         result = subprocess.run(
-            [sys.executable, "-m", "grader.cli", "credential", "verify", str(path)],
+            [sys.executable, "-m", "grader", "credential", "verify", str(path)],
             capture_output=True,
             text=True,
             timeout=120,
@@ -117,7 +118,7 @@ class Service:
         self.settings = settings
         self.factory = session_factory(make_engine(settings.resolved_database_url()))
         with session_scope(self.factory) as session:
-            tenant = ops.create_tenant(session, "acme", "Acme Academy")
+            tenant = tenancy.create_tenant(session, "acme", "Acme Academy")
             issuing.init_tenant_keys(session, settings, tenant)
             keystore = issuing.open_keystore(settings, tenant)
             row = status_lists.current_row(session, tenant.id)

@@ -135,14 +135,12 @@ def test_keystore_refuses_to_init_twice(store: Keystore) -> None:
         Keystore.init(store.directory, "x")
 
 
-def test_reopen_with_env_passphrase_signs(store: Keystore, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GRADER_KEY_PASSPHRASE", "correct horse battery staple")
-    reopened = Keystore.open(store.directory)
+def test_reopen_with_the_passphrase_signs(store: Keystore) -> None:
+    reopened = Keystore.open(store.directory, "correct horse battery staple")
     signature = reopened.signer().sign(b"data")
     reopened.active_key().public_key.verify(signature, b"data")
-    monkeypatch.setenv("GRADER_KEY_PASSPHRASE", "nope")
     with pytest.raises(KeyError_, match="wrong passphrase"):
-        Keystore.open(store.directory).signer().sign(b"data")
+        Keystore.open(store.directory, "nope").signer().sign(b"data")
 
 
 def _issue(store: Keystore) -> dict[str, object]:

@@ -16,11 +16,12 @@ import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from grader.api import create_app
 from grader.config import Settings
-from grader.store import ops
+from grader.core.policy import Scope
+from grader.http import create_app
+from grader.store import catalog, tenancy
 from grader.store.db import engine_for, session_factory, session_scope, upgrade
-from grader.store.models import Assignment, AssignmentVersion, Scope
+from grader.store.models import Assignment, AssignmentVersion
 
 LEDGER = Path(__file__).resolve().parents[3] / "assignments" / "py-ledger"
 PROBLEM = "application/problem+json"
@@ -61,8 +62,8 @@ class Api:
     def tenant(self, slug: str, *scopes: Scope) -> str:
         factory = session_factory(engine_for(self.settings.resolved_database_url()))
         with session_scope(factory) as session:
-            found = ops.tenant_by_slug(session, slug) or ops.create_tenant(session, slug, slug)
-            return ops.create_api_key(session, found.id, list(scopes) or [Scope.ADMIN])[1]
+            found = tenancy.tenant_by_slug(session, slug) or tenancy.create_tenant(session, slug, slug)
+            return tenancy.create_api_key(session, found.id, list(scopes) or [Scope.ADMIN])[1]
 
     def call(self, method: str, path: str, key: str | None, **kwargs: Any) -> Any:
         headers = {**kwargs.pop("headers", {}), **({"Authorization": f"Bearer {key}"} if key else {})}
@@ -82,7 +83,7 @@ class Api:
             ).all()
             assert rows
             for row in rows:
-                ops.settle_check(row, {"rows": [], "problems": refusals}, refusals)
+                catalog.settle_check(row, {"rows": [], "problems": refusals}, refusals)
 
     def publish(self, key: str, files: dict[str, bytes]) -> Any:
         """Upload, then settle the check as passed: what the service does once the reference grades right."""

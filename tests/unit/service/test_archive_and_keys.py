@@ -11,8 +11,8 @@ from redis import Redis
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from grader.queue import GRADE_JOB, AllowlistJob, JobNotAllowed
-from grader.spec import hash_assignment, load_assignment
+from grader.core.spec import hash_assignment, load_assignment
+from grader.jobs.queue import GRADE_JOB, AllowlistJob, JobNotAllowed
 from grader.store import apikeys
 from grader.store.archive import ArchiveError, materialize, pack_folder, sha256, unpack_archive
 

@@ -1,6 +1,6 @@
 """Service issuance: a passing grade becomes a signed OB 3.0 credential of the tenant's did:web
 issuer, with a status entry in the tenant's list; credentials.verify accepts it, and revocation shows.
-(The grade-to-credential mapping itself is grader.issuance's and tested with it.)"""
+(The grade-to-credential mapping itself is grader.issuing.local's and tested with it.)"""
 
 from __future__ import annotations
 
@@ -8,16 +8,19 @@ import uuid
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy.orm import Session, sessionmaker
 
-from credentials.keys import PASSPHRASE_ENV
 from credentials.verify import verify_credential
+from grader.config import KEY_PASSPHRASE_ENV as PASSPHRASE_ENV
 from grader.config import Settings
-from grader.grade import NOT_YET, CriterionGrade, Grade
-from grader.pipeline import Evidence
-from grader.spec import load_assignment
-from grader.store import issuing, ops
-from grader.store import status as status_lists
+from grader.core.errors import IssuerUnavailable
+from grader.core.evidence import Evidence
+from grader.core.grade import NOT_YET, CriterionGrade, Grade
+from grader.core.spec import load_assignment
+from grader.issuing import status_lists
+from grader.issuing import tenant as issuing
+from grader.store import tenancy
 from grader.store.db import make_engine, session_factory, session_scope, upgrade
 
 LEDGER = Path(__file__).resolve().parents[3] / "assignments" / "py-ledger"
@@ -87,15 +90,15 @@ EVIDENCE = Evidence(
 def test_without_keys_nothing_is_issued(settings: Settings, factory: sessionmaker[Session]) -> None:
     """A tenant whose keystore is not on this machine gets no credential, and the reason names the fix."""
     with session_scope(factory) as session:
-        tenant = ops.create_tenant(session, "nokeys", "No keys")
+        tenant = tenancy.create_tenant(session, "nokeys", "No keys")
         request = issuing.IssueRequest(tenant, "ann@example.org", SPEC, grade(), EVIDENCE, "urn:uuid:x")
-        with pytest.raises(issuing.IssuerUnavailable, match="grader tenant keys nokeys"):
+        with pytest.raises(IssuerUnavailable, match="grader tenant keys nokeys"):
             issuing.issue(session, settings, request)
 
 
 def test_issued_credential_verifies_and_revocation_shows(settings: Settings, factory: sessionmaker[Session]) -> None:
     with session_scope(factory) as session:
-        tenant = ops.create_tenant(session, "acme", "Acme Academy")
+        tenant = tenancy.create_tenant(session, "acme", "Acme Academy")
         keys = issuing.init_tenant_keys(session, settings, tenant)
         assert keys[0].did == "did:web:grader.example%3A8443:tenants:acme"
         request = issuing.IssueRequest(tenant, "ann@example.org", SPEC, grade(), EVIDENCE, f"urn:uuid:{uuid.uuid4()}")
@@ -124,12 +127,12 @@ def test_keys_made_with_another_passphrase_do_not_sign(
     settings: Settings, factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with session_scope(factory) as session:
-        tenant = ops.create_tenant(session, "acme", "Acme Academy")
+        tenant = tenancy.create_tenant(session, "acme", "Acme Academy")
         issuing.init_tenant_keys(session, settings, tenant)
-    monkeypatch.setenv(PASSPHRASE_ENV, "not the passphrase the keys were made with")
+    elsewhere = settings.model_copy(update={"key_passphrase": SecretStr("not the passphrase the keys were made with")})
     with session_scope(factory) as session:
-        tenant = ops.tenant_by_slug(session, "acme")
+        tenant = tenancy.tenant_by_slug(session, "acme")
         assert tenant is not None
         request = issuing.IssueRequest(tenant, "ann@example.org", SPEC, grade(), EVIDENCE, "urn:uuid:y")
-        with pytest.raises(issuing.IssuerUnavailable, match="passphrase"):
-            issuing.issue(session, settings, request)
+        with pytest.raises(IssuerUnavailable, match="passphrase"):
+            issuing.issue(session, elsewhere, request)

@@ -6,9 +6,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from grader.policy import Admission, History, RateLimits, Refusal, admit, has_any_scope, has_scope, same_tenant
-from grader.spec import SubmissionPolicy
-from grader.store.models import Scope
+from grader.core.policy import (
+    Admission,
+    History,
+    RateLimits,
+    Refusal,
+    Scope,
+    admit,
+    has_any_scope,
+    has_scope,
+    same_tenant,
+)
+from grader.core.spec import SubmissionPolicy
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 LIMITS = RateLimits(learner_per_hour=10, tenant_per_minute=5)

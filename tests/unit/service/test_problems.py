@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
-from grader.api.problems import PROBLEM_MEDIA_TYPE, ProblemError, install
+from grader.http.problems import PROBLEM_MEDIA_TYPE, ProblemError, install
 
 
 class Item(BaseModel):

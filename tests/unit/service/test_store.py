@@ -15,9 +15,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from credentials.status import MIN_BITS, read_status
-from grader.spec import load_assignment
-from grader.store import ops
-from grader.store import status as status_lists
+from grader.core.policy import Scope
+from grader.core.spec import load_assignment
+from grader.issuing import status_lists
+from grader.notify.webhooks import emit
+from grader.store import catalog, submissions, tenancy
 from grader.store.archive import pack_folder, sha256
 from grader.store.db import downgrade, make_engine, session_factory, session_scope, upgrade
 from grader.store.models import (
@@ -25,14 +27,12 @@ from grader.store.models import (
     Base,
     CredentialRecord,
     GradeRecord,
-    Scope,
     StatusList,
     Submission,
     SubmissionState,
     Tenant,
     WebhookEndpoint,
 )
-from grader.webhooks import emit
 
 LEDGER = Path(__file__).resolve().parents[3] / "assignments" / "py-ledger"
 
@@ -55,15 +55,15 @@ def ledger_archive(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, str
 
 
 def tenant(session: Session) -> Tenant:
-    return ops.create_tenant(session, f"t-{uuid.uuid4().hex[:10]}", "Test")
+    return tenancy.create_tenant(session, f"t-{uuid.uuid4().hex[:10]}", "Test")
 
 
-def published(session: Session, tenant_id: str, archive: tuple[bytes, str]) -> ops.PublishResult:
+def published(session: Session, tenant_id: str, archive: tuple[bytes, str]) -> catalog.PublishResult:
     loaded = load_assignment(LEDGER)
-    return ops.publish_version(session, tenant_id, loaded, "spec", archive[0], archive[1])
+    return catalog.publish_version(session, tenant_id, loaded, "spec", archive[0], archive[1])
 
 
-def submission(session: Session, result: ops.PublishResult, learner: str = "ann", key: str | None = None) -> Submission:
+def submission(session: Session, result: catalog.PublishResult, learner: str = "ann", key: str | None = None) -> Submission:
     row = Submission(
         tenant_id=result.assignment.tenant_id,
         assignment_id=result.assignment.id,
@@ -74,7 +74,7 @@ def submission(session: Session, result: ops.PublishResult, learner: str = "ann"
         idempotency_key=key,
         request_hash="h",
     )
-    inserted = ops.insert_submission(session, row)
+    inserted = submissions.insert_submission(session, row)
     assert inserted is not None
     return inserted
 
@@ -96,19 +96,19 @@ def test_migrations_match_the_models_and_go_down_and_up(store_url: str, factory:
 def test_api_keys_are_stored_hashed_and_checked(factory: sessionmaker[Session]) -> None:
     with session_scope(factory) as session:
         owner = tenant(session)
-        key, raw = ops.create_api_key(session, owner.id, [Scope.SUBMIT], "lms")
+        key, raw = tenancy.create_api_key(session, owner.id, [Scope.SUBMIT], "lms")
         key_id = key.id
     with session_scope(factory) as session:
         stored = session.get(ApiKey, key_id)
         assert stored is not None and raw.split("_", 2)[2] not in stored.secret_hash
-        found = ops.authenticate(session, raw)
+        found = tenancy.authenticate(session, raw)
         assert found is not None and found.id == key_id and found.scopes == ["submit"]
-        assert ops.authenticate(session, raw[:-1] + ("A" if raw[-1] != "A" else "B")) is None
-        assert ops.authenticate(session, "gk_nope_nope") is None
-        assert ops.authenticate(session, "not a key") is None
+        assert tenancy.authenticate(session, raw[:-1] + ("A" if raw[-1] != "A" else "B")) is None
+        assert tenancy.authenticate(session, "gk_nope_nope") is None
+        assert tenancy.authenticate(session, "not a key") is None
         stored.revoked_at = datetime.now(UTC)
     with session_scope(factory) as session:
-        assert ops.authenticate(session, raw) is None
+        assert tenancy.authenticate(session, raw) is None
 
 
 def test_versions_are_immutable_and_round_trip(
@@ -121,10 +121,10 @@ def test_versions_are_immutable_and_round_trip(
         again = published(session, owner.id, ledger_archive)
         assert not again.created and again.version.id == first.version.id
         changed = load_assignment(LEDGER).model_copy(update={"spec_hash": "sha256:" + "0" * 64})
-        with pytest.raises(ops.VersionConflict, match="new version"):
-            ops.publish_version(session, owner.id, changed, "spec", b"x", "x")
+        with pytest.raises(catalog.VersionConflict, match="new version"):
+            catalog.publish_version(session, owner.id, changed, "spec", b"x", "x")
         version = first.version
-    loaded = ops.loaded_version(version, tmp_path / "cache")
+    loaded = catalog.loaded_version(version, tmp_path / "cache")
     assert loaded.spec_hash == version.spec_hash == load_assignment(LEDGER).spec_hash
     assert not (loaded.root / "solutions" / "reference").exists() or loaded.root.is_relative_to(tmp_path)
 
@@ -146,8 +146,8 @@ def test_idempotency_key_is_unique_per_tenant(
             request_hash="h",
         )
         session.commit()
-        assert ops.insert_submission(session, duplicate) is None
-        found = ops.submission_by_key(session, first.tenant_id, "k-1")
+        assert submissions.insert_submission(session, duplicate) is None
+        found = submissions.submission_by_key(session, first.tenant_id, "k-1")
         assert found is not None and found.id == first.id
     with session_scope(factory) as session:  # the same key in another tenant is another submission
         other = published(session, tenant(session).id, ledger_archive)
@@ -196,17 +196,17 @@ def test_history_events_and_stuck_submissions(
     with session_scope(factory) as session:
         result = published(session, tenant(session).id, ledger_archive)
         sub = submission(session, result)
-        ops.record_event(session, sub, SubmissionState.FETCHING, "fetch", "start", "")
-        ops.record_event(session, sub, SubmissionState.GRADED, "", "done", "passed")
-        events = ops.events_after(session, sub.tenant_id, sub.id, 0)
+        submissions.record_event(session, sub, SubmissionState.FETCHING, "fetch", "start", "")
+        submissions.record_event(session, sub, SubmissionState.GRADED, "", "done", "passed")
+        events = submissions.events_after(session, sub.tenant_id, sub.id, 0)
         assert [e.state for e in events] == ["queued", "fetching", "graded"]
-        assert ops.events_after(session, sub.tenant_id, sub.id, events[1].id)[0].state == "graded"
-        assert ops.events_after(session, "another-tenant", sub.id, 0) == []
+        assert submissions.events_after(session, sub.tenant_id, sub.id, events[1].id)[0].state == "graded"
+        assert submissions.events_after(session, "another-tenant", sub.id, 0) == []
         assert sub.finished_at is not None and sub.finished_at.tzinfo is not None
         open_one = submission(session, result, learner="bob")
         open_one.updated_at = datetime.now(UTC) - timedelta(hours=1)
         session.flush()
-        stuck = {s.id for s in ops.stuck_submissions(session, datetime.now(UTC) - timedelta(minutes=5))}
+        stuck = {s.id for s in submissions.stuck_submissions(session, datetime.now(UTC) - timedelta(minutes=5))}
         assert open_one.id in stuck and sub.id not in stuck
 
 
@@ -217,7 +217,7 @@ def test_learner_history_counts(factory: sessionmaker[Session], ledger_archive: 
             submission(session, result, learner="cara")
         submission(session, result, learner="dan")
         now = datetime.now(UTC)
-        history = ops.learner_history(session, result.assignment.tenant_id, result.assignment.id, "cara", now)
+        history = submissions.learner_history(session, result.assignment.tenant_id, result.assignment.id, "cara", now)
         assert history.attempts_used == 3 and history.learner_last_hour == 3 and history.tenant_last_minute == 4
         assert history.last_submitted_at is not None and now - history.last_submitted_at < timedelta(minutes=1)
 
@@ -227,10 +227,10 @@ def test_queries_never_cross_tenants(factory: sessionmaker[Session], ledger_arch
         mine = published(session, tenant(session).id, ledger_archive)
         theirs = tenant(session)
         sub = submission(session, mine, key="shared-key")
-        assert ops.get_submission(session, mine.assignment.tenant_id, sub.id) is not None
-        assert ops.get_submission(session, theirs.id, sub.id) is None
-        assert ops.submission_by_key(session, theirs.id, "shared-key") is None
-        assert ops.assignment_by_slug(session, theirs.id, "py-ledger") is None
+        assert submissions.get_submission(session, mine.assignment.tenant_id, sub.id) is not None
+        assert submissions.get_submission(session, theirs.id, sub.id) is None
+        assert submissions.submission_by_key(session, theirs.id, "shared-key") is None
+        assert catalog.assignment_by_slug(session, theirs.id, "py-ledger") is None
 
 
 def test_status_list_allocation_and_revocation(factory: sessionmaker[Session]) -> None:

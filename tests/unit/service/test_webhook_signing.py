@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from grader.webhooks import (
+from grader.core.webhook_signing import (
     SignatureInvalid,
     backoff_intervals,
     encode_body,

@@ -1,5 +1,0 @@
-"""The REST API (FastAPI): `create_app(settings)`."""
-
-from grader.api.app import create_app
-
-__all__ = ["create_app"]

@@ -1,5 +1,0 @@
-"""The ASGI entry point uvicorn imports (settings from GRADER_* environment variables)."""
-
-from grader.api.app import create_app
-
-app = create_app()

@@ -1,0 +1,81 @@
+"""The grading pipeline: fetch -> build -> run -> judge, each stage timed, then (for the CLI) the one
+issue stage of grader.grading.issue.
+
+Stages are plain functions with typed inputs and outputs; this module only strings them together and
+reports progress. The CLI and the queue worker both call `grade_repository`; the worker issues in a
+job stage of its own, through the same `issue_stage`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from grader.config import Settings
+from grader.core.evidence import Evidence
+from grader.core.judge import judge
+from grader.core.result import GradingResult
+from grader.core.spec import LoadedAssignment
+from grader.fetch.repository import Snapshot
+from grader.grading.issue import CredentialIssuer, issue_stage
+from grader.grading.ports import REAL_PORTS, GradingPorts
+from grader.grading.stopwatch import StageEvent, Stopwatch, no_progress
+
+
+def grade_snapshot(
+    assignment: LoadedAssignment,
+    snapshot: Snapshot,
+    settings: Settings,
+    watch: Stopwatch,
+    ports: GradingPorts = REAL_PORTS,
+) -> GradingResult:
+    """Build, run and judge one snapshot; never issues (grader.grading.issue does, for every caller).
+    Raises the faults of grader.core.errors: an author's (a broken assignment) or the system's."""
+    with watch.stage("build", assignment.spec.runner):
+        image = ports.build(assignment, settings, lambda line: watch.on_event("build", "info", line))
+    with watch.stage("run", assignment.spec.mode.value):
+        facts = ports.run(assignment, image.tag, snapshot.path, snapshot.commit, settings)
+    with watch.stage("judge"):
+        grade = judge(assignment, facts)
+    evidence = Evidence(
+        repository=snapshot.url,
+        commit=snapshot.commit,
+        ref=snapshot.ref,
+        assignment_id=assignment.spec.id,
+        assignment_version=assignment.spec.version,
+        spec_hash=assignment.spec_hash,
+        image=image.tag,
+        image_id=image.id,
+        runtime=facts.container.runtime,
+        mode=assignment.spec.mode.value,
+    )
+    output = facts.report.end.output if facts.report.end else ""
+    return GradingResult(grade=grade, evidence=evidence, timings=watch.timings, learner_output=output)
+
+
+def grade_repository(
+    url: str,
+    assignment: LoadedAssignment,
+    settings: Settings,
+    *,
+    ref: str | None = None,
+    on_event: StageEvent = no_progress,
+    issuer: CredentialIssuer | None = None,
+    ports: GradingPorts = REAL_PORTS,
+) -> GradingResult:
+    """Grade one learner repository end to end (and issue, when an issuer is given). Raises the faults of
+    grader.core.errors: the learner's (a refused URL, no such repository), the author's or the system's."""
+    watch = Stopwatch(on_event)
+    settings.work_dir.mkdir(parents=True, exist_ok=True)
+    workspace = Path(tempfile.mkdtemp(prefix="grade-", dir=settings.work_dir))
+    try:
+        with watch.stage("fetch", url):
+            snapshot = ports.fetch(url, ref, workspace / "snapshot", settings)
+        result = grade_snapshot(assignment, snapshot, settings, watch, ports)
+    finally:
+        shutil.rmtree(workspace, ignore_errors=True)
+    if issuer is None:
+        return result
+    credential = issue_stage(result.grade, result.evidence, assignment.spec, issuer, watch)
+    return result.model_copy(update={"credential": credential, "timings": watch.timings})

@@ -1,0 +1,388 @@
+"""Submissions: create (idempotent), read, list, follow live (SSE), feedback under visibility rules."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Literal
+
+import anyio
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse
+from redis.exceptions import RedisError
+from sqlalchemy.orm import Session
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from grader.core.evidence import Evidence
+from grader.core.feedback import learner_view, render_html, render_markdown
+from grader.core.grade import Grade
+from grader.core.policy import RateLimits, Refusal, admit
+from grader.core.spec import AssignmentSpec
+from grader.core.urlpolicy import UrlRefused, check_ref, check_repo_url
+from grader.http.deps import ServicesDep, SessionDep, SubmitCaller, SubmitOnly
+from grader.http.problems import FieldError, ProblemError, fault_problem, not_found
+from grader.http.schemas import EventOut, FeedbackOut, GradeOut, SubmissionCreate, SubmissionOut, SubmissionPage
+from grader.jobs.queue import enqueue_grading
+from grader.store import catalog, submissions
+from grader.store.db import session_scope
+from grader.store.models import (
+    Assignment,
+    AssignmentVersion,
+    GradeRecord,
+    Submission,
+    SubmissionState,
+    Tenant,
+    VersionStatus,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/api/v1/submissions", tags=["submissions"])
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=255,
+        description="Repeat a create with the same key and body: the first submission is returned, no new one made.",
+    ),
+]
+
+
+def view(session: Session, submission: Submission) -> SubmissionOut:
+    assignment = session.get(Assignment, submission.assignment_id)
+    version = session.get(AssignmentVersion, submission.assignment_version_id)
+    assert assignment is not None and version is not None
+    grade = submissions.latest_grade(session, submission)
+    credential = submissions.credential_of_submission(session, submission)
+    base = f"/api/v1/submissions/{submission.id}"
+    links = {"self": base, "events": f"{base}/events", "feedback": f"{base}/feedback"}
+    if credential is not None:
+        links["credential"] = f"/api/v1/credentials/{credential.id}"
+    return SubmissionOut(
+        id=submission.id,
+        assignment=assignment.slug,
+        version=version.version,
+        learner=submission.learner,
+        repo_url=submission.repo_url,
+        ref=submission.ref,
+        attempt=submission.attempt,
+        run=submission.run,
+        state=submission.state,
+        late=submission.late,
+        commit=submission.commit,
+        error=submission.error,
+        created_at=submission.created_at,
+        updated_at=submission.updated_at,
+        finished_at=submission.finished_at,
+        score=grade.score if grade else None,
+        max_score=grade.max_score if grade else None,
+        percent=grade.percent if grade else None,
+        passed=grade.passed if grade else None,
+        credential_id=credential.id if credential else None,
+        links=links,
+    )
+
+
+def _check_url(body: SubmissionCreate, services: ServicesDep) -> None:
+    settings = services.settings
+    try:
+        check_repo_url(body.repo_url, settings.allowed_hosts, settings.allowed_schemes)
+        if body.ref is not None:
+            check_ref(body.ref)
+    except UrlRefused as exc:
+        where = "body.ref" if exc.rule == "ref" else "body.repo_url"
+        raise fault_problem(exc, errors=[FieldError(location=where, message=str(exc))]) from exc
+
+
+def _refuse(refusal: Refusal) -> ProblemError:
+    headers = {"Retry-After": str(refusal.retry_after_s)} if refusal.retry_after_s else None
+    return ProblemError(refusal.status, refusal.code, refusal.detail, title=refusal.title, headers=headers)
+
+
+def _replay(session: Session, tenant_id: str, key: str, body_hash: str) -> Submission | None:
+    existing = submissions.submission_by_key(session, tenant_id, key)
+    if existing is not None and existing.request_hash != body_hash:
+        raise ProblemError(
+            422,
+            "idempotency-key-reused",
+            "this Idempotency-Key was used before with a different request body; use a new key for a new submission",
+        )
+    return existing
+
+
+def gradable_version(session: Session, assignment: Assignment, version: str | None) -> AssignmentVersion:
+    """The version a submission or regrade goes to: named, or the latest published. Raises ProblemError:
+    404 when there is none, 409 when the named version has not passed its check."""
+    found = catalog.pick_version(session, assignment, version)
+    if found is None and version is None and catalog.versions_of(session, assignment):
+        raise ProblemError(
+            409,
+            "no-published-version",
+            f"{assignment.slug} has no published version yet: every upload is still being checked or was refused",
+        )
+    if found is None:
+        raise not_found("version", f"{assignment.slug} {version or '(latest)'}")
+    if found.status != VersionStatus.PUBLISHED:
+        # The reasons stay on the author's check page: they may name hidden tests.
+        raise ProblemError(
+            409,
+            "version-not-published",
+            f"{assignment.slug} {found.version} is {found.status}, not published: it takes no submissions "
+            f"(its check: GET /api/v1/assignments/{assignment.slug}/versions/{found.version}/check)",
+        )
+    return found
+
+
+def _admit(session: Session, services: ServicesDep, tenant_id: str, body: SubmissionCreate) -> Submission:
+    assignment = catalog.assignment_by_slug(session, tenant_id, body.assignment)
+    if assignment is None:
+        raise not_found("assignment", body.assignment)
+    version = gradable_version(session, assignment, body.version)
+    spec = AssignmentSpec.model_validate(version.spec)
+    now = utcnow()
+    tenant = session.get(Tenant, tenant_id)
+    limits = RateLimits(
+        learner_per_hour=services.settings.learner_submissions_per_hour,
+        tenant_per_minute=services.settings.tenant_submissions_per_minute,
+    )
+    history = submissions.learner_history(session, tenant_id, assignment.id, body.learner, now)
+    decision = admit(spec.submission, history, now, limits, tenant.submissions_per_minute if tenant else None)
+    if isinstance(decision, Refusal):
+        raise _refuse(decision)
+    return Submission(
+        tenant_id=tenant_id,
+        assignment_id=assignment.id,
+        assignment_version_id=version.id,
+        learner=body.learner,
+        repo_url=body.repo_url,
+        ref=body.ref,
+        attempt=decision.attempt,
+        late=decision.late,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _enqueue(services: ServicesDep, submission_id: str, run: int) -> None:
+    """After commit: a failure here loses nothing, the reconciler enqueues it later."""
+    try:
+        job_id = enqueue_grading(services.queue, services.settings, submission_id, run)
+    except RedisError as exc:
+        log.warning("could not enqueue %s now (%s); the reconciler will", submission_id, exc)
+        return
+    with session_scope(services.factory) as session:
+        row = session.get(Submission, submission_id)
+        if row is not None:
+            row.job_id = job_id
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=SubmissionOut,
+    responses={200: {"model": SubmissionOut, "description": "A replay of an earlier request with this key"}},
+)
+def create_submission(
+    body: SubmissionCreate,
+    response: Response,
+    session: SessionDep,
+    services: ServicesDep,
+    who: SubmitOnly,
+    idempotency_key: IdempotencyKey = None,
+) -> SubmissionOut:
+    """Submit a repository for grading. The answer comes at once; grading runs on a worker."""
+    _check_url(body, services)
+    body_hash = submissions.request_hash(body.model_dump())
+    if idempotency_key:
+        existing = _replay(session, who.tenant_id, idempotency_key, body_hash)
+        if existing is not None:
+            response.status_code = 200
+            response.headers["Idempotent-Replayed"] = "true"
+            return view(session, existing)
+    try:
+        submission = _admit(session, services, who.tenant_id, body)
+    except ProblemError:
+        # A concurrent request with this key may have committed meanwhile (and now counts against the
+        # cooldown): a retry of the same request must get that submission, not a refusal.
+        existing = _replay(session, who.tenant_id, idempotency_key, body_hash) if idempotency_key else None
+        if existing is None:
+            raise
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+        return view(session, existing)
+    submission.idempotency_key = idempotency_key
+    submission.request_hash = body_hash
+    inserted = submissions.insert_submission(session, submission)
+    if inserted is None:  # a concurrent request with the same key committed first
+        existing = _replay(session, who.tenant_id, idempotency_key or "", body_hash)
+        if existing is None:
+            raise ProblemError(409, "conflict", "a concurrent request conflicted with this one; retry it")
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+        return view(session, existing)
+    session.commit()
+    _enqueue(services, inserted.id, inserted.run)
+    response.headers["Location"] = f"/api/v1/submissions/{inserted.id}"
+    session.refresh(inserted)
+    return view(session, inserted)
+
+
+@router.get("", response_model=SubmissionPage)
+def list_submissions(
+    session: SessionDep,
+    who: SubmitCaller,
+    assignment: Annotated[str | None, Query(max_length=64)] = None,
+    learner: Annotated[str | None, Query(max_length=320)] = None,
+    state: Annotated[SubmissionState | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> SubmissionPage:
+    assignment_id = None
+    if assignment is not None:
+        found = catalog.assignment_by_slug(session, who.tenant_id, assignment)
+        if found is None:
+            return SubmissionPage(items=[], next_offset=None)
+        assignment_id = found.id
+    rows = submissions.page_of_submissions(
+        session, who.tenant_id, assignment_id=assignment_id, learner=learner, state=state, offset=offset, limit=limit + 1
+    )
+    more = len(rows) > limit
+    return SubmissionPage(items=[view(session, s) for s in rows[:limit]], next_offset=offset + limit if more else None)
+
+
+def _own(session: Session, tenant_id: str, submission_id: str) -> Submission:
+    submission = submissions.get_submission(session, tenant_id, submission_id)
+    if submission is None:
+        raise not_found("submission", submission_id)
+    return submission
+
+
+@router.get("/{submission_id}", response_model=SubmissionOut)
+def get_submission(submission_id: str, session: SessionDep, who: SubmitCaller) -> SubmissionOut:
+    return view(session, _own(session, who.tenant_id, submission_id))
+
+
+@router.get("/{submission_id}/history", response_model=list[EventOut])
+def submission_history(submission_id: str, session: SessionDep, who: SubmitCaller) -> list[EventOut]:
+    """Every state the submission went through, oldest first."""
+    _own(session, who.tenant_id, submission_id)
+    return [
+        EventOut.model_validate(e, from_attributes=True)
+        for e in submissions.events_after(session, who.tenant_id, submission_id, 0)
+    ]
+
+
+def _poll(services: ServicesDep, tenant_id: str, submission_id: str, after: int) -> tuple[list[EventOut], bool]:
+    with session_scope(services.factory) as session:
+        events = submissions.events_after(session, tenant_id, submission_id, after)
+        submission = submissions.get_submission(session, tenant_id, submission_id)
+        done = submission is None or SubmissionState(submission.state).terminal
+        return [EventOut.model_validate(e, from_attributes=True) for e in events], done
+
+
+@router.get(
+    "/{submission_id}/events",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events of state changes"}},
+)
+async def follow_submission(
+    submission_id: str,
+    request: Request,
+    services: ServicesDep,
+    who: SubmitCaller,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
+) -> EventSourceResponse:
+    """Live progress: one `state` event per change, then `end` once the submission is finished.
+    Reconnect with `Last-Event-ID` to resume where the stream broke."""
+    tenant_id = who.tenant_id
+    with session_scope(services.factory) as session:
+        _own(session, tenant_id, submission_id)
+    start_after = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+
+    async def stream() -> AsyncIterator[ServerSentEvent]:
+        after = start_after
+        deadline = time.monotonic() + 3600
+        while time.monotonic() < deadline:
+            events, done = await anyio.to_thread.run_sync(_poll, services, tenant_id, submission_id, after)
+            for event in events:
+                after = event.id
+                yield ServerSentEvent(data=event.model_dump_json(), event="state", id=str(event.id))
+            if done:
+                yield ServerSentEvent(data=json.dumps({"submission_id": submission_id}), event="end")
+                return
+            if await request.is_disconnected():
+                return
+            await asyncio.sleep(0.5)
+
+    return EventSourceResponse(stream(), ping=15)
+
+
+def _graded(session: Session, tenant_id: str, submission_id: str) -> tuple[Submission, GradeRecord, AssignmentVersion]:
+    submission = _own(session, tenant_id, submission_id)
+    grade = submissions.latest_grade(session, submission)
+    if grade is None:
+        raise ProblemError(
+            409, "not-graded-yet", f"submission {submission_id} is {submission.state}; it has no grade yet"
+        )
+    version = session.get(AssignmentVersion, grade.assignment_version_id)
+    assert version is not None
+    return submission, grade, version
+
+
+@router.get(
+    "/{submission_id}/feedback",
+    response_model=FeedbackOut,
+    responses={200: {"content": {"text/markdown": {}, "text/html": {}}}},
+)
+def feedback(
+    submission_id: str,
+    session: SessionDep,
+    who: SubmitCaller,
+    format: Annotated[Literal["json", "markdown", "html"], Query()] = "json",
+) -> FeedbackOut | Response:
+    """What the learner may see: hidden tests are shown as the spec's `feedback.hidden_tests` says."""
+    submission, record, version = _graded(session, who.tenant_id, submission_id)
+    spec = AssignmentSpec.model_validate(version.spec)
+    # Every field below comes from the learner view, never from the stored grade: flag details there
+    # name hidden tests and canaries.
+    learner = learner_view(Grade.model_validate(record.grade), spec, record.learner_output)
+    markdown = render_markdown(learner)
+    if format == "markdown":
+        return PlainTextResponse(markdown, media_type="text/markdown; charset=utf-8")
+    if format == "html":
+        return HTMLResponse(render_html(learner))
+    return FeedbackOut(
+        submission_id=submission.id,
+        assignment=spec.id,
+        version=spec.version,
+        score=learner.score,
+        max_score=learner.max_score,
+        percent=learner.percent,
+        passed=learner.passed,
+        late=submission.late,
+        reason=learner.reason,
+        criteria=learner.criteria,
+        suites=learner.suites,
+        flags=learner.flags,
+        markdown=markdown,
+    )
+
+
+@router.get("/{submission_id}/grade", response_model=GradeOut)
+def full_grade(submission_id: str, session: SessionDep, who: SubmitCaller) -> GradeOut:
+    """The whole grade, hidden tests included: for course authors (scope `author`), not learners."""
+    if not ({"author", "admin"} & who.scopes):
+        raise ProblemError(403, "insufficient-scope", "the full grade shows hidden tests; it needs scope author")
+    submission, record, _ = _graded(session, who.tenant_id, submission_id)
+    return GradeOut(
+        submission_id=submission.id,
+        run=record.run,
+        grade=Grade.model_validate(record.grade),
+        evidence=Evidence.model_validate(record.evidence),
+        timings=record.timings,
+        learner_output=record.learner_output,
+        created_at=record.created_at,
+    )

@@ -1,0 +1,92 @@
+"""The worker pool: N rq work-horse processes on the grading queue plus the reconciler, in the foreground
+until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import time
+from types import FrameType
+
+from rq import Queue, Worker
+from rq.serializers import JSONSerializer
+
+from grader.config import Settings, get_settings
+from grader.jobs import queue as jobs
+from grader.jobs.reconciler import reconcile
+from grader.jobs.services import build_services
+
+log = logging.getLogger(__name__)
+
+
+def _work() -> None:
+    """One worker process: an rq Worker on the grading queue, with the retry scheduler."""
+    settings = get_settings()
+    services = build_services(settings)
+    worker = Worker(
+        [services.queue], connection=services.redis, serializer=JSONSerializer, job_class=jobs.AllowlistJob, queue_class=Queue
+    )
+    worker.work(with_scheduler=True, logging_level="INFO")
+
+
+class Pool:
+    """N worker processes plus the reconciler, in the foreground until SIGINT/SIGTERM."""
+
+    def __init__(self, settings: Settings, concurrency: int, exit_with_parent: bool = False) -> None:
+        self.settings = settings
+        self.concurrency = concurrency
+        # `grader serve --grading-workers` starts the pool as a child; uvicorn ends its process by
+        # re-raising the signal, so the pool watches its parent instead of waiting to be told.
+        self.parent = os.getppid() if exit_with_parent else None
+        self.spawn = multiprocessing.get_context("spawn")
+        self.children: list[multiprocessing.process.BaseProcess] = []
+        self.stopping = False
+
+    def _start_child(self) -> multiprocessing.process.BaseProcess:
+        process = self.spawn.Process(target=_work, daemon=False)
+        process.start()
+        return process
+
+    def _stop(self, signum: int, frame: FrameType | None) -> None:
+        self.stopping = True
+
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        self.children = [self._start_child() for _ in range(self.concurrency)]
+        services = build_services(self.settings)
+        factory, queue = services.factory, services.queue
+        next_reconcile = 0.0
+        while not self.stopping:
+            if self.parent is not None and os.getppid() != self.parent:
+                break
+            self.children = [c if c.is_alive() else self._start_child() for c in self.children]
+            if time.monotonic() >= next_reconcile:
+                try:
+                    reconcile(factory, queue, self.settings)
+                except Exception as exc:  # the reconciler must never take the pool down
+                    log.warning("reconcile failed: %s", exc)
+                next_reconcile = time.monotonic() + self.settings.reconcile_interval_s
+            time.sleep(0.5)
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        for child in self.children:
+            if child.is_alive() and child.pid is not None:
+                # rq's warm shutdown: finish the current job, then exit.
+                signal_child(child.pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.settings.job_timeout_s
+        for child in self.children:
+            child.join(max(0.0, deadline - time.monotonic()))
+
+
+def signal_child(pid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signum)
+
+
+def run_pool(settings: Settings, concurrency: int, exit_with_parent: bool = False) -> None:
+    Pool(settings, concurrency, exit_with_parent).run()

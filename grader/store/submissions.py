@@ -1,0 +1,185 @@
+"""Submissions, their history of events and their grades. Every query names its tenant (or, for the
+reconciler, says it spans all)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from grader.core.policy import History
+from grader.store.models import (
+    TERMINAL_STATES,
+    CredentialRecord,
+    GradeRecord,
+    Submission,
+    SubmissionEvent,
+    SubmissionState,
+    utcnow,
+)
+
+
+def request_hash(body: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def submission_by_key(session: Session, tenant_id: str, idempotency_key: str) -> Submission | None:
+    return session.scalar(
+        select(Submission).where(Submission.tenant_id == tenant_id, Submission.idempotency_key == idempotency_key)
+    )
+
+
+def get_submission(session: Session, tenant_id: str, submission_id: str) -> Submission | None:
+    return session.scalar(select(Submission).where(Submission.tenant_id == tenant_id, Submission.id == submission_id))
+
+
+def learner_history(session: Session, tenant_id: str, assignment_id: str, learner: str, now: datetime) -> History:
+    mine = select(Submission).where(
+        Submission.tenant_id == tenant_id, Submission.assignment_id == assignment_id, Submission.learner == learner
+    )
+    # A submission that ended in `error` (the author's fault or ours, never the learner's) uses no attempt.
+    counted = mine.where(Submission.state != SubmissionState.ERROR.value)
+    attempts = session.scalar(select(func.count()).select_from(counted.subquery())) or 0
+    last = session.scalar(
+        select(func.max(Submission.created_at)).where(
+            Submission.tenant_id == tenant_id, Submission.assignment_id == assignment_id, Submission.learner == learner
+        )
+    )
+    hour = session.scalar(
+        select(func.count(Submission.id)).where(
+            Submission.tenant_id == tenant_id,
+            Submission.learner == learner,
+            Submission.created_at > now - timedelta(hours=1),
+        )
+    )
+    minute = session.scalar(
+        select(func.count(Submission.id)).where(
+            Submission.tenant_id == tenant_id, Submission.created_at > now - timedelta(minutes=1)
+        )
+    )
+    return History(
+        attempts_used=attempts, last_submitted_at=last, learner_last_hour=hour or 0, tenant_last_minute=minute or 0
+    )
+
+
+def insert_submission(session: Session, submission: Submission) -> Submission | None:
+    """Insert, or None when a concurrent request with the same idempotency key won the race."""
+    session.add(submission)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        return None
+    record_event(session, submission, SubmissionState.QUEUED, "", "accepted", "")
+    return submission
+
+
+def record_event(
+    session: Session, submission: Submission, state: SubmissionState, stage: str, status: str, detail: str
+) -> SubmissionEvent:
+    """Move a submission to `state` and append the move to its history."""
+    now = utcnow()
+    submission.state = state.value
+    submission.updated_at = now
+    if state in TERMINAL_STATES:
+        submission.finished_at = now
+    event = SubmissionEvent(
+        tenant_id=submission.tenant_id,
+        submission_id=submission.id,
+        run=submission.run,
+        state=state.value,
+        stage=stage,
+        status=status,
+        detail=detail[:2000],
+        at=now,
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+def events_after(session: Session, tenant_id: str, submission_id: str, after_id: int) -> list[SubmissionEvent]:
+    return list(
+        session.scalars(
+            select(SubmissionEvent)
+            .where(
+                SubmissionEvent.tenant_id == tenant_id,
+                SubmissionEvent.submission_id == submission_id,
+                SubmissionEvent.id > after_id,
+            )
+            .order_by(SubmissionEvent.id)
+        )
+    )
+
+
+def stuck_submissions(session: Session, older_than: datetime, limit: int = 500) -> list[Submission]:
+    """Non-terminal submissions that nothing has touched since `older_than` (across all tenants)."""
+    open_states = [s.value for s in SubmissionState if s not in TERMINAL_STATES]
+    return list(
+        session.scalars(
+            select(Submission)
+            .where(Submission.state.in_(open_states), Submission.updated_at < older_than)
+            .order_by(Submission.updated_at)
+            .limit(limit)
+        )
+    )
+
+
+def latest_grade(session: Session, submission: Submission) -> GradeRecord | None:
+    return session.scalar(
+        select(GradeRecord)
+        .where(GradeRecord.tenant_id == submission.tenant_id, GradeRecord.submission_id == submission.id)
+        .order_by(GradeRecord.run.desc())
+        .limit(1)
+    )
+
+
+def credential_of_submission(session: Session, submission: Submission) -> CredentialRecord | None:
+    return session.scalar(
+        select(CredentialRecord).where(
+            CredentialRecord.tenant_id == submission.tenant_id, CredentialRecord.submission_id == submission.id
+        )
+    )
+
+
+def submissions_of_assignment(
+    session: Session,
+    tenant_id: str,
+    assignment_id: str,
+    version_id: str | None = None,
+    submission_ids: Sequence[str] | None = None,
+) -> list[Submission]:
+    """An assignment's submissions, oldest first, optionally of one version or among some ids."""
+    query = select(Submission).where(Submission.tenant_id == tenant_id, Submission.assignment_id == assignment_id)
+    if version_id is not None:
+        query = query.where(Submission.assignment_version_id == version_id)
+    if submission_ids is not None:
+        query = query.where(Submission.id.in_(submission_ids))
+    return list(session.scalars(query.order_by(Submission.created_at)))
+
+
+def page_of_submissions(
+    session: Session,
+    tenant_id: str,
+    *,
+    assignment_id: str | None,
+    learner: str | None,
+    state: SubmissionState | None,
+    offset: int,
+    limit: int,
+) -> list[Submission]:
+    """The tenant's submissions, newest first, filtered by whatever is given."""
+    query = select(Submission).where(Submission.tenant_id == tenant_id)
+    if assignment_id is not None:
+        query = query.where(Submission.assignment_id == assignment_id)
+    if learner is not None:
+        query = query.where(Submission.learner == learner)
+    if state is not None:
+        query = query.where(Submission.state == state.value)
+    return list(session.scalars(query.order_by(Submission.created_at.desc()).offset(offset).limit(limit)))
