@@ -797,7 +797,7 @@ class _ToRdf:
                 if not isinstance(value, str):
                     raise _Unsupported("@id")
                 subject_iri = body.ctx.doc_iri(value)
-                if subject_iri is None:
+                if subject_iri is None or subject_iri[0] == "@":  # relative, or a keyword ("id": "@type")
                     raise _Unsupported(f"relative @id {value!r}")
             else:
                 raise _Unsupported(prop.error)
@@ -937,6 +937,7 @@ class _Rdfc10:
         self.blank_quads: list[Quad] = []
         ground = self.ground_lines.append
         blank = self.blank_quads.append
+        lines = self.first_degree_lines
         for quad in quads:
             s, p, o, g = quad
             s_blank = s[0] == "_"
@@ -949,16 +950,19 @@ class _Rdfc10:
                     ground(f"{s} {p} {o} {g} .\n")
             elif s_blank:
                 blank(quad)
+                mentions.setdefault(s, []).append(quad)
                 if not o_blank:
-                    self._mention(s, quad, f"_:a {p} {o} .\n")
+                    lines.setdefault(s, []).append(f"_:a {p} {o} .\n")
                 elif o == s:
-                    self._mention(s, quad, f"_:a {p} _:a .\n")
+                    lines.setdefault(s, []).append(f"_:a {p} _:a .\n")
                 else:
-                    self._mention(s, quad, f"_:a {p} _:z .\n")
-                    self._mention(o, quad, f"_:z {p} _:a .\n")
+                    lines.setdefault(s, []).append(f"_:a {p} _:z .\n")
+                    mentions.setdefault(o, []).append(quad)
+                    lines.setdefault(o, []).append(f"_:z {p} _:a .\n")
             elif o_blank:
                 blank(quad)
-                self._mention(o, quad, f"{s} {p} _:a .\n")
+                mentions.setdefault(o, []).append(quad)
+                lines.setdefault(o, []).append(f"{s} {p} _:a .\n")
             else:
                 ground(f"{s} {p} {o} .\n")
         self.first_degree: dict[str, str] = {}
@@ -966,13 +970,8 @@ class _Rdfc10:
         self.budget = _NDEGREE_BUDGET
 
     def _mention(self, bnode: str, quad: Quad, line: str) -> None:
-        found = self.mentions.get(bnode)
-        if found is None:
-            self.mentions[bnode] = [quad]
-            self.first_degree_lines[bnode] = [line]
-        else:
-            found.append(quad)
-            self.first_degree_lines[bnode].append(line)
+        self.mentions.setdefault(bnode, []).append(quad)
+        self.first_degree_lines.setdefault(bnode, []).append(line)
 
     def _mention_named_graph(self, quad: Quad) -> None:
         """A quad in a named graph (the fallback path's embedded proofs): each distinct blank node."""

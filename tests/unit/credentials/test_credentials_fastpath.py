@@ -1,0 +1,162 @@
+"""The fast JSON-LD-to-RDF path's cached conversion plans: whatever a document looks like, the fast
+path either hands it to the reference path or produces what the reference path produces, with or
+without its caches."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from credentials import canon
+from credentials.contexts import PINNED_CONTEXTS, load_context
+from credentials.errors import UndefinedTermError
+from tests.unit.credentials.credsamples import sample_credential
+
+EXAMPLES = int(os.environ.get("CREDENTIALS_HYPOTHESIS_EXAMPLES", "60"))
+
+
+def _context_terms() -> list[str]:
+    """Every key of the bundled contexts, scoped ones included."""
+    terms: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                terms.add(key)
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    for url in PINNED_CONTEXTS:
+        walk(load_context(url))
+    return sorted(terms)
+
+
+TERMS = [term for term in _context_terms() if term != "@context"]  # the document keeps its contexts
+PLAIN_TERMS = [term for term in TERMS if not term.startswith("@")]
+ODD_KEYS = ["@id", "@type", "@value", "@list", "@foo", "id", "type", "cred:issuer", "zzUndefined"]
+ODD_VALUES: list[Any] = [
+    None,
+    [],
+    [None],
+    [["a"]],
+    1,
+    -3,
+    2.5,
+    1e22,
+    True,
+    "",
+    "x",
+    "urn:x",
+    "_:b1",
+    "relative/iri",
+    "https://e.org/a b",
+    "@id",
+    "@type",
+    'q"uote\\',
+    "\u0001ctl",
+    "é \u2028 😀",
+    {},
+    {"id": "urn:a"},
+    {"id": "_:q"},
+    {"id": "@type"},
+    {"type": "Profile"},
+    {"type": ["Achievement", "Profile"]},
+    {"type": 3},
+    {"@value": "x"},
+    {"@context": {"a": "urn:a"}},
+    {"type": "Alignment", "targetName": "t", "targetUrl": "https://e.org/x"},
+    ["x", {"id": "urn:y"}],
+]
+
+
+def _nodes(doc: Any) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    if isinstance(doc, dict):
+        out.append(doc)
+        for value in doc.values():
+            out.extend(_nodes(value))
+    elif isinstance(doc, list):
+        for item in doc:
+            out.extend(_nodes(item))
+    return out
+
+
+SCALARS: list[Any] = ["Full", 'a "quoted" \\ name', "line1\nline2", "é 😀", 0, 7, -1.5, 1e21, True, None]
+
+
+@st.composite
+def mutated_credentials(draw: st.DrawFn) -> dict[str, Any]:
+    """A sample credential with a few keys added, renamed, reordered, retyped, copied or given odd
+    values (most changes keep it JSON-LD the fast path converts)."""
+    doc = sample_credential()
+    for _ in range(draw(st.integers(1, 3))):
+        nodes = _nodes(doc)
+        node = draw(st.sampled_from(nodes))
+        key = draw(st.sampled_from(TERMS + ODD_KEYS))
+        action = draw(st.sampled_from(["scalar", "scalar", "copy", "copy", "reorder", "rename", "type", "odd"]))
+        if action == "scalar":
+            # a key the node has (so defined where it is) or any term
+            known = sorted(k for k in node if k not in ("id", "type", "@context")) or PLAIN_TERMS
+            name = draw(st.sampled_from(known) | st.sampled_from(PLAIN_TERMS))
+            node[name] = draw(st.sampled_from(SCALARS) | st.lists(st.sampled_from(SCALARS)))
+        elif action == "copy":
+            source = copy.deepcopy(draw(st.sampled_from(nodes[1:])))
+            target = draw(st.sampled_from(sorted(node))) if node and draw(st.booleans()) else key.lstrip("@")
+            existing = node.get(target)
+            node[target] = [*existing, source] if isinstance(existing, list) else source
+        elif action == "reorder":
+            items = list(node.items())
+            node.clear()
+            node.update(reversed(items))
+        elif action == "rename" and node:
+            node[key] = node.pop(draw(st.sampled_from(sorted(node))))
+        elif action == "type":
+            node["type"] = draw(st.sampled_from([key, [key, "Profile"], ["Evidence"], "Achievement"]))
+        else:
+            node[key] = copy.deepcopy(draw(st.sampled_from([*ODD_VALUES, draw(st.sampled_from(TERMS))])))
+    fresh: dict[str, Any] = json.loads(json.dumps(doc))  # fresh objects, as a verifier parses them
+    return fresh
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_credentials())
+def test_fast_path_agrees_with_reference_on_mutated_documents(doc: dict[str, Any]) -> None:
+    fast = canon.canonicalize_fast_only(doc)
+    if fast is None:
+        return  # outside the fast path's subset: the reference path decides
+    assert fast == canon._canonicalize_fallback(doc)
+    assert canon.to_quads(doc) == canon.to_quads(copy.deepcopy(doc))  # planned once, then reused
+
+
+@settings(max_examples=max(EXAMPLES // 3, 10), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_credentials())
+def test_conversion_is_the_same_without_plan_caches(doc: dict[str, Any]) -> None:
+    cached = canon.to_quads(doc)
+    with pytest.MonkeyPatch.context() as patch:
+        # fresh contexts (their plans start empty) that keep no plan
+        patch.setattr(canon, "_PLAN_CACHE_LIMIT", 0)
+        patch.setattr(canon, "_TOP_CONTEXTS", {})
+        patch.setattr(canon, "_INITIAL", canon._Ctx({}, None, None))
+        assert canon.to_quads(copy.deepcopy(doc)) == cached
+
+
+@given(st.text())
+def test_plain_text_needs_no_escaping(text: str) -> None:
+    if canon._is_plain(text):
+        assert canon._escape(text) == text
+
+
+def test_keyword_as_identifier_is_refused() -> None:
+    doc = sample_credential()
+    doc["credentialSubject"]["achievement"]["criteria"]["id"] = "@type"
+    assert canon.canonicalize_fast_only(doc) is None
+    with pytest.raises(UndefinedTermError):
+        canon.canonicalize(doc)
