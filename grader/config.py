@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     key_passphrase: SecretStr | None = Field(
         default=None, description="Unlocks the issuer keystores (GRADER_KEY_PASSPHRASE); default a generated one."
     )
+    session_secret_key: SecretStr | None = Field(
+        default=None, description="Signs the web pages' session cookies (GRADER_SESSION_SECRET_KEY); default generated."
+    )
     sandbox_owner: str = Field(
         default="grader",
         description="Label value on every sandbox this installation starts, so leftover checks see only their own.",
@@ -82,6 +85,20 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{self.home / 'grader.db'}"
 
 
+def _local_secret(settings: Settings, name: str) -> str:
+    """A secret generated once for this machine and kept in <home> (mode 0600)."""
+    path = settings.home / name
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
@@ -95,10 +112,12 @@ def key_passphrase(settings: Settings) -> str:
     (mode 0600)."""
     if settings.key_passphrase is not None and settings.key_passphrase.get_secret_value():
         return settings.key_passphrase.get_secret_value()
-    path = settings.home / "local-key-passphrase"
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(32))
-    return path.read_text().strip()
+    return _local_secret(settings, "local-key-passphrase")
+
+
+def session_secret(settings: Settings) -> str:
+    """GRADER_SESSION_SECRET_KEY, or one generated for this machine and kept in <home>. Several API replicas
+    must share one: set the variable."""
+    if settings.session_secret_key is not None and settings.session_secret_key.get_secret_value():
+        return settings.session_secret_key.get_secret_value()
+    return _local_secret(settings, "local-session-secret")

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from grader.config import Settings, get_settings
-from grader.http import problems
+from grader.http import problems, web
 from grader.http.api import admin, assignments, credentials, submissions
 from grader.http.metrics import ServiceCollector
 from grader.http.problems import PROBLEM_MEDIA_TYPE, Problem
@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     for router in (submissions.router, assignments.router, credentials.router, credentials.public, admin.router):
         app.include_router(router)
+    web.mount(app, settings)
 
     @app.get("/healthz", response_model=Health, tags=["health"])
     def healthz() -> Health:
