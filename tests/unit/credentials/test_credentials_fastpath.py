@@ -7,15 +7,20 @@ from __future__ import annotations
 import copy
 import json
 import os
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from credentials import canon
+from credentials import canon, dataset, verify
 from credentials.contexts import PINNED_CONTEXTS, load_context
+from credentials.did import did_key, did_key_verification_method
 from credentials.errors import UndefinedTermError
+from credentials.models import Profile
+from credentials.proof import Ed25519Signer, sign_credential
 from tests.unit.credentials.credsamples import sample_credential
 
 EXAMPLES = int(os.environ.get("CREDENTIALS_HYPOTHESIS_EXAMPLES", "60"))
@@ -160,3 +165,39 @@ def test_keyword_as_identifier_is_refused() -> None:
     assert canon.canonicalize_fast_only(doc) is None
     with pytest.raises(UndefinedTermError):
         canon.canonicalize(doc)
+
+
+def test_verification_derives_the_signed_dataset_once() -> None:
+    """The terms check converts the credential once; the proof check reuses its canonical form and
+    the facts are read from the same quads (only the proof configuration is converted besides)."""
+    key = Ed25519PrivateKey.generate()
+    signer = Ed25519Signer(key, did_key_verification_method(key.public_key()))
+    text = json.dumps(
+        sign_credential(sample_credential(issuer=Profile(id=did_key(key.public_key()), name="G")), signer)
+    )
+    converted: list[dict[str, Any]] = []
+    derived: list[list[canon.Quad]] = []
+    read: list[Any] = []
+    to_quads, canonical_form = canon.to_quads, canon.canonical_form
+
+    def counting_to_quads(doc: dict[str, Any]) -> list[canon.Quad] | None:
+        converted.append(doc)
+        return to_quads(doc)
+
+    def recording_canonical_form(doc: dict[str, Any]) -> tuple[str, list[canon.Quad]]:
+        result = canonical_form(doc)
+        derived.append(result[1])
+        return result
+
+    def recording_view(data: Any, json_id: str | None = None) -> Any:
+        read.append(data)
+        return dataset.credential_view(data, json_id)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(canon, "to_quads", counting_to_quads)
+        patch.setattr(canon, "canonical_form", recording_canonical_form)
+        patch.setattr(verify, "credential_view", recording_view)
+        assert verify.verify_credential(text, now=datetime(2025, 1, 1, tzinfo=UTC)).valid
+    assert ["credentialSubject" in doc for doc in converted] == [True, False]  # the credential, the proof options
+    assert "proofPurpose" in converted[1]
+    assert len(derived) == 1 and len(read) == 1 and read[0] is derived[0]
