@@ -67,11 +67,20 @@ class Settings(BaseSettings):
     tenant_submissions_per_minute: int = 120
 
     keys_dir: Path | None = Field(default=None, description="Issuer keystore (default: <home>/keys).")
+    outbox_dir: Path | None = Field(
+        default=None,
+        description="Where the pages write sign-in mails as .eml files (GRADER_OUTBOX_DIR; default <home>/outbox).",
+    )
+    sign_in_link_ttl_s: int = Field(default=900, description="How long a learner's sign-in link stays valid.")
     issuer_name: str = Field(default="Capstone Grader", description="The issuer's display name in credentials.")
 
     @property
     def resolved_keys_dir(self) -> Path:
         return self.keys_dir if self.keys_dir is not None else self.home / "keys"
+
+    @property
+    def resolved_outbox_dir(self) -> Path:
+        return self.outbox_dir if self.outbox_dir is not None else self.home / "outbox"
 
     @property
     def cache_dir(self) -> Path:

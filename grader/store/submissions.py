@@ -183,3 +183,57 @@ def page_of_submissions(
     if state is not None:
         query = query.where(Submission.state == state.value)
     return list(session.scalars(query.order_by(Submission.created_at.desc()).offset(offset).limit(limit)))
+
+
+def learner_submissions(
+    session: Session, tenant_id: str, learner: str, assignment_id: str | None = None, limit: int = 200
+) -> list[Submission]:
+    """One learner's submissions in the tenant, newest first (the learner's own pages)."""
+    query = select(Submission).where(Submission.tenant_id == tenant_id, Submission.learner == learner)
+    if assignment_id is not None:
+        query = query.where(Submission.assignment_id == assignment_id)
+    return list(session.scalars(query.order_by(Submission.created_at.desc()).limit(limit)))
+
+
+def learner_submission(session: Session, tenant_id: str, learner: str, submission_id: str) -> Submission | None:
+    """A submission only when it is this learner's, in this tenant."""
+    return session.scalar(
+        select(Submission).where(
+            Submission.tenant_id == tenant_id, Submission.learner == learner, Submission.id == submission_id
+        )
+    )
+
+
+class ClassRow:
+    """One submission of an assignment with its latest grade and its credential (class results)."""
+
+    __slots__ = ("credential", "grade", "submission")
+
+    def __init__(self, submission: Submission, grade: GradeRecord | None, credential: CredentialRecord | None) -> None:
+        self.submission = submission
+        self.grade = grade
+        self.credential = credential
+
+
+def class_rows(session: Session, tenant_id: str, assignment_id: str) -> list[ClassRow]:
+    """Every submission of an assignment, oldest first, with its latest grade and credential: three
+    queries, each filtered by the tenant."""
+    rows = submissions_of_assignment(session, tenant_id, assignment_id)
+    ids = [s.id for s in rows]
+    latest: dict[str, GradeRecord] = {}
+    credentials: dict[str, CredentialRecord] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        for grade in session.scalars(
+            select(GradeRecord).where(GradeRecord.tenant_id == tenant_id, GradeRecord.submission_id.in_(chunk))
+        ):
+            held = latest.get(grade.submission_id)
+            if held is None or grade.run > held.run:
+                latest[grade.submission_id] = grade
+        for credential in session.scalars(
+            select(CredentialRecord).where(
+                CredentialRecord.tenant_id == tenant_id, CredentialRecord.submission_id.in_(chunk)
+            )
+        ):
+            credentials[credential.submission_id] = credential
+    return [ClassRow(s, latest.get(s.id), credentials.get(s.id)) for s in rows]

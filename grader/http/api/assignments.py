@@ -10,6 +10,7 @@ from pathlib import Path, PurePosixPath
 
 from fastapi import APIRouter, Request, Response
 from redis.exceptions import RedisError
+from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
 from grader.core.spec import SPEC_FILE, LoadedAssignment, SpecError, SpecIssue, load_assignment
@@ -28,6 +29,7 @@ from grader.http.schemas import (
     VersionOut,
 )
 from grader.jobs.queue import enqueue_check
+from grader.jobs.services import Services
 from grader.store import catalog, submissions
 from grader.store.archive import (
     MAX_ARCHIVE_BYTES,
@@ -204,34 +206,54 @@ async def upload_assignment(
     upload = Upload()
     try:
         await _read_upload(request, upload)
-        root = _spec_root(upload.dir)
-        loaded = _load(root)
-        if isinstance(loaded, list):
-            raise ProblemError(
-                422,
-                "invalid-assignment",
-                f"the assignment has {len(loaded)} error(s): "
-                + "; ".join(f"{i.file}: {i.field}: {i.message}" for i in loaded[:5]),
-                errors=[FieldError(location=i.field, message=i.message, file=i.file) for i in loaded],
-            )
-        archive = pack_folder(root)
-        spec_yaml = (root / SPEC_FILE).read_text(encoding="utf-8")
+        result = accept_upload(session, services, who.tenant_id, upload)
     finally:
         upload.close()
+    response.status_code = 202 if result.created else 200
+    response.headers["Location"] = f"/api/v1/assignments/{result.assignment.slug}/versions/{result.version.version}"
+    return PublishOut(assignment=result.assignment.slug, version=_version_out(result.version), created=result.created)
+
+
+def unpack_tarball(data: bytes, upload: Upload) -> None:
+    """A .tar(.gz) of the folder into `upload` (the learner-facing pages' file input); ProblemError 422."""
+    if len(data) > MAX_ARCHIVE_BYTES:
+        raise ProblemError(413, "too-large", f"uploads are limited to {MAX_ARCHIVE_BYTES // (1024 * 1024)} MiB")
     try:
-        result = catalog.publish_version(session, who.tenant_id, loaded, spec_yaml, archive, sha256(archive))
+        unpack_archive(data, upload.dir)
+    except ArchiveError as exc:
+        raise ProblemError(422, "bad-archive", str(exc)) from exc
+    except OSError as exc:
+        raise ProblemError(422, "bad-archive", f"a file in the upload cannot be stored: {exc.strerror}") from exc
+
+
+def accept_upload(session: Session, services: Services, tenant_id: str, upload: Upload) -> catalog.PublishResult:
+    """The one path of an uploaded folder, for the API and the author's pages: validate it (ProblemError 422
+    `invalid-assignment` with every issue as a FieldError naming file and field), store it as `checking`
+    (409 `version-exists` for other content under a number in use), commit, and enqueue its check."""
+    root = _spec_root(upload.dir)
+    loaded = _load(root)
+    if isinstance(loaded, list):
+        raise ProblemError(
+            422,
+            "invalid-assignment",
+            f"the assignment has {len(loaded)} error(s): "
+            + "; ".join(f"{i.file}: {i.field}: {i.message}" for i in loaded[:5]),
+            errors=[FieldError(location=i.field, message=i.message, file=i.file) for i in loaded],
+        )
+    archive = pack_folder(root)
+    spec_yaml = (root / SPEC_FILE).read_text(encoding="utf-8")
+    try:
+        result = catalog.publish_version(session, tenant_id, loaded, spec_yaml, archive, sha256(archive))
     except catalog.VersionConflict as exc:
         raise ProblemError(409, "version-exists", str(exc)) from exc
     version_id, checking = result.version.id, result.version.status == VersionStatus.CHECKING
     session.commit()
     if result.created and checking:
         _enqueue_check(services, version_id)
-    response.status_code = 202 if result.created else 200
-    response.headers["Location"] = f"/api/v1/assignments/{result.assignment.slug}/versions/{result.version.version}"
-    return PublishOut(assignment=result.assignment.slug, version=_version_out(result.version), created=result.created)
+    return result
 
 
-def _enqueue_check(services: ServicesDep, version_id: str) -> None:
+def _enqueue_check(services: Services, version_id: str) -> None:
     """After commit: a failure here loses nothing, the reconciler enqueues the check later."""
     try:
         job_id = enqueue_check(services.queue, services.settings, version_id)
@@ -304,7 +326,7 @@ def get_check(assignment_id: str, version: str, session: SessionDep, who: Author
     )
 
 
-def _regrade_targets(session: SessionDep, assignment: Assignment, body: RegradeIn) -> list[Submission]:
+def _regrade_targets(session: Session, assignment: Assignment, body: RegradeIn) -> list[Submission]:
     only_id = None
     if body.only_version is not None:
         only = catalog.pick_version(session, assignment, body.only_version)
@@ -330,7 +352,12 @@ def regrade(
 ) -> RegradeOut:
     """Grade finished submissions again (against `version`, default the latest). Earlier grades and
     credentials stay as they were: each regrade is a new run with a grade of its own."""
-    assignment = _own(session, who.tenant_id, assignment_id)
+    return regrade_submissions(session, services, _own(session, who.tenant_id, assignment_id), body)
+
+
+def regrade_submissions(session: Session, services: Services, assignment: Assignment, body: RegradeIn) -> RegradeOut:
+    """Regrade an assignment's finished submissions (the API and the author's pages): a new run each,
+    committed and enqueued. Raises ProblemError (409 still grading, 409 version not published, 404)."""
     target = gradable_version(session, assignment, body.version)
     rows = _regrade_targets(session, assignment, body)
     runs: list[tuple[str, int]] = []

@@ -26,6 +26,7 @@ from grader.http.deps import ServicesDep, SessionDep, SubmitCaller, SubmitOnly
 from grader.http.problems import FieldError, ProblemError, fault_problem, not_found
 from grader.http.schemas import EventOut, FeedbackOut, GradeOut, SubmissionCreate, SubmissionOut, SubmissionPage
 from grader.jobs.queue import enqueue_grading
+from grader.jobs.services import Services
 from grader.store import catalog, submissions
 from grader.store.db import session_scope
 from grader.store.models import (
@@ -86,7 +87,7 @@ def view(session: Session, submission: Submission) -> SubmissionOut:
     )
 
 
-def _check_url(body: SubmissionCreate, services: ServicesDep) -> None:
+def _check_url(body: SubmissionCreate, services: Services) -> None:
     settings = services.settings
     try:
         check_repo_url(body.repo_url, settings.allowed_hosts, settings.allowed_schemes)
@@ -136,7 +137,7 @@ def gradable_version(session: Session, assignment: Assignment, version: str | No
     return found
 
 
-def _admit(session: Session, services: ServicesDep, tenant_id: str, body: SubmissionCreate) -> Submission:
+def _admit(session: Session, services: Services, tenant_id: str, body: SubmissionCreate) -> Submission:
     assignment = catalog.assignment_by_slug(session, tenant_id, body.assignment)
     if assignment is None:
         raise not_found("assignment", body.assignment)
@@ -166,7 +167,7 @@ def _admit(session: Session, services: ServicesDep, tenant_id: str, body: Submis
     )
 
 
-def _enqueue(services: ServicesDep, submission_id: str, run: int) -> None:
+def _enqueue(services: Services, submission_id: str, run: int) -> None:
     """After commit: a failure here loses nothing, the reconciler enqueues it later."""
     try:
         job_id = enqueue_grading(services.queue, services.settings, submission_id, run)
@@ -177,6 +178,42 @@ def _enqueue(services: ServicesDep, submission_id: str, run: int) -> None:
         row = session.get(Submission, submission_id)
         if row is not None:
             row.job_id = job_id
+
+
+def submit(
+    session: Session, services: Services, tenant_id: str, body: SubmissionCreate, idempotency_key: str | None = None
+) -> tuple[Submission, bool]:
+    """Every admission rule of a submission in one place, for the API and the learner's pages: the URL
+    policy, the idempotency key, the published version, attempts, cooldown, due date and rate limits.
+    Returns the submission (committed and enqueued) and whether it is a replay of an earlier request
+    with this key. Raises ProblemError with the rule that refused it."""
+    _check_url(body, services)
+    body_hash = submissions.request_hash(body.model_dump())
+    if idempotency_key:
+        existing = _replay(session, tenant_id, idempotency_key, body_hash)
+        if existing is not None:
+            return existing, True
+    try:
+        submission = _admit(session, services, tenant_id, body)
+    except ProblemError:
+        # A concurrent request with this key may have committed meanwhile (and now counts against the
+        # cooldown): a retry of the same request must get that submission, not a refusal.
+        existing = _replay(session, tenant_id, idempotency_key, body_hash) if idempotency_key else None
+        if existing is None:
+            raise
+        return existing, True
+    submission.idempotency_key = idempotency_key
+    submission.request_hash = body_hash
+    inserted = submissions.insert_submission(session, submission)
+    if inserted is None:  # a concurrent request with the same key committed first
+        existing = _replay(session, tenant_id, idempotency_key or "", body_hash)
+        if existing is None:
+            raise ProblemError(409, "conflict", "a concurrent request conflicted with this one; retry it")
+        return existing, True
+    session.commit()
+    _enqueue(services, inserted.id, inserted.run)
+    session.refresh(inserted)
+    return inserted, False
 
 
 @router.post(
@@ -194,40 +231,13 @@ def create_submission(
     idempotency_key: IdempotencyKey = None,
 ) -> SubmissionOut:
     """Submit a repository for grading. The answer comes at once; grading runs on a worker."""
-    _check_url(body, services)
-    body_hash = submissions.request_hash(body.model_dump())
-    if idempotency_key:
-        existing = _replay(session, who.tenant_id, idempotency_key, body_hash)
-        if existing is not None:
-            response.status_code = 200
-            response.headers["Idempotent-Replayed"] = "true"
-            return view(session, existing)
-    try:
-        submission = _admit(session, services, who.tenant_id, body)
-    except ProblemError:
-        # A concurrent request with this key may have committed meanwhile (and now counts against the
-        # cooldown): a retry of the same request must get that submission, not a refusal.
-        existing = _replay(session, who.tenant_id, idempotency_key, body_hash) if idempotency_key else None
-        if existing is None:
-            raise
+    submission, replayed = submit(session, services, who.tenant_id, body, idempotency_key)
+    if replayed:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
-        return view(session, existing)
-    submission.idempotency_key = idempotency_key
-    submission.request_hash = body_hash
-    inserted = submissions.insert_submission(session, submission)
-    if inserted is None:  # a concurrent request with the same key committed first
-        existing = _replay(session, who.tenant_id, idempotency_key or "", body_hash)
-        if existing is None:
-            raise ProblemError(409, "conflict", "a concurrent request conflicted with this one; retry it")
-        response.status_code = 200
-        response.headers["Idempotent-Replayed"] = "true"
-        return view(session, existing)
-    session.commit()
-    _enqueue(services, inserted.id, inserted.run)
-    response.headers["Location"] = f"/api/v1/submissions/{inserted.id}"
-    session.refresh(inserted)
-    return view(session, inserted)
+    else:
+        response.headers["Location"] = f"/api/v1/submissions/{submission.id}"
+    return view(session, submission)
 
 
 @router.get("", response_model=SubmissionPage)
@@ -275,7 +285,7 @@ def submission_history(submission_id: str, session: SessionDep, who: SubmitCalle
     ]
 
 
-def _poll(services: ServicesDep, tenant_id: str, submission_id: str, after: int) -> tuple[list[EventOut], bool]:
+def _poll(services: Services, tenant_id: str, submission_id: str, after: int) -> tuple[list[EventOut], bool]:
     with session_scope(services.factory) as session:
         events = submissions.events_after(session, tenant_id, submission_id, after)
         submission = submissions.get_submission(session, tenant_id, submission_id)
@@ -283,24 +293,15 @@ def _poll(services: ServicesDep, tenant_id: str, submission_id: str, after: int)
         return [EventOut.model_validate(e, from_attributes=True) for e in events], done
 
 
-@router.get(
-    "/{submission_id}/events",
-    response_class=EventSourceResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events of state changes"}},
-)
-async def follow_submission(
-    submission_id: str,
-    request: Request,
-    services: ServicesDep,
-    who: SubmitCaller,
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
+def last_event_after(last_event_id: str | None) -> int:
+    return int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+
+
+def event_stream(
+    request: Request, services: Services, tenant_id: str, submission_id: str, start_after: int
 ) -> EventSourceResponse:
-    """Live progress: one `state` event per change, then `end` once the submission is finished.
-    Reconnect with `Last-Event-ID` to resume where the stream broke."""
-    tenant_id = who.tenant_id
-    with session_scope(services.factory) as session:
-        _own(session, tenant_id, submission_id)
-    start_after = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+    """Server-Sent Events of a submission the caller may read (checked by the caller): one `state`
+    event per change, then `end` once it is finished. The API's stream and the learner's page use it."""
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
         after = start_after
@@ -318,6 +319,25 @@ async def follow_submission(
             await asyncio.sleep(0.5)
 
     return EventSourceResponse(stream(), ping=15)
+
+
+@router.get(
+    "/{submission_id}/events",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events of state changes"}},
+)
+async def follow_submission(
+    submission_id: str,
+    request: Request,
+    services: ServicesDep,
+    who: SubmitCaller,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
+) -> EventSourceResponse:
+    """Live progress: one `state` event per change, then `end` once the submission is finished.
+    Reconnect with `Last-Event-ID` to resume where the stream broke."""
+    with session_scope(services.factory) as session:
+        _own(session, who.tenant_id, submission_id)
+    return event_stream(request, services, who.tenant_id, submission_id, last_event_after(last_event_id))
 
 
 def _graded(session: Session, tenant_id: str, submission_id: str) -> tuple[Submission, GradeRecord, AssignmentVersion]:
