@@ -1,0 +1,274 @@
+"""Browser tests: the real service (API + workers on loopback, Redis, Docker) driven by Debian's chromium
+through Playwright, with axe-core for accessibility.
+
+Fixtures (other browser test modules rely on these names):
+
+- `web_stack` (session): the running service. `.base_url`, `.admin_key`, `.tenant` (slug), `.git` (a
+  loopback git server), `.client(key=None)` (an httpx client on the API, the admin key by default),
+  `.publish_ledger()` (uploads the bundled py-ledger assignment once and waits for its check:
+  `grader.demo.stack.wait_checked`), `.submit(solution, learner)` (publishes a bundled py-ledger
+  solution to the git server, submits it and follows it to its end; returns the submission as the API
+  shows it), `.issue_reference()` (the reference graded once per session: its submission, with
+  `credential_id`), and `.stack` (tests/integration's Stack: `.cli`, `.new_tenant`, `.tail_logs`).
+- `browser_page` (function): a Playwright sync page on /usr/bin/chromium, 1280 px wide, with its own
+  cookies. What went wrong on it lands in the `page_errors` fixture (a list): console errors (a CSP
+  violation among them), uncaught script errors, and responses of status 400 or more (the favicon aside),
+  so a page that navigates to an error on purpose should not assert it empty.
+- `axe_check` (function): `axe_check(page)` runs axe-core on the page and fails on any serious or critical
+  violation, printing each. axe-core comes from npm, installed outside the checkout on first use.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from rich.console import Console
+
+from grader.demo.gitserver import LoopbackGitServer
+from grader.demo.stack import assignment_tarball, follow_to_the_end, free_port, wait_checked
+from tests.integration.test_service_stack import Services, Stack, _start, _stop, _wait_ready, running_services
+
+ROOT = Path(__file__).resolve().parents[2]
+LEDGER_DIR = ROOT / "assignments" / "py-ledger"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+AXE_VERSION = "4.10.3"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test in this folder is a browser test, and needs the integration stack."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.integration)
+
+
+_names = itertools.count()
+
+
+@dataclass
+class WebStack:
+    stack: Stack
+    admin_key: str
+    tenant: str
+    _published: dict[str, Any] | None = None
+    _reference: dict[str, Any] | None = None
+    _console: Console = field(default_factory=lambda: Console(stderr=True))
+
+    @property
+    def base_url(self) -> str:
+        return self.stack.api
+
+    @property
+    def git(self) -> LoopbackGitServer:
+        return self.stack.git
+
+    def client(self, key: str | None = None) -> httpx.Client:
+        return self.stack.client(key or self.admin_key)
+
+    def publish_ledger(self) -> dict[str, Any]:
+        """Upload assignments/py-ledger (once per session) and wait for its check; returns the check."""
+        if self._published is None:
+            with self.client() as client:
+                upload = client.post(
+                    "/api/v1/assignments",
+                    content=assignment_tarball(LEDGER_DIR),
+                    headers={"Content-Type": "application/gzip"},
+                    timeout=120,
+                )
+                assert upload.status_code in (200, 201, 202), upload.text
+                version = upload.json().get("version") or _ledger_version()
+                check = wait_checked(client, "py-ledger", version)
+            assert check["status"] == "published", f"{check}\n{self.stack.tail_logs()}"
+            self._published = check
+        return self._published
+
+    def submit(self, solution: str = "reference", learner: str | None = None) -> dict[str, Any]:
+        """A bundled py-ledger solution published to the git server, submitted and followed to its end."""
+        self.publish_ledger()
+        n = next(_names)
+        url = self.git.publish(f"web-{solution}-{n}", LEDGER_DIR / "solutions" / solution)
+        with self.client() as client:
+            created = client.post(
+                "/api/v1/submissions",
+                json={"assignment": "py-ledger", "learner": learner or f"{solution}-{n}@example.org", "repo_url": url},
+                headers={"Idempotency-Key": f"web-{solution}-{n}-{os.getpid()}"},
+            )
+            assert created.status_code in (200, 201, 202), created.text
+            submission_id = created.json()["id"]
+            final = follow_to_the_end(client, submission_id, self._console)
+            assert final in ("graded", "failed", "refused"), f"ended in {final}\n{self.stack.tail_logs()}"
+            done: dict[str, Any] = client.get(f"/api/v1/submissions/{submission_id}").json()
+        return done
+
+    def issue_reference(self) -> dict[str, Any]:
+        """The reference solution graded once per session; its submission carries `credential_id`."""
+        if self._reference is None:
+            done = self.submit("reference", "reference-learner@example.org")
+            assert done.get("credential_id"), f"no credential: {done}\n{self.stack.tail_logs()}"
+            self._reference = done
+        return self._reference
+
+
+def _ledger_version() -> str:
+    from grader.core.spec import load_assignment
+
+    return load_assignment(LEDGER_DIR).spec.version
+
+
+@pytest.fixture(scope="session")
+def web_redis() -> Iterator[Services]:
+    with running_services(postgres=False) as services:
+        yield services
+
+
+@pytest.fixture(scope="session")
+def web_stack(web_redis: Services, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebStack]:
+    """The service as tests/integration runs it (API + 2 workers on SQLite, Redis, Docker), one tenant."""
+    home = tmp_path_factory.mktemp("web-home")
+    git = LoopbackGitServer(tmp_path_factory.mktemp("web-git"))
+    git.start()
+    port = free_port()
+    env = {
+        **os.environ,
+        "GRADER_HOME": str(home),
+        "GRADER_REDIS_URL": web_redis.redis_url,
+        "GRADER_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "GRADER_ALLOWED_HOSTS": json.dumps([git.host]),
+        "GRADER_ALLOWED_SCHEMES": json.dumps(["http", "https"]),
+        "GRADER_FETCH_TIMEOUT_S": "20",
+        "GRADER_QUEUE_NAME": f"grader-web-{port}",
+        "GRADER_JOB_RETRY_BASE_S": "1",
+        "GRADER_LEARNER_SUBMISSIONS_PER_HOUR": "1000",
+        "GRADER_KEY_PASSPHRASE": "browser-test passphrase",
+        "GRADER_KEYS_DIR": str(home / "keys"),
+    }
+    stack = Stack(api=f"http://127.0.0.1:{port}", env=env, home=home, git=git)
+    try:
+        stack.cli("db", "upgrade")
+        tenant = "web-academy"
+        made = stack.cli("tenant", "create", tenant, "--name", "Web Academy", "--json")
+        admin_key = str(json.loads(made)["admin_key"])
+        _start(stack, "api", "serve", "--port", str(port))
+        _start(stack, "worker", "worker", "--concurrency", "2")
+        _wait_ready(stack)
+        yield WebStack(stack=stack, admin_key=admin_key, tenant=tenant)
+    finally:
+        for process in stack.processes:
+            _stop(process)
+        git.stop()
+
+
+@pytest.fixture(scope="session")
+def _playwright_browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), "chromium is needed for the browser tests (scripts/bootstrap.sh installs it)"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page_errors() -> list[str]:
+    return []
+
+
+@pytest.fixture
+def browser_page(_playwright_browser: Any, page_errors: list[str]) -> Iterator[Any]:
+    """A fresh page (own cookies) 1280 px wide; console errors and page errors land in `page_errors`."""
+    context = _playwright_browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+
+    def on_console(message: Any) -> None:
+        # A failed load is reported below with its URL; the console's own line names none.
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            page_errors.append(message.text)
+
+    def on_response(response: Any) -> None:
+        if response.status >= 400 and not response.url.endswith("/favicon.ico"):
+            page_errors.append(f"{response.status} {response.url}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: page_errors.append(str(error)))
+    page.on("response", on_response)
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def _axe_dir() -> Path:
+    base = Path(os.environ.get("GRADER_INTEROP_CACHE") or Path.home() / ".cache" / "capstone-grader")
+    return base / f"axe-core-{AXE_VERSION}"
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    """axe-core's browser build, installed with npm outside the checkout on first use."""
+    target = _axe_dir()
+    script = target / "node_modules" / "axe-core" / "axe.min.js"
+    if not script.is_file():
+        npm = shutil.which("npm")
+        assert npm, "npm is needed for axe-core (scripts/bootstrap.sh installs it)"
+        staging = target.with_name(target.name + f".tmp{os.getpid()}")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        (staging / "package.json").write_text('{"name": "axe-cache", "private": true}\n')
+        subprocess.run(
+            [npm, "install", "--no-audit", "--no-fund", "--save-exact", f"axe-core@{AXE_VERSION}"],
+            cwd=staging,
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
+    return script.read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def axe_check(axe_source: str) -> Callable[[Any], list[dict[str, Any]]]:
+    """`axe_check(page)`: axe-core over the page as it is now; fails on serious or critical violations.
+    Returns every violation found (minor and moderate ones included) for the caller to look at."""
+
+    def check(page: Any) -> list[dict[str, Any]]:
+        # evaluate() runs through the DevTools protocol, so the page's CSP (no inline scripts) allows it.
+        if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+            page.evaluate(axe_source + "\n;undefined")
+        result: dict[str, Any] = page.evaluate(
+            "async () => await window.axe.run(document, {resultTypes: ['violations']})"
+        )
+        violations: list[dict[str, Any]] = result["violations"]
+        bad = [v for v in violations if v.get("impact") in ("serious", "critical")]
+        for violation in bad:
+            print(f"axe {violation['impact']}: {violation['id']}: {violation['help']} ({violation['helpUrl']})")
+            for node in violation["nodes"][:10]:
+                print(f"    {node.get('target')}: {node.get('failureSummary', '').strip()}")
+        assert not bad, f"{page.url}: {len(bad)} serious or critical accessibility violation(s): " + ", ".join(
+            v["id"] for v in bad
+        )
+        return violations
+
+    return check
