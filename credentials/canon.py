@@ -170,6 +170,7 @@ _NO_CONTEXT: Final[Any] = object()
 _ALLOWED_DEF_KEYS = frozenset({"@id", "@type", "@container", "@context", "@protected"})
 _ALLOWED_CONTAINERS: tuple[frozenset[str], ...] = (frozenset(), frozenset({"@set"}), frozenset({"@list"}))
 _IRI_CACHE_LIMIT = 4096
+_IRI_CACHE_CHARS = 512  # longer strings (documents are untrusted, up to 1 MiB) are expanded every time
 
 
 class _Term:
@@ -257,7 +258,7 @@ class _Ctx:
             return self._vocab_iris[value]
         except KeyError:
             iri = self._expand(value, vocab=True)
-            if len(self._vocab_iris) < _IRI_CACHE_LIMIT:
+            if len(self._vocab_iris) < _IRI_CACHE_LIMIT and len(value) <= _IRI_CACHE_CHARS:
                 self._vocab_iris[value] = iri
             return iri
 
@@ -266,7 +267,7 @@ class _Ctx:
             return self._doc_iris[value]
         except KeyError:
             iri = self._expand(value, vocab=False)
-            if len(self._doc_iris) < _IRI_CACHE_LIMIT:
+            if len(self._doc_iris) < _IRI_CACHE_LIMIT and len(value) <= _IRI_CACHE_CHARS:
                 self._doc_iris[value] = iri
             return iri
 
@@ -275,7 +276,7 @@ class _Ctx:
         found = self._props.get(key)
         if found is None:
             found = _Prop(self, key)
-            if len(self._props) < _PLAN_CACHE_LIMIT:
+            if _keep_plan(self, len(key)):
                 self._props[key] = found
         return found
 
@@ -285,8 +286,9 @@ class _Ctx:
         found = self._shapes.get(cache_key)
         if found is None:
             found = _Shape(self, active_property, keys)
-            if len(self._shapes) < _PLAN_CACHE_LIMIT:
+            if _keep_plan(self, sum(map(len, keys)) + len(active_property or "")):
                 self._shapes[cache_key] = found
+                found.kept = True
         return found
 
     # -- context processing --
@@ -540,7 +542,38 @@ def _literal(value: Any, datatype: str | None) -> str:
 # context and reused by every later document; per document only the values are looked at. A key
 # the fast path cannot handle is planned as an error entry, raised when the conversion reaches it,
 # so the conversion fails at the same point as a walk that looked everything up as it went.
-_PLAN_CACHE_LIMIT = 1024  # entries per context and kind of plan (keys come from untrusted input)
+# Plans are keyed by JSON keys and type names, which come from untrusted documents: plans of long
+# keys are not kept, and all the plans kept (in every context) are at most _PLAN_LIMIT; when that
+# budget is spent they are all dropped and planned again as documents need them. Memory stays
+# bounded whatever comes in, and the plans real documents need come back at once.
+_PLAN_LIMIT = 10_000
+_PLAN_KEY_CHARS = 1024
+_planned: set[_Ctx] = set()  # contexts holding kept plans
+_plans_kept = 0
+
+
+def _keep_plan(holder: _Ctx | None, chars: int) -> bool:
+    """Whether a new plan over keys of ``chars`` characters may be kept by ``holder`` (None: kept
+    inside a plan a context holds)."""
+    global _plans_kept
+    if _PLAN_LIMIT <= 0 or chars > _PLAN_KEY_CHARS:
+        return False
+    if _plans_kept >= _PLAN_LIMIT:
+        _drop_plans()
+    if holder is not None:
+        _planned.add(holder)
+    _plans_kept += 1
+    return True
+
+
+def _drop_plans() -> None:
+    global _plans_kept
+    for ctx in _planned:
+        ctx._props.clear()
+        ctx._shapes.clear()
+    _planned.clear()
+    _plans_kept = 0
+
 
 _PROPERTY: Final = 0
 _ID: Final = 1
@@ -640,7 +673,7 @@ class _Shape:
     reverting a type-scoped context and applying the property-scoped one, and its @type key; with
     its body plans by type names (the type-scoped contexts they apply)."""
 
-    __slots__ = ("bodies", "ctx", "type_key")
+    __slots__ = ("bodies", "ctx", "kept", "type_key")
 
     def __init__(self, active: _Ctx, active_property: str | None, keys: tuple[str, ...]) -> None:
         # Property-scoped context of the property holding this node (looked up before reverting).
@@ -665,12 +698,13 @@ class _Shape:
         self.ctx = active
         self.type_key = type_keys[0] if type_keys else None
         self.bodies: dict[tuple[str, ...], _Body] = {}
+        self.kept = False  # whether a context keeps this plan (and so its bodies are worth keeping)
 
     def body(self, keys: tuple[str, ...], names: tuple[str, ...]) -> _Body:
         found = self.bodies.get(names)
         if found is None:
             found = _Body(self.ctx, keys, names)
-            if len(self.bodies) < _PLAN_CACHE_LIMIT:
+            if self.kept and _keep_plan(None, sum(map(len, names))):  # kept by this shape
                 self.bodies[names] = found
         return found
 
@@ -868,7 +902,7 @@ def _named(iri: str) -> str:
         if _BAD_IRI_CHARS.search(iri):
             raise _Unsupported(f"IRI {iri!r}")
         term = f"<{iri}>"
-        if len(_NAMED_CACHE) < _IRI_CACHE_LIMIT:
+        if len(_NAMED_CACHE) < _IRI_CACHE_LIMIT and len(iri) <= _IRI_CACHE_CHARS:
             _NAMED_CACHE[iri] = term
     return term
 

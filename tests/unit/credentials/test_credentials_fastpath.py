@@ -147,10 +147,30 @@ def test_conversion_is_the_same_without_plan_caches(doc: dict[str, Any]) -> None
     cached = canon.to_quads(doc)
     with pytest.MonkeyPatch.context() as patch:
         # fresh contexts (their plans start empty) that keep no plan
-        patch.setattr(canon, "_PLAN_CACHE_LIMIT", 0)
+        patch.setattr(canon, "_PLAN_LIMIT", 0)
         patch.setattr(canon, "_TOP_CONTEXTS", {})
         patch.setattr(canon, "_INITIAL", canon._Ctx({}, None, None))
         assert canon.to_quads(copy.deepcopy(doc)) == cached
+
+
+def test_plans_stay_within_their_budget() -> None:
+    """With room for a few plans only, they are dropped and made again: same quads, bounded memory;
+    plans of long keys are not kept at all."""
+    doc = json.loads(json.dumps(sample_credential()))
+    expected = canon.to_quads(doc)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(canon, "_TOP_CONTEXTS", {})
+        patch.setattr(canon, "_INITIAL", canon._Ctx({}, None, None))
+        patch.setattr(canon, "_PLAN_LIMIT", 5)
+        for _ in range(3):
+            assert canon.to_quads(copy.deepcopy(doc)) == expected
+            assert canon._plans_kept <= 5
+        patch.setattr(canon, "_PLAN_LIMIT", 10_000)
+        assert canon.to_quads(copy.deepcopy(doc)) == expected
+        kept = canon._plans_kept
+        long_key = {**copy.deepcopy(doc), "x" * (canon._PLAN_KEY_CHARS + 1): "value"}
+        assert canon.to_quads(long_key) is None  # an undefined term: planned, refused, not kept
+        assert canon._plans_kept == kept
 
 
 @given(st.text())
