@@ -5,3 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 ROUTERS: list[APIRouter] = []
+
+from grader.http.web import public  # noqa: E402  (credential, issuer, achievement and verifier pages)
+
+ROUTERS.append(public.router)
+
+from grader.http.web import learner  # noqa: E402  (learner and author pages)
+
+ROUTERS.append(learner.router)
