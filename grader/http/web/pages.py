@@ -13,3 +13,7 @@ ROUTERS.append(public.router)
 from grader.http.web import learner  # noqa: E402  (learner and author pages)
 
 ROUTERS.append(learner.router)
+
+from grader.http.web import author  # noqa: E402
+
+ROUTERS.append(author.router)
