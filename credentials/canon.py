@@ -6,13 +6,14 @@ Two implementations produce the same canonical N-Quads:
   which is RDFC-1.0 for SHA-256;
 * the fast path: a direct JSON-LD-to-RDF walk over the subset of JSON-LD 1.1 that credentials use
   (term definitions with ``@id``/``@type``/``@container`` ``@set``/``@list``, type- and property-scoped
-  contexts, ``@protected``, compact IRIs), with processed contexts cached, and pyoxigraph's RDFC-1.0
-  canonicalizer.
+  contexts, ``@protected``, compact IRIs), with processed contexts cached and, per context, compiled
+  conversion plans (how a key, a node's keys, a node's types convert: see :class:`_Prop`), and our
+  RDFC-1.0 (pyoxigraph's canonicalizer is kept as an oracle for tests).
 
 The fast path never guesses: anything outside its subset, and anything safe mode would reject, makes
 it hand the document to the reference path, which then either produces the result or raises the
-precise error. Tests check both paths agree on the standard's test vector and on generated
-credentials.
+precise error. Tests check both paths agree on the standard's test vector and on generated and
+mutated credentials.
 
 Safe mode: the VC 2.0 context has no ``@vocab``, so plain JSON-LD silently drops an undefined property
 (and leaves an undefined type as a relative IRI that RDF cannot hold): that data would look signed but
