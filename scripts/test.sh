@@ -7,7 +7,7 @@ if [ -x scripts/start-services.sh ]; then
   scripts/start-services.sh
 fi
 echo "[test] ruff + mypy + lint-imports (the layering rule)"
-.venv/bin/ruff check grader credentials tests bench
+.venv/bin/ruff check grader credentials grader_harness runners tests bench
 .venv/bin/mypy
 .venv/bin/lint-imports
 echo "[test] pytest"

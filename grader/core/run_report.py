@@ -12,9 +12,10 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from grader.core.grade import Outcome
+from grader_harness import protocol
 
-PREFIX = b"@@grader:"
-OUTCOMES = {"passed", "failed", "error", "skipped"}
+PREFIX = protocol.EVENT_PREFIX_BYTES
+OUTCOMES = set(protocol.RESULT_OUTCOMES)
 
 
 class ReportedTest(BaseModel):
@@ -29,7 +30,7 @@ class TestOutput(BaseModel):
     """What was printed during one test (setup to teardown), as the harness split its capped capture.
 
     Data only: it never changes a result. `before_hidden` says the harness saw all of it printed before
-    any test outside the visible suite began (see runners/harness/harness.py AttributedOutput)."""
+    any test outside the visible suite began (see grader_harness/output.py AttributedOutput)."""
 
     __test__ = False  # not a pytest test class, despite the name
 
@@ -113,11 +114,11 @@ class RunReport(BaseModel):
 
 def _apply(report: RunReport, event: dict[str, Any], seen: set[tuple[str, str]]) -> None:
     kind = event.get("event")
-    if kind == "start":
+    if kind == protocol.START:
         report.started = True
-    elif kind == "output":
+    elif kind == protocol.OUTPUT:
         report.outputs.append(TestOutput.model_validate(event))
-    elif kind == "result":
+    elif kind == protocol.RESULT:
         test = ReportedTest.model_validate(event)
         if test.outcome.value not in OUTCOMES:
             raise ValueError(f"outcome {test.outcome} is not reportable")
@@ -127,26 +128,26 @@ def _apply(report: RunReport, event: dict[str, Any], seen: set[tuple[str, str]])
             return
         seen.add(key)
         report.results.append(test)
-    elif kind == "collect_error":
+    elif kind == protocol.COLLECT_ERROR:
         report.collect_errors.append(CollectError.model_validate(event))
-    elif kind == "finish":
+    elif kind == protocol.FINISH:
         status = event.get("exit_status")
         if report.finish_status is not None or not isinstance(status, int):
             raise ValueError("finish reported twice or without a status")
         report.finish_status = status
-    elif kind == "end":
+    elif kind == protocol.END:
         if report.end is not None:
             raise ValueError("end reported twice")
         report.end = HarnessEnd.model_validate(event)
-    elif kind == "tamper":
+    elif kind == protocol.TAMPER:
         report.tampers.append(Signal.model_validate(event))
-    elif kind == "notice":
+    elif kind == protocol.NOTICE:
         report.notices.append(Signal.model_validate(event))
-    elif kind == "service":
+    elif kind == protocol.SERVICE:
         if report.service is not None:
             raise ValueError("service readiness reported twice")
         report.service = ServiceReadiness.model_validate(event)
-    elif kind == "crash":
+    elif kind == protocol.CRASH:
         report.crash = str(event.get("traceback", ""))[-4000:]
     else:
         raise ValueError(f"unknown event {kind!r}")

@@ -34,12 +34,13 @@ from docker.models.containers import Container
 
 from grader.sandbox.containers import remove_by_name
 from grader.sandbox.engine import docker_client
+from grader_harness.protocol import BRIDGE_PREFIX_BYTES, CONTROL_PREFIX_BYTES
 
 MAX_LINE = 8 * 1024 * 1024
 MAX_RESTARTS = 30
 MAX_FLOODS = 3  # learner containers killed for flooding before the learner's side is stopped for the run
-BRIDGE = b"@@bridge:"
-CONTROL = b"@@bctl:"
+BRIDGE = BRIDGE_PREFIX_BYTES
+CONTROL = CONTROL_PREFIX_BYTES
 
 
 class AttachedStream:

@@ -25,6 +25,7 @@ from grader.core.errors import SystemFault
 from grader.core.run_report import ContainerRun
 from grader.core.spec import Limits
 from grader.sandbox.engine import available_runtimes, docker_client
+from grader_harness.protocol import SUBMISSION_DIR, TESTS_ROOT
 
 LABEL = "io.capstone-grader.run"
 NETWORK_LABEL = "io.capstone-grader.network"
@@ -37,8 +38,6 @@ def sandbox_owner() -> str:
     for leftovers sees only its own containers when several graders share one engine."""
     return get_settings().sandbox_owner
 CONTAINER_UID = "1000:1000"
-TESTS_ROOT = "/grader/tests"
-SUBMISSION_DIR = "/workspace/submission"
 # Under gVisor the engine's pids limit also counts the sandbox kernel's own threads.
 RUNSC_PIDS_HEADROOM = 128
 LOG_HEADROOM = 8 * 1024 * 1024

@@ -20,6 +20,7 @@ from pathlib import Path
 from docker.errors import APIError, BuildError, ImageNotFound
 from pydantic import BaseModel
 
+import grader_harness
 from grader.config import Settings
 from grader.core.errors import AuthorFault, SystemFault
 from grader.core.spec import SPEC_FILE, LoadedAssignment, default_runners_dir
@@ -186,14 +187,30 @@ def _build_with_wheels(
         return _build(context, tag, buildargs, progress)
 
 
+def harness_package_dir() -> Path:
+    """The in-container harness package (grader_harness), as this worker has it."""
+    return Path(grader_harness.__file__).resolve().parent
+
+
+def harness_package_files(package: Path) -> list[Path]:
+    """Every file of the harness package (sources, py.typed, anything added later), never bytecode."""
+    return sorted(p for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+
+
+def harness_package_digest(package: Path) -> str:
+    """What a runner image's tag owes to the harness package: every file of it, by path and content."""
+    return _digest_files(harness_package_files(package), package.parent)
+
+
 def runner_image(runner: str, settings: Settings, progress: Progress = _quiet) -> ImageRef:
     runners = default_runners_dir()
     recipe = runners / runner
     harness = runners / "harness"
+    package = harness_package_dir()
     base = ensure_base_image(runner, settings, progress)
     base_id = docker_client().images.get(base).id or base
-    files = [p for p in [*recipe.rglob("*"), *harness.rglob("*.py")] if p.is_file() and "__pycache__" not in p.parts]
-    tag = f"grader-runner/{runner}:{_digest_files(files, runners, [base_id])}"
+    files = [p for p in [*recipe.rglob("*"), *harness.rglob("*")] if p.is_file() and "__pycache__" not in p.parts]
+    tag = f"grader-runner/{runner}:{_digest_files(files, runners, [base_id, harness_package_digest(package)])}"
     cached = _image(tag)
     if cached:
         return cached
@@ -206,7 +223,9 @@ def runner_image(runner: str, settings: Settings, progress: Progress = _quiet) -
 
     def add_recipe(context: Path) -> None:
         shutil.copy(recipe / "Dockerfile", context / "Dockerfile")
+        # The entry points at /opt/grader, the package beside them (/opt/grader/grader_harness).
         shutil.copytree(harness, context / "harness", ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(package, context / "harness" / package.name, ignore=shutil.ignore_patterns("__pycache__"))
 
     return _build_with_wheels(add_recipe, requirements, tag, {"BASE": base}, progress)
 

@@ -8,8 +8,8 @@
                                                     results (tester's stdout only)
 
 Learner code never enters the tester: the suites import the learner's modules through proxies
-(runners/harness/bridge_client.py) whose every operation is a request the learner's container answers
-by value (runners/harness/agent.py). The verdict is decided in the tester and leaves over its own
+(grader_harness/bridge/client.py) whose every operation is a request the learner's container answers
+by value (grader_harness/bridge/agent.py). The verdict is decided in the tester and leaves over its own
 stdout; the learner's container sees only the requests made of its code. Both containers get every
 restriction of the sandbox (no network at all, gVisor where offered) and are removed afterwards.
 """
@@ -33,7 +33,6 @@ from grader.core.run_report import ContainerRun, parse_harness_stream
 from grader.core.spec import Isolation, LoadedAssignment
 from grader.sandbox.bridge_relay import LearnerRecord, Relay, create_container
 from grader.sandbox.containers import (
-    SUBMISSION_DIR,
     choose_runtime,
     container_guard,
     hardened_options,
@@ -51,8 +50,9 @@ from grader.sandbox.unit_mode import (
     snapshot_notices,
     staged,
 )
+from grader_harness.protocol import AGENT_COMMAND, SUBMISSION_DIR
 
-AGENT = ["/opt/venv/bin/python", "-I", "/opt/grader/agent.py"]
+AGENT = list(AGENT_COMMAND)
 # The learner's frames carry values by value: room for them beyond its printed output.
 LEARNER_PROTOCOL_BUDGET = 16 * 1024 * 1024
 

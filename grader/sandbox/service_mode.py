@@ -23,11 +23,9 @@ from docker.types import Mount
 from grader.config import Settings
 from grader.core.errors import AuthorFault
 from grader.core.judge import RunFacts, ServiceFacts
-from grader.core.run_report import PREFIX as PROTOCOL_PREFIX
 from grader.core.run_report import parse_harness_stream
 from grader.core.spec import LoadedAssignment, ServiceSpec
 from grader.sandbox.containers import (
-    SUBMISSION_DIR,
     SandboxUnavailable,
     ServiceContainer,
     internal_network,
@@ -37,6 +35,7 @@ from grader.sandbox.containers import (
 )
 from grader.sandbox.engine import available_runtimes
 from grader.sandbox.unit_mode import OUTPUT_EXPANSION, PROTOCOL_HEADROOM, build_payload, plant_canaries, staged
+from grader_harness.protocol import EVENT_PREFIX_BYTES, HOME_DIR, PYCACHE_DIR, SUBMISSION_DIR
 
 SERVICE_ALIAS = "service"
 SERVICE_RUNTIME = "runc"  # runsc is registered with --network=none on these engines
@@ -62,7 +61,7 @@ def service_command(service: ServiceSpec) -> str:
 
     Both commands come from the author's spec, never from the learner's repository.
     """
-    lines = ["set -e", "mkdir -p /tmp/home /tmp/pycache"]
+    lines = ["set -e", f"mkdir -p {HOME_DIR} {PYCACHE_DIR}"]
     if service.build:
         lines.append(service.build)
     lines.append(service.start)
@@ -72,11 +71,11 @@ def service_command(service: ServiceSpec) -> str:
 def service_environment(service: ServiceSpec) -> dict[str, str]:
     return {
         "PORT": str(service.port),
-        "HOME": "/tmp/home",
+        "HOME": HOME_DIR,
         "TMPDIR": "/tmp",
         "PATH": "/opt/venv/bin:/usr/local/bin:/usr/bin:/bin",
         "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONPYCACHEPREFIX": "/tmp/pycache",
+        "PYTHONPYCACHEPREFIX": PYCACHE_DIR,
         "PYTHONUNBUFFERED": "1",
     }
 
@@ -95,7 +94,7 @@ def _facts(learner: ServiceContainer) -> ServiceFacts:
         oom_killed=bool(state.get("OOMKilled")),
         log=log[-LOG_TAIL_BYTES:].decode("utf-8", "replace"),
         log_bytes=learner.reader.total,
-        protocol_in_output=log.count(PROTOCOL_PREFIX),
+        protocol_in_output=log.count(EVENT_PREFIX_BYTES),
     )
 
 

@@ -29,15 +29,16 @@ from grader.core.judge import Canary, RunFacts
 from grader.core.run_report import parse_harness_stream
 from grader.core.spec import LoadedAssignment
 from grader.core.testids import is_test_file
-from grader.sandbox.containers import SUBMISSION_DIR, TESTS_ROOT, choose_runtime, run_container, unit_mounts
+from grader.sandbox.containers import choose_runtime, run_container, unit_mounts
+from grader_harness.protocol import ATTRIBUTED_BUDGET, SUBMISSION_DIR, TESTS_ROOT
 
 CANARY_COUNT = 3
 # Room for the harness's own events on top of the learner's capped output, which the harness sends as
 # UTF-8 JSON: a byte of it becomes at most 3 (an invalid byte becomes U+FFFD).
 OUTPUT_EXPANSION = 3
 # What each test printed travels once more, in that test's "output" event: at most this many bytes in all
-# (runners/harness/harness.py ATTRIBUTED_BUDGET), expanded likewise.
-ATTRIBUTED_OUTPUT = 1024 * 1024
+# (the harness's ATTRIBUTED_BUDGET), expanded likewise.
+ATTRIBUTED_OUTPUT = ATTRIBUTED_BUDGET
 # Events, up to 1 M characters of failure messages, and the output attributed to tests.
 PROTOCOL_HEADROOM = 8 * 1024 * 1024 + OUTPUT_EXPANSION * ATTRIBUTED_OUTPUT
 MAX_SOURCES_BYTES = 8 * 1024 * 1024

@@ -19,13 +19,13 @@ from grader.core.spec import FeedbackPolicy, LoadedAssignment, Visibility
 from grader.fetch.local import local_snapshot
 from grader.grading.pipeline import grade_snapshot
 from grader.grading.stopwatch import Stopwatch, no_progress
+from grader_harness.protocol import SLICE_LIMIT
 from tests.conftest import copy_with_spec, solution_files
 
 pytestmark = pytest.mark.integration
 
 ECHO_DIR = Path(__file__).resolve().parent.parent / "data" / "assignments" / "py-echo"
 HIDDEN_PRINTS = ("hidden-secret-word", "Hidden-Secret-Quiet")
-SLICE_LIMIT = 4 * 1024  # runners/harness/harness.py
 
 
 @pytest.fixture(scope="module", params=["unit", "unit-inprocess"])

@@ -6,6 +6,15 @@ import sys
 
 MARKER = "grader-probe-" + "hidden-marker-7f3a9c"
 TESTER_MODULES = ("pytest", "_pytest", "pluggy", "child", "harness", "bridge_client", "grader_tests")
+# Of the harness package, the learner's container has only the agent and what it imports.
+AGENT_MODULES = ("grader_harness", "grader_harness.protocol", "grader_harness.bridge", "grader_harness.bridge.codec",
+                 "grader_harness.bridge.agent")
+
+
+def _tester_module(name):
+    if name.split(".")[0] == "grader_harness":
+        return name not in AGENT_MODULES
+    return name.split(".")[0] in TESTER_MODULES
 TESTER_FILES = ("/grader/tests", "/opt/grader/child.py")
 
 
@@ -25,12 +34,12 @@ def _strings(obj):
 def search():
     found = []
     for name in list(sys.modules):
-        if name.split(".")[0] in TESTER_MODULES:
+        if _tester_module(name):
             found.append(f"module {name}")
     objects = gc.get_objects()
     for obj in objects:
         module = getattr(type(obj), "__module__", "") or ""
-        if module.split(".")[0] in TESTER_MODULES:
+        if module and _tester_module(module):
             found.append(f"object of {module}.{type(obj).__name__}")
         code = getattr(obj, "__code__", None)
         if code is not None and ("/grader/tests" in code.co_filename or "test_" in os.path.basename(code.co_filename)):

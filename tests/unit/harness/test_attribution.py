@@ -1,4 +1,4 @@
-"""The harness's split of the captured output by test (runners/harness/harness.py Relay, AttributedOutput),
+"""The harness's split of the captured output by test (grader_harness.relay.Relay, output.AttributedOutput),
 driven through real pipes as the child would write them: each test gets what was printed between its
 boundaries, capped; a test that began after a hidden one, or whose slice the harness cannot tell apart from
 later output (a child that ran ahead of its acknowledgements), is never marked `before_hidden`."""
@@ -8,16 +8,16 @@ from __future__ import annotations
 import hmac
 import json
 import os
-import sys
+import selectors
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-HARNESS = Path(__file__).resolve().parents[3] / "runners" / "harness"
-sys.path.insert(0, str(HARNESS))
-import harness  # noqa: E402
+from grader_harness.output import OutputCapture
+from grader_harness.protocol import SLICE_LIMIT
+from grader_harness.relay import Relay
+from grader_harness.signing import EventVerifier
 
 KEY = b"k" * 32
 
@@ -54,12 +54,12 @@ class Child:
         os.set_blocking(self.ack_read, False)
         self.seq = 0
         self.emitted = Emitted()
-        self.relay = harness.Relay(
-            FakeChild(self.output_read), self.results_read, self.emitted, harness.EventVerifier(KEY),
-            harness.OutputCapture(256 * 1024), ack_fd=self.ack_write,
+        self.relay = Relay(
+            FakeChild(self.output_read), self.results_read, self.emitted, EventVerifier(KEY),
+            OutputCapture(256 * 1024), ack_fd=self.ack_write,
         )
         for fd, kind in ((self.output_read, "output"), (self.results_read, "results")):
-            self.relay.selector.register(fd, harness.selectors.EVENT_READ, kind)
+            self.relay.selector.register(fd, selectors.EVENT_READ, kind)
 
     def print(self, text: str) -> None:
         os.write(self.output, text.encode())
@@ -134,10 +134,10 @@ def test_each_test_gets_what_it_printed_and_the_rest_is_outside(child: Child) ->
 
 
 def test_a_slice_is_capped_and_says_how_much_was_cut(child: Child) -> None:
-    in_step(child, "visible", "test_v.py::test_loud", "x" * (harness.SLICE_LIMIT + 100))
+    in_step(child, "visible", "test_v.py::test_loud", "x" * (SLICE_LIMIT + 100))
     event = child.outputs()["test_v.py::test_loud"]
-    assert event["output"] == "x" * harness.SLICE_LIMIT + "\n[… 100 bytes cut]"
-    assert event["output_bytes"] == harness.SLICE_LIMIT + 100
+    assert event["output"] == "x" * SLICE_LIMIT + "\n[… 100 bytes cut]"
+    assert event["output_bytes"] == SLICE_LIMIT + 100
 
 
 def test_control_characters_and_invalid_bytes_are_made_printable(child: Child) -> None:

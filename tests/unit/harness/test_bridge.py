@@ -1,4 +1,4 @@
-"""The bridge of isolated unit mode without Docker: the real agent (runners/harness/agent.py) in a
+"""The bridge of isolated unit mode without Docker: the real agent (runners/harness/agent.py, its launcher) in a
 subprocess serving a learner package from a temporary folder, and the real tester-side client
 (bridge_client.Connection) in this process, joined by pipes through a small relay that plays the
 worker's part (prefixing the learner's lines, restarting the agent on request)."""
@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
+from grader_harness.bridge import client as bridge_client
+from grader_harness.bridge import codec as bridge_codec
+
 HARNESS = Path(__file__).resolve().parents[3] / "runners" / "harness"
-sys.path.insert(0, str(HARNESS))
-import bridge_client  # noqa: E402
-import bridge_codec  # noqa: E402
 
 LEARNER = {
     "shop/__init__.py": """
