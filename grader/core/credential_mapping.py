@@ -46,8 +46,9 @@ def valid_until(start: datetime, duration: IsoDuration | str | None) -> datetime
     return parsed.after(start)
 
 
-def achievement_input(spec: AssignmentSpec, achievement_id: str) -> AchievementInput:
-    """The spec's credential block and rubric as an OB 3.0 achievement with a rubric."""
+def achievement_input(spec: AssignmentSpec, achievement_id: str, default_image: str | None = None) -> AchievementInput:
+    """The spec's credential block and rubric as an OB 3.0 achievement with a rubric. Its image is the
+    spec's `achievement.image`, else `default_image` (the issuer's generated badge, when it serves one)."""
     if spec.credential is None:
         raise IssuanceRefused(f"{spec.id} {spec.version} has no 'credential' block")
     achievement = spec.credential.achievement
@@ -80,7 +81,7 @@ def achievement_input(spec: AssignmentSpec, achievement_id: str) -> AchievementI
         rubric=rubric,
         passing_score=round(spec.rubric.max_points * spec.rubric.pass_rule.min_percent / 100, 2),
         version=spec.version,
-        image=achievement.image,
+        image=achievement.image or default_image,
     )
 
 
@@ -141,12 +142,13 @@ def unsigned_credential(
     status: BitstringStatusListEntry | None,
     credential_id: str,
     now: datetime,
+    default_image: str | None = None,
 ) -> dict[str, Any]:
     require_issuable(grade, spec)
     assert spec.credential is not None  # checked by require_issuable
     return build_credential(
         issuer=issuer,
-        achievement=achievement_input(spec, achievement_id),
+        achievement=achievement_input(spec, achievement_id, default_image),
         subject=subject_for(learner),
         results=results_input(grade),
         evidence=evidence_inputs(evidence),

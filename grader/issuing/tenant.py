@@ -48,6 +48,26 @@ def tenant_did(settings: Settings, slug: str) -> str:
     return did_web(host, f"tenants/{slug}")
 
 
+def issuer_url(public_url: str, slug: str) -> str:
+    """The tenant's issuer profile (`issuer.url` of its credentials): a page, or the JSON-LD Profile."""
+    return f"{public_url.rstrip('/')}/tenants/{slug}"
+
+
+def achievement_url(public_url: str, slug: str, assignment_id: str, version: str) -> str:
+    """The achievement of one version of an assignment (`achievement.id`): a page, or the JSON-LD Achievement."""
+    return f"{issuer_url(public_url, slug)}/achievements/{assignment_id}/{version}"
+
+
+def achievement_image_url(public_url: str, slug: str, assignment_id: str, version: str) -> str:
+    """The default badge image (grader.issuing.badge), the `achievement.image` unless the spec names one."""
+    return f"{achievement_url(public_url, slug, assignment_id, version)}/image.png"
+
+
+def credential_url(public_url: str, row_id: str) -> str:
+    """Where the holder shares the credential: its page, or the signed document."""
+    return f"{public_url.rstrip('/')}/api/v1/public/credentials/{row_id}"
+
+
 def sync_keys(session: Session, tenant: Tenant, keystore: Keystore) -> list[IssuerKey]:
     """Mirror the keystore's public keys into `issuer_keys` (new keys added, states updated)."""
     rows = {
@@ -136,7 +156,7 @@ def issue(session: Session, settings: Settings, request: IssueRequest) -> tuple[
     sync_keys(session, request.tenant, keystore)
     row, index = status_lists.allocate_index(session, request.tenant.id, settings.public_url)
     now = utcnow().astimezone(UTC)
-    base = settings.public_url.rstrip("/")
+    public_url, slug = settings.public_url, request.tenant.slug
     status = BitstringStatusListEntry(
         id=f"{status_lists.list_url(settings.public_url, row.id)}#{index}",
         statusPurpose="revocation",
@@ -145,9 +165,10 @@ def issue(session: Session, settings: Settings, request: IssueRequest) -> tuple[
     )
     spec = request.spec
     unsigned = unsigned_credential(  # the mapping shared with the CLI's local issuer
-        issuer=Profile(id=keystore.issuer_id(), name=request.tenant.name, url=f"{base}/tenants/{request.tenant.slug}"),
+        issuer=Profile(id=keystore.issuer_id(), name=request.tenant.name, url=issuer_url(public_url, slug)),
         spec=spec,
-        achievement_id=f"{base}/tenants/{request.tenant.slug}/achievements/{spec.id}/{spec.version}",
+        achievement_id=achievement_url(public_url, slug, spec.id, spec.version),
+        default_image=achievement_image_url(public_url, slug, spec.id, spec.version),
         learner=request.learner,
         grade=request.grade,
         evidence=request.evidence,

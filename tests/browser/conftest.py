@@ -95,8 +95,7 @@ class WebStack:
                     timeout=120,
                 )
                 assert upload.status_code in (200, 201, 202), upload.text
-                version = upload.json().get("version") or _ledger_version()
-                check = wait_checked(client, "py-ledger", version)
+                check = wait_checked(client, "py-ledger", _ledger_version())
             assert check["status"] == "published", f"{check}\n{self.stack.tail_logs()}"
             self._published = check
         return self._published

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy.orm import Session
 
 from credentials.inputs import MAX_BYTES
@@ -16,6 +16,7 @@ from grader.config import Settings
 from grader.http.deps import AdminCaller, ServicesDep, SessionDep, SubmitCaller
 from grader.http.problems import ProblemError, not_found
 from grader.http.schemas import CredentialOut, RevokeIn, VerificationOut
+from grader.http.web.rendering import wants_html
 from grader.issuing import status_lists
 from grader.issuing import tenant as issuing
 from grader.jobs.queue import enqueue_delivery
@@ -31,7 +32,7 @@ LD_JSON = "application/ld+json"
 
 
 def _public_url(services: ServicesDep, credential: CredentialRecord) -> str:
-    return f"{services.settings.public_url.rstrip('/')}/api/v1/public/credentials/{credential.id}"
+    return issuing.credential_url(services.settings.public_url, credential.id)
 
 
 def _out(services: ServicesDep, credential: CredentialRecord) -> CredentialOut:
@@ -192,13 +193,26 @@ def verify_any(
     return verify_document(session, services.settings, body)
 
 
-@public.get("/api/v1/public/credentials/{credential_id}", responses={200: {"content": {LD_JSON: {}}}})
-def public_credential(credential_id: str, session: SessionDep) -> JSONResponse:
-    """The credential as issued, for its holder to share: anyone with the id can fetch it."""
+@public.get(
+    "/api/v1/public/credentials/{credential_id}",
+    response_model=None,
+    responses={200: {"content": {LD_JSON: {}, "text/html": {}}}},
+)
+def public_credential(
+    credential_id: str, request: Request, session: SessionDep, services: ServicesDep
+) -> JSONResponse | HTMLResponse:
+    """The credential as issued, for its holder to share: anyone with the id can fetch it. A browser
+    (Accept preferring text/html) gets its page instead: the badge, results, evidence and a live check."""
     credential = session.get(CredentialRecord, credential_id)
     if credential is None:
         raise not_found("credential", credential_id)
-    return JSONResponse(credential.document, media_type=LD_JSON)
+    if wants_html(request):
+        from grader.http.web.public import credential_page
+
+        return credential_page(request, session, services.settings, credential)
+    response = JSONResponse(credential.document, media_type=LD_JSON)
+    response.headers["Vary"] = "Accept"
+    return response
 
 
 @public.get("/api/v1/public/status-lists/{list_id}", responses={200: {"content": {LD_JSON: {}}}})
