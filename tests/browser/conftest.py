@@ -26,6 +26,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,17 +140,17 @@ def web_redis() -> Iterator[Services]:
         yield services
 
 
-@pytest.fixture(scope="session")
-def web_stack(web_redis: Services, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebStack]:
-    """The service as tests/integration runs it (API + 2 workers on SQLite, Redis, Docker), one tenant."""
-    home = tmp_path_factory.mktemp("web-home")
-    git = LoopbackGitServer(tmp_path_factory.mktemp("web-git"))
+@contextmanager
+def running_web_stack(redis: Services, home: Path, git_root: Path) -> Iterator[WebStack]:
+    """The service as tests/integration runs it (API + 2 workers on SQLite, Redis, Docker), one tenant,
+    a loopback git server. Used by the `web_stack` fixture and by scripts/screenshots.py."""
+    git = LoopbackGitServer(git_root)
     git.start()
     port = free_port()
     env = {
         **os.environ,
         "GRADER_HOME": str(home),
-        "GRADER_REDIS_URL": web_redis.redis_url,
+        "GRADER_REDIS_URL": redis.redis_url,
         "GRADER_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "GRADER_ALLOWED_HOSTS": json.dumps([git.host]),
         "GRADER_ALLOWED_SCHEMES": json.dumps(["http", "https"]),
@@ -174,6 +175,13 @@ def web_stack(web_redis: Services, tmp_path_factory: pytest.TempPathFactory) -> 
         for process in stack.processes:
             _stop(process)
         git.stop()
+
+
+@pytest.fixture(scope="session")
+def web_stack(web_redis: Services, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebStack]:
+    """The running service (see `running_web_stack`)."""
+    with running_web_stack(web_redis, tmp_path_factory.mktemp("web-home"), tmp_path_factory.mktemp("web-git")) as made:
+        yield made
 
 
 @pytest.fixture(scope="session")
