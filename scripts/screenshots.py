@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import sys
 from contextlib import ExitStack
 from pathlib import Path
@@ -73,7 +74,43 @@ def main() -> int:
                 page.screenshot(path=str(target), full_page=True)
                 print(target.relative_to(ROOT))
             context.close()
+        _learner_and_author_shots(web, chromium, done)
     return 0
+
+
+def _learner_and_author_shots(web: Any, chromium: Any, done: dict[str, Any]) -> None:
+    """The learner's pages (signed in by the outbox link as the reference's learner) and the author's
+    (signed in with the admin key), at both widths."""
+    from tests.browser import test_author_pages as author
+    from tests.browser import test_learner_pages as learner
+
+    submission = f"{web.base_url}/learn/submissions/{done['id']}"
+    learner_shots: dict[str, str] = {
+        "learner-dashboard": f"{web.base_url}/learn",
+        "learner-assignment": f"{web.base_url}/learn/assignments/py-ledger",
+        "learner-progress": submission,
+        "learner-feedback": f"{submission}/feedback",
+    }
+    author_shots: dict[str, str] = {
+        "author-assignments": f"{web.base_url}/author",
+        "author-class-results": f"{web.base_url}/author/assignments/py-ledger",
+        "author-version": f"{web.base_url}/author/assignments/py-ledger/versions/{done['version']}",
+    }
+    for label, width in WIDTHS.items():
+        for sign_in, shots in (
+            (lambda page: learner.sign_in(page, web, done["learner"]), learner_shots),
+            (lambda page: author.sign_in(page, web, web.admin_key), author_shots),
+        ):
+            context = chromium.new_context(viewport={"width": width, "height": 900}, device_scale_factor=1)
+            page = context.new_page()
+            sign_in(page)
+            page.wait_for_url(re.compile(r"/(learn|author)$"))
+            for name, url in shots.items():
+                page.goto(url)
+                target = OUT / f"{name}-{label}.png"
+                page.screenshot(path=str(target), full_page=True)
+                print(target.relative_to(ROOT))
+            context.close()
 
 
 if __name__ == "__main__":
