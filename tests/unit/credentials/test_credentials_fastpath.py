@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from credentials import canon, dataset, verify
+from credentials import canon, dataset, jsonld_context, nquads, verify
 from credentials.contexts import PINNED_CONTEXTS, load_context
 from credentials.did import did_key, did_key_verification_method
 from credentials.errors import UndefinedTermError
@@ -147,9 +147,9 @@ def test_conversion_is_the_same_without_plan_caches(doc: dict[str, Any]) -> None
     cached = canon.to_quads(doc)
     with pytest.MonkeyPatch.context() as patch:
         # fresh contexts (their plans start empty) that keep no plan
-        patch.setattr(canon, "_PLAN_LIMIT", 0)
-        patch.setattr(canon, "_TOP_CONTEXTS", {})
-        patch.setattr(canon, "_INITIAL", canon._Ctx({}, None, None))
+        patch.setattr(jsonld_context, "_PLAN_LIMIT", 0)
+        patch.setattr(jsonld_context, "_TOP_CONTEXTS", {})
+        patch.setattr(jsonld_context, "_INITIAL", jsonld_context.Context({}, None, None))
         assert canon.to_quads(copy.deepcopy(doc)) == cached
 
 
@@ -159,24 +159,24 @@ def test_plans_stay_within_their_budget() -> None:
     doc = json.loads(json.dumps(sample_credential()))
     expected = canon.to_quads(doc)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(canon, "_TOP_CONTEXTS", {})
-        patch.setattr(canon, "_INITIAL", canon._Ctx({}, None, None))
-        patch.setattr(canon, "_PLAN_LIMIT", 5)
+        patch.setattr(jsonld_context, "_TOP_CONTEXTS", {})
+        patch.setattr(jsonld_context, "_INITIAL", jsonld_context.Context({}, None, None))
+        patch.setattr(jsonld_context, "_PLAN_LIMIT", 5)
         for _ in range(3):
             assert canon.to_quads(copy.deepcopy(doc)) == expected
-            assert canon._plans_kept <= 5
-        patch.setattr(canon, "_PLAN_LIMIT", 10_000)
+            assert jsonld_context._plans_kept <= 5
+        patch.setattr(jsonld_context, "_PLAN_LIMIT", 10_000)
         assert canon.to_quads(copy.deepcopy(doc)) == expected
-        kept = canon._plans_kept
-        long_key = {**copy.deepcopy(doc), "x" * (canon._PLAN_KEY_CHARS + 1): "value"}
+        kept = jsonld_context._plans_kept
+        long_key = {**copy.deepcopy(doc), "x" * (jsonld_context._PLAN_KEY_CHARS + 1): "value"}
         assert canon.to_quads(long_key) is None  # an undefined term: planned, refused, not kept
-        assert canon._plans_kept == kept
+        assert jsonld_context._plans_kept == kept
 
 
 @given(st.text())
 def test_plain_text_needs_no_escaping(text: str) -> None:
-    if canon._is_plain(text):
-        assert canon._escape(text) == text
+    if nquads.is_plain(text):
+        assert nquads.escape_literal(text) == text
 
 
 def test_keyword_as_identifier_is_refused() -> None:
