@@ -40,7 +40,7 @@ class TestGrade(BaseModel):
     # the verdict; the learner sees it as grader.core.feedback's rules allow.
     output: str = ""
     # All of `output` was printed before any hidden test began, so it cannot carry what the learner's
-    # code was shown there (see runners/harness/harness.py AttributedOutput).
+    # code was shown there (see grader_harness/output.py AttributedOutput).
     output_before_hidden: bool = False
 
 
