@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     tenant_submissions_per_minute: int = 120
 
     keys_dir: Path | None = Field(default=None, description="Issuer keystore (default: <home>/keys).")
+    resolve_did_web: bool = Field(
+        default=False,
+        description="Let the verifier fetch other issuers' did:web documents over HTTPS (public hosts only).",
+    )
     outbox_dir: Path | None = Field(
         default=None,
         description="Where the pages write sign-in mails as .eml files (GRADER_OUTBOX_DIR; default <home>/outbox).",

@@ -14,6 +14,7 @@ from credentials.inputs import MAX_BYTES
 from credentials.verify import FetchedStatusList, verify_credential
 from grader.config import Settings
 from grader.http.deps import AdminCaller, ServicesDep, SessionDep, SubmitCaller
+from grader.http.did_web import fetch_did_web
 from grader.http.problems import ProblemError, not_found
 from grader.http.schemas import CredentialOut, RevokeIn, VerificationOut
 from grader.http.web.rendering import wants_html
@@ -96,6 +97,14 @@ def _did_documents(session: Session) -> list[dict[str, Any]]:
     return documents
 
 
+def _issuer_of(document: Any) -> str:
+    if not isinstance(document, dict):
+        return ""
+    issuer = document.get("issuer")
+    value = issuer.get("id") if isinstance(issuer, dict) else issuer
+    return value if isinstance(value, str) else ""
+
+
 def verify_document(session: Session, settings: Settings, document: dict[str, Any] | bytes) -> VerificationOut:
     """Every check of credentials.verify, with this service's status lists and DID documents.
 
@@ -110,6 +119,12 @@ def verify_document(session: Session, settings: Settings, document: dict[str, An
         except (ValueError, RecursionError):
             parsed = None
     did_documents = _did_documents(session)
+    trusted = {d.get("id") for d in did_documents}
+    issuer = _issuer_of(parsed)
+    if settings.resolve_did_web and issuer.startswith("did:web:") and issuer not in trusted:
+        fetched, _why = fetch_did_web(issuer)
+        if fetched is not None:
+            did_documents.append(fetched)
     report = verify_credential(
         document,
         status_list=_status_lists_for(session, settings, parsed),
@@ -119,7 +134,6 @@ def verify_document(session: Session, settings: Settings, document: dict[str, An
     status = next((c for c in report.checks if c.name == "status"), None)
     revoked = None if status is None or status.outcome == "skipped" else status.outcome == "failed"
     session.commit()  # a status list signed on the way is kept
-    trusted = {d.get("id") for d in did_documents}
     return VerificationOut(
         verified=report.verified,
         checks=report.checks,

@@ -488,5 +488,7 @@ def verify_submit(
         name=_text(achievement.get("name")) or _text(document.get("name")),
         issuer_name=_text(_dict(document.get("issuer")).get("name")),
         issuer=issuer,
-        did_web_offline=issuer.startswith("did:web:") and not report.issuer_trusted,
+        did_web_offline=issuer.startswith("did:web:")
+        and not report.issuer_trusted
+        and not services.settings.resolve_did_web,
     )
