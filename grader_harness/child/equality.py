@@ -7,6 +7,7 @@ import ast
 import sys
 import types
 from collections.abc import Callable
+from secrets import randbelow as _randbelow
 from typing import Any
 
 from grader_harness.child.guard import LEARNER, Classifier
@@ -30,6 +31,7 @@ def make_equality_checks(
 ) -> tuple[Callable[[Any, Any], Any], Callable[[Any, Any], bool]]:
     """`==` and `in` for the tests' compiled code: an always-equal value from the learner fails and is reported."""
     sentinel = Sentinel()
+    randbelow = _randbelow  # bound now: learner code loaded later cannot swap the module's name
     mock_any = sys.modules.get("unittest.mock")
     mock_any = getattr(mock_any, "ANY", None) if mock_any is not None else None
     bool_type = bool
@@ -53,15 +55,17 @@ def make_equality_checks(
             return False
 
     def perturbed(value: Any) -> Any:
+        """A value of the same kind that is not `value`, different each time: a learner's `==` that is
+        shown both cannot tell the probe from the real expected value by a fixed marker or offset."""
         kind = type(value)
         if kind is bool_type:
             return sentinel
         if kind in (int, float) or kind.__module__ in ("decimal", "fractions"):
-            return value + 1
+            return value + kind(1 + randbelow(997))
         if kind is str:
-            return value + "\u0000grader"
+            return value + "".join(chr(97 + randbelow(26)) for _ in range(1 + randbelow(4)))
         if kind is bytes:
-            return value + b"\x00grader"
+            return value + bytes(97 + randbelow(26) for _ in range(1 + randbelow(4)))
         if kind in (list, tuple):
             return value + kind([sentinel])
         return sentinel
@@ -85,9 +89,16 @@ def make_equality_checks(
         except Exception:
             return False
 
+    def probed(a: Any, b: Any) -> bool:
+        """Whether `a` or `b` is a learner's value that also equals a probe."""
+        return fake(a, b) or fake(b, a)
+
     def eq(a: Any, b: Any) -> Any:
+        # Probes run before and after the real comparison, a random number of them first, so a stateful
+        # `__eq__` (yes only once, only to the first value, only to the n-th) cannot tell which call counts.
+        caught = any(probed(a, b) for _ in range(1 + randbelow(3)))
         result = a == b
-        if (result is True or (type(result) is bool_type and result)) and (fake(a, b) or fake(b, a)):
+        if (result is True or (type(result) is bool_type and result)) and (caught or probed(a, b)):
             report("always-equal", f"a value of type {type(a).__name__} or {type(b).__name__} equals anything")
             return False
         return result
@@ -99,8 +110,9 @@ def make_equality_checks(
             return False
 
     def contains(a: Any, b: Any) -> bool:
+        caught = any(fake(a, None) for _ in range(1 + randbelow(3)))
         result = a in b
-        if result and (fake(a, None) or any_in(b)):
+        if result and (caught or fake(a, None) or any_in(b)):
             report("always-equal", f"a value of type {type(a).__name__} is found in any container")
             return False
         return result

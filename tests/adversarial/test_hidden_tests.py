@@ -9,7 +9,7 @@ so, and service mode is the mode where reading hidden tests is impossible (see t
 
 from __future__ import annotations
 
-from tests.adversarial.conftest import assert_defeated, failing_with, reference_with
+from tests.adversarial.conftest import FAILING_SCORE, assert_defeated, failing_with, reference_with
 
 # Wraps Ledger.balance in the reference solution: the learner's code runs inside the test's call.
 PEEK = """
@@ -259,6 +259,37 @@ def test_decimal_subclass_equal_to_any_decimal(attack, record, no_leftovers) -> 
     result = attack(files)
     assert_defeated(result, flags={"always-equal"})
     record(result, "A Decimal subclass equal to any number", "`==` check (perturbed operand)")
+
+
+def test_stateful_equal_only_the_first_time(attack, record, no_leftovers) -> None:
+    """An object equal to whatever it is compared with first, and to nothing after: the probes run
+    before the real comparison (a random number of them), so its one yes goes to a probe."""
+    files = failing_with(
+        "",
+        {
+            "ledger/once.py": """
+                class Once:
+                    def __init__(self):
+                        self.used = False
+                    def __eq__(self, other):
+                        if self.used:
+                            return False
+                        self.used = True
+                        return True
+                    def __ne__(self, other): return not self.__eq__(other)
+                    __hash__ = object.__hash__
+            """
+        },
+    )
+    files["ledger/__init__.py"] += (
+        "\nfrom .once import Once\n"
+        "for _name in ('balance', 'trial_balance', 'income_statement', 'balance_sheet'):\n"
+        "    setattr(Ledger, _name, lambda self, *a, **k: Once())\n"
+    )
+    result = attack(files)
+    assert_defeated(result, tripwire=False)
+    assert result.grade.score <= FAILING_SCORE, result.grade.score
+    record(result, "An object equal only the first time it is compared", "`==` probes before and after")
 
 
 def test_mock_any_returned(attack, record, no_leftovers) -> None:
