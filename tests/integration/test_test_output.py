@@ -28,10 +28,19 @@ ECHO_DIR = Path(__file__).resolve().parent.parent / "data" / "assignments" / "py
 HIDDEN_PRINTS = ("hidden-secret-word", "Hidden-Secret-Quiet")
 
 
+def echo_in_mode(mode: str, tmp_path_factory: pytest.TempPathFactory) -> LoadedAssignment:
+    return copy_with_spec(ECHO_DIR, tmp_path_factory.mktemp(f"echo-{mode}") / "a", lambda spec: spec.update(mode=mode))
+
+
 @pytest.fixture(scope="module", params=["unit", "unit-inprocess"])
 def echo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> LoadedAssignment:
-    mode = request.param
-    return copy_with_spec(ECHO_DIR, tmp_path_factory.mktemp(f"echo-{mode}") / "a", lambda spec: spec.update(mode=mode))
+    return echo_in_mode(request.param, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def echo_inprocess(tmp_path_factory: pytest.TempPathFactory) -> LoadedAssignment:
+    """Only in-process does learner code share the tester's process (and so its pipes)."""
+    return echo_in_mode("unit-inprocess", tmp_path_factory)
 
 
 def grade_files(assignment: LoadedAssignment, files: dict[str, str], settings: Settings, tmp_path: Path) -> GradingResult:
@@ -111,14 +120,13 @@ def test_printed_output_never_changes_a_verdict(
 
 
 def test_forged_acknowledgements_cannot_move_hidden_output_into_visible_feedback(
-    echo: LoadedAssignment, grading_settings: Settings, tmp_path: Path, no_leftovers: None
+    echo_inprocess: LoadedAssignment, grading_settings: Settings, tmp_path: Path, no_leftovers: None
 ) -> None:
     """In-process, the learner's code fills the harness's acknowledgement pipe (reopened for writing through
     /proc/self/fd) so the test process need not wait at a boundary and may run ahead of the harness.
     Attribution may then get coarse (tests/unit/harness/test_attribution.py makes it so deterministically),
     but what hidden tests printed still never reaches the learner."""
-    if echo.spec.mode.value != "unit-inprocess":
-        pytest.skip("isolated mode: the learner's code is not in the tester's process")
+    echo = echo_inprocess
     forge = textwrap.dedent(
         """
         import fcntl as _fcntl, os as _os, stat as _stat
