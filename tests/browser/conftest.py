@@ -37,7 +37,15 @@ from rich.console import Console
 
 from grader.demo.gitserver import LoopbackGitServer
 from grader.demo.stack import assignment_tarball, follow_to_the_end, free_port, wait_checked
-from tests.integration.test_service_stack import Services, Stack, _start, _stop, _wait_ready, running_services
+from tests.integration.test_service_stack import (
+    Services,
+    Stack,
+    _start,
+    _stop,
+    _wait_ready,
+    running_services,
+    stack_env,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 LEDGER_DIR = ROOT / "assignments" / "py-ledger"
@@ -147,20 +155,9 @@ def running_web_stack(redis: Services, home: Path, git_root: Path) -> Iterator[W
     git = LoopbackGitServer(git_root)
     git.start()
     port = free_port()
-    env = {
-        **os.environ,
-        "GRADER_HOME": str(home),
-        "GRADER_REDIS_URL": redis.redis_url,
-        "GRADER_PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "GRADER_ALLOWED_HOSTS": json.dumps([git.host]),
-        "GRADER_ALLOWED_SCHEMES": json.dumps(["http", "https"]),
-        "GRADER_FETCH_TIMEOUT_S": "20",
-        "GRADER_QUEUE_NAME": f"grader-web-{port}",
-        "GRADER_JOB_RETRY_BASE_S": "1",
-        "GRADER_LEARNER_SUBMISSIONS_PER_HOUR": "1000",
-        "GRADER_KEY_PASSPHRASE": "browser-test passphrase",
-        "GRADER_KEYS_DIR": str(home / "keys"),
-    }
+    env = stack_env(
+        home, redis.redis_url, port, git.host, queue=f"grader-web-{port}", passphrase="browser-test passphrase"
+    )
     stack = Stack(api=f"http://127.0.0.1:{port}", env=env, home=home, git=git)
     try:
         stack.cli("db", "upgrade")

@@ -199,6 +199,28 @@ def _wait_ready(stack: Stack, timeout: float = 60) -> None:
     raise AssertionError(f"API not ready in {timeout}s:\n{stack.tail_logs()}")
 
 
+def stack_env(
+    home: Path, redis_url: str, port: int, git_host: str, *, queue: str, passphrase: str, **extra: str
+) -> dict[str, str]:
+    """The environment of a service started on loopback for tests: its own home, Redis, queue and keys,
+    learners' repositories allowed from the loopback git server; `extra` adds or overrides settings."""
+    return {
+        **os.environ,
+        "GRADER_HOME": str(home),
+        "GRADER_REDIS_URL": redis_url,
+        "GRADER_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "GRADER_ALLOWED_HOSTS": json.dumps([git_host]),
+        "GRADER_ALLOWED_SCHEMES": json.dumps(["http", "https"]),
+        "GRADER_FETCH_TIMEOUT_S": "20",
+        "GRADER_QUEUE_NAME": queue,
+        "GRADER_JOB_RETRY_BASE_S": "1",
+        "GRADER_LEARNER_SUBMISSIONS_PER_HOUR": "1000",
+        "GRADER_KEY_PASSPHRASE": passphrase,
+        "GRADER_KEYS_DIR": str(home / "keys"),
+        **extra,
+    }
+
+
 @pytest.fixture(scope="session")
 def stack(redis_service: Services, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """API + 2 workers on SQLite (the one-machine default), with a loopback git server for learners."""
@@ -206,24 +228,18 @@ def stack(redis_service: Services, tmp_path_factory: pytest.TempPathFactory) -> 
     git = LoopbackGitServer(tmp_path_factory.mktemp("stack-git"))
     git.start()
     port = free_port()
-    env = {
-        **os.environ,
-        "GRADER_HOME": str(home),
-        "GRADER_REDIS_URL": redis_service.redis_url,
-        "GRADER_PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "GRADER_ALLOWED_HOSTS": json.dumps([git.host]),
-        "GRADER_ALLOWED_SCHEMES": json.dumps(["http", "https"]),
-        "GRADER_FETCH_TIMEOUT_S": "20",
-        "GRADER_QUEUE_NAME": f"grader-test-{port}",
-        "GRADER_JOB_RETRY_BASE_S": "1",
-        "GRADER_WEBHOOK_RETRY_BASE_S": "2",
-        "GRADER_WEBHOOK_RETRIES": "3",
-        "GRADER_STUCK_AFTER_S": "4",
-        "GRADER_RECONCILE_INTERVAL_S": "1",
-        "GRADER_LEARNER_SUBMISSIONS_PER_HOUR": "1000",
-        "GRADER_KEY_PASSPHRASE": "integration-test passphrase",  # tenants get issuer keys at creation
-        "GRADER_KEYS_DIR": str(home / "keys"),
-    }
+    env = stack_env(
+        home,
+        redis_service.redis_url,
+        port,
+        git.host,
+        queue=f"grader-test-{port}",
+        passphrase="integration-test passphrase",  # tenants get issuer keys at creation
+        GRADER_WEBHOOK_RETRY_BASE_S="2",
+        GRADER_WEBHOOK_RETRIES="3",
+        GRADER_STUCK_AFTER_S="4",
+        GRADER_RECONCILE_INTERVAL_S="1",
+    )
     made = Stack(api=f"http://127.0.0.1:{port}", env=env, home=home, git=git)
     made.cli("db", "upgrade")
     _start(made, "api", "serve", "--port", str(port))
