@@ -336,3 +336,12 @@ class SignInLink(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()
     used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+# --- LMS (LTI 1.3 Advantage): migration 0004 ---------------------------------------------------------
+
+
+# --- Submission policy under concurrency, worker leases: migration 0005 -------------------------------
+
+
+# --- Authenticity (ownership, duplicates, similarity, review): migration 0006 -------------------------
