@@ -345,3 +345,6 @@ class SignInLink(Base):
 
 
 # --- Authenticity (ownership, duplicates, similarity, review): migration 0006 -------------------------
+
+
+# --- LMS grade passback (Assignment and Grade Services): migration 0007 -------------------------------
