@@ -111,13 +111,14 @@ class StatusList:
         return cls(url, purpose, size, bytearray(size // 8), bytearray(size // 8), validity=validity)
 
     @classmethod
-    def from_state(cls, state: StatusListState) -> StatusList:
+    def from_state(cls, state: StatusListState, *, validity: timedelta | None = None) -> StatusList:
         return cls(
             state.url,
             state.purpose,
             state.size,
             bytearray(decode_bitstring(state.encoded_bits)),
             bytearray(decode_bitstring(state.encoded_allocated)),
+            validity=validity,
         )
 
     def to_state(self) -> StatusListState:

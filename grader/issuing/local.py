@@ -23,6 +23,7 @@ from grader.core.evidence import Evidence
 from grader.core.grade import Grade
 from grader.core.issuance_rule import require_issuable
 from grader.core.spec import AssignmentSpec
+from grader.issuing.status_lists import LIST_VALIDITY, needs_refresh
 
 # --- the local issuer (CLI) -------------------------------------------------------------------
 
@@ -62,9 +63,12 @@ class LocalIssuer:
         return self.status_dir / "issued.json"
 
     def _status_list(self) -> StatusList:
+        # The published list carries a validUntil (LIST_VALIDITY ahead), as the service's lists do: a
+        # copy kept from before a revocation stops verifying once it expires.
         if self.status_state_file.is_file():
-            return StatusList.from_state(StatusListState.model_validate_json(self.status_state_file.read_text()))
-        return StatusList.create(self.status_url, "revocation")
+            state = StatusListState.model_validate_json(self.status_state_file.read_text())
+            return StatusList.from_state(state, validity=LIST_VALIDITY)
+        return StatusList.create(self.status_url, "revocation", validity=LIST_VALIDITY)
 
     def _save_status(self, status_list: StatusList) -> None:
         self.status_state_file.write_text(status_list.to_state().model_dump_json())
@@ -118,9 +122,14 @@ class LocalIssuer:
         return registry[credential_id]
 
     def status_list_credential(self) -> dict[str, Any] | None:
+        """The signed list credential, signed anew (a fresh validUntil) when it is close to expiry;
+        None before the first credential is issued."""
         if not self.status_credential_file.is_file():
             return None
         loaded: dict[str, Any] = json.loads(self.status_credential_file.read_text())
+        if needs_refresh(loaded) and self.status_state_file.is_file():
+            self._save_status(self._status_list())
+            loaded = json.loads(self.status_credential_file.read_text())
         return loaded
 
     def verify(self, credential: dict[str, Any]) -> VerificationReport:

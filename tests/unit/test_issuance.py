@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -194,3 +195,33 @@ def test_the_evidence_says_the_mode() -> None:
     assert "isolated unit mode" in (unit.narrative or "")
     [service] = evidence_inputs(EVIDENCE.model_copy(update={"mode": "service"}))
     assert "service mode" in (service.narrative or "")
+
+
+def test_the_local_list_expires_so_a_copy_from_before_a_revocation_stops_verifying(
+    issuer: LocalIssuer, ledger_spec
+) -> None:
+    credential = issuer.issue(make_grade(), EVIDENCE, ledger_spec.spec)
+    before_revocation = issuer.status_list_credential()
+    assert before_revocation is not None and "validUntil" in before_revocation
+    issuer.revoke(credential["id"], "copied work")
+    # A verifier handed the old list while it is still current is fooled, which is why it expires:
+    replay_now = verify_credential(credential, status_list=before_revocation, key_resolver=issuer.keystore.resolve)
+    assert replay_now.check("status").outcome == "passed"
+    later = datetime.fromisoformat(before_revocation["validUntil"].replace("Z", "+00:00")) + timedelta(seconds=1)
+    replay_later = verify_credential(
+        credential, status_list=before_revocation, key_resolver=issuer.keystore.resolve, now=later
+    )
+    assert not replay_later.valid
+    assert replay_later.check("status").outcome == "failed"
+
+
+def test_the_local_issuer_signs_its_list_anew_before_it_expires(issuer: LocalIssuer, ledger_spec) -> None:
+    issuer.issue(make_grade(), EVIDENCE, ledger_spec.spec)
+    published = issuer.status_list_credential()
+    assert published is not None
+    published["validUntil"] = "2000-01-01T00:00:00Z"  # as if the file were a day old
+    issuer.status_credential_file.write_text(json.dumps(published))
+    fresh = issuer.status_list_credential()
+    assert fresh is not None
+    until = datetime.fromisoformat(fresh["validUntil"].replace("Z", "+00:00"))
+    assert until > datetime.now(UTC)
