@@ -198,7 +198,7 @@ def test_the_evidence_says_the_mode() -> None:
 
 
 def test_the_local_list_expires_so_a_copy_from_before_a_revocation_stops_verifying(
-    issuer: LocalIssuer, ledger_spec
+    issuer: LocalIssuer, ledger_spec: LoadedAssignment
 ) -> None:
     credential = issuer.issue(make_grade(), EVIDENCE, ledger_spec.spec)
     before_revocation = issuer.status_list_credential()
@@ -215,7 +215,9 @@ def test_the_local_list_expires_so_a_copy_from_before_a_revocation_stops_verifyi
     assert replay_later.check("status").outcome == "failed"
 
 
-def test_the_local_issuer_signs_its_list_anew_before_it_expires(issuer: LocalIssuer, ledger_spec) -> None:
+def test_the_local_issuer_signs_its_list_anew_before_it_expires(
+    issuer: LocalIssuer, ledger_spec: LoadedAssignment
+) -> None:
     issuer.issue(make_grade(), EVIDENCE, ledger_spec.spec)
     published = issuer.status_list_credential()
     assert published is not None
