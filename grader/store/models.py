@@ -341,6 +341,125 @@ class SignInLink(Base):
 # --- LMS (LTI 1.3 Advantage): migration 0004 ---------------------------------------------------------
 
 
+class LtiRegistration(Base):
+    """One LTI 1.3 platform registration of a tenant. Canvas uses one issuer for every school, so an issuer
+    may have several registrations: `(issuer, client_id)` is what identifies one."""
+
+    __tablename__ = "lti_registrations"
+    __table_args__ = (UniqueConstraint("issuer", "client_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    issuer: Mapped[str] = mapped_column(String(500), index=True)
+    client_id: Mapped[str] = mapped_column(String(255))
+    auth_login_url: Mapped[str] = mapped_column(String(2048))  # the platform's OIDC authorization endpoint
+    token_url: Mapped[str] = mapped_column(String(2048))  # its OAuth 2 token endpoint (AGS, NRPS)
+    jwks_url: Mapped[str] = mapped_column(String(2048))
+    # The `aud` of our client-credentials assertion when the platform wants one other than token_url.
+    token_audience: Mapped[str | None] = mapped_column(String(2048), default=None)
+    source: Mapped[str] = mapped_column(String(20), default="manual")  # manual | dynamic
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LtiDeployment(Base):
+    """A deployment of the tool inside a platform registration; a launch naming another one is refused."""
+
+    __tablename__ = "lti_deployments"
+    __table_args__ = (UniqueConstraint("registration_id", "deployment_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    registration_id: Mapped[str] = mapped_column(ForeignKey("lti_registrations.id", ondelete="CASCADE"), index=True)
+    deployment_id: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LtiContext(Base):
+    """A course (LTI context) seen in a launch, with the service endpoints its launches advertised."""
+
+    __tablename__ = "lti_contexts"
+    __table_args__ = (UniqueConstraint("registration_id", "context_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    registration_id: Mapped[str] = mapped_column(ForeignKey("lti_registrations.id", ondelete="CASCADE"), index=True)
+    deployment_id: Mapped[str] = mapped_column(String(255))
+    context_id: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str] = mapped_column(String(500), default="")
+    label: Mapped[str] = mapped_column(String(255), default="")
+    # Assignment and Grade Services claim: the line items container and the scopes granted.
+    ags_lineitems_url: Mapped[str | None] = mapped_column(String(2048), default=None)
+    ags_scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Names and Role Provisioning Services claim.
+    nrps_memberships_url: Mapped[str | None] = mapped_column(String(2048), default=None)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LtiResourceLink(Base):
+    """A placement of one assignment in a course; `ags_lineitem_url` is the line item the platform named
+    in the launch (or one found or created for it by passback)."""
+
+    __tablename__ = "lti_resource_links"
+    __table_args__ = (UniqueConstraint("lti_context_id", "resource_link_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    lti_context_id: Mapped[str] = mapped_column(ForeignKey("lti_contexts.id", ondelete="CASCADE"), index=True)
+    resource_link_id: Mapped[str] = mapped_column(String(255))
+    assignment_id: Mapped[str | None] = mapped_column(
+        ForeignKey("assignments.id", ondelete="SET NULL"), default=None, index=True
+    )
+    title: Mapped[str] = mapped_column(String(500), default="")
+    ags_lineitem_url: Mapped[str | None] = mapped_column(String(2048), default=None)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LtiUser(Base):
+    """A platform user (`sub` of one registration) and the tenant's learner identity it signs in as
+    (Submission.learner). The mapping is made at the first launch and kept: a later email change in the
+    LMS does not move the learner's history."""
+
+    __tablename__ = "lti_users"
+    __table_args__ = (
+        UniqueConstraint("registration_id", "sub"),
+        Index("ix_lti_users_learner", "tenant_id", "learner"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    registration_id: Mapped[str] = mapped_column(ForeignKey("lti_registrations.id", ondelete="CASCADE"), index=True)
+    sub: Mapped[str] = mapped_column(String(255))
+    learner: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(300), default="")
+    email: Mapped[str | None] = mapped_column(String(320), default=None)
+    roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_launch_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LtiToolKey(Base):
+    """The tool's own RS256 signing key (Deep Linking responses, client-credentials assertions), published
+    at /lti/jwks. `tenant_id` None is the service-wide key. The private key is stored encrypted with
+    GRADER_KEY_PASSPHRASE (scrypt -> AES-256-GCM, the kid as associated data; grader.lti.keys), so every
+    API replica and worker can sign without a shared disk."""
+
+    __tablename__ = "lti_tool_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[str | None] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), default=None, index=True
+    )
+    kid: Mapped[str] = mapped_column(String(64), unique=True)
+    alg: Mapped[str] = mapped_column(String(10), default="RS256")
+    public_jwk: Mapped[dict[str, Any]] = mapped_column(JSON)
+    private_key: Mapped[dict[str, Any]] = mapped_column(JSON)  # the encrypted PKCS#8 blob, never in the clear
+    status: Mapped[str] = mapped_column(String(20), default="active")  # active | retired
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    retired_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
 # --- Submission policy under concurrency, worker leases: migration 0005 -------------------------------
 
 
