@@ -467,3 +467,65 @@ class LtiToolKey(Base):
 
 
 # --- LMS grade passback (Assignment and Grade Services): migration 0007 -------------------------------
+
+
+class PassbackStatus(StrEnum):
+    PENDING = "pending"  # a score waits to be sent (or to be sent again after a failed try)
+    DELIVERED = "delivered"  # the platform took the score of `delivered_revision`
+    FAILED = "failed"  # the platform refused it for good, or every retry failed; a new grade tries again
+
+
+class LtiPassback(Base):
+    """The score one learner (an LTI platform user) has for one placement (resource link): what to send,
+    what the platform last took, and where the tries stand. One row per (resource link, user): a new
+    grade bumps `revision`, and only a score that differs from the delivered one is sent again."""
+
+    __tablename__ = "lti_passbacks"
+    __table_args__ = (
+        UniqueConstraint("resource_link_id", "lti_user_id"),
+        Index("ix_lti_passbacks_status", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    resource_link_id: Mapped[str] = mapped_column(ForeignKey("lti_resource_links.id", ondelete="CASCADE"), index=True)
+    lti_user_id: Mapped[str] = mapped_column(ForeignKey("lti_users.id", ondelete="CASCADE"), index=True)
+    assignment_id: Mapped[str] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"), index=True)
+    # The counted attempt (spec `submission.counts`) and its score: what the next try sends.
+    submission_id: Mapped[str] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"))
+    score_given: Mapped[float] = mapped_column(Float)
+    score_maximum: Mapped[float] = mapped_column(Float)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(20), default=PassbackStatus.PENDING.value)
+    tries: Mapped[int] = mapped_column(Integer, default=0)  # tries of the current revision
+    next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+    # A try holds the row until this instant, so two jobs never send one row's score at once.
+    claimed_until: Mapped[datetime | None] = mapped_column(default=None)
+    job_id: Mapped[str | None] = mapped_column(String(100), default=None)
+    lineitem_url: Mapped[str | None] = mapped_column(String(2048), default=None)
+    last_status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    delivered_revision: Mapped[int | None] = mapped_column(Integer, default=None)
+    delivered_score_given: Mapped[float | None] = mapped_column(Float, default=None)
+    delivered_score_maximum: Mapped[float | None] = mapped_column(Float, default=None)
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LtiPassbackTry(Base):
+    """The audit of passback: one row per try (what was sent, what the platform answered, when)."""
+
+    __tablename__ = "lti_passback_tries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    passback_id: Mapped[str] = mapped_column(ForeignKey("lti_passbacks.id", ondelete="CASCADE"), index=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    try_number: Mapped[int] = mapped_column(Integer)
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)  # method, URL, userId, scores, timestamp (no token)
+    status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    outcome: Mapped[str] = mapped_column(String(20))  # delivered | retry | failed
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
