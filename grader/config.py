@@ -7,8 +7,10 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from grader.core.netpolicy import Allowlist
 
 
 def _default_home() -> Path:
@@ -61,8 +63,31 @@ class Settings(BaseSettings):
     job_retry_base_s: int = Field(default=10, description="First retry delay; doubles each retry.")
     webhook_retries: int = 6
     webhook_retry_base_s: int = 5
+    # Outbound guard (grader.outbound, docs/outbound.md): webhooks, LMS platforms, did:web documents.
+    outbound_allow: list[str] = Field(
+        default=[],
+        description="Networks (CIDR or address) and host names outbound requests may reach despite the guard "
+        "(GRADER_OUTBOUND_ALLOW, a JSON list; e.g. a test stack's loopback).",
+    )
+    outbound_timeout_s: float = Field(default=10.0, description="Timeout of each outbound request (connect, read).")
+    outbound_max_redirects: int = Field(default=3, ge=0, le=10, description="Redirects outbound.request follows.")
     stuck_after_s: float = Field(default=300, description="Reconciler: a non-terminal submission idle this long.")
     reconcile_interval_s: float = 30
+    # Worker leases and the janitor (grader.jobs.lease, grader.jobs.janitor; docs/faults.md).
+    lease_ttl_s: float = Field(
+        default=60, description="A running job renews its submission's lease; one not renewed this long is requeued."
+    )
+    janitor_interval_s: float = Field(default=60, description="How often the pool sweeps leftover sandboxes.")
+    janitor_grace_s: float = Field(
+        default=120, description="A stopped sandbox container or an empty network older than this is a leftover."
+    )
+    workspace_dir: Path | None = Field(
+        default=None, description="Workers' scratch folders for snapshots and suites (default: <home>/work)."
+    )
+    webhook_give_up_after_s: float = Field(
+        default=3 * 86400, description="A webhook delivery is retried (with capped backoff) this long before failing."
+    )
+    webhook_max_backoff_s: float = Field(default=3600, description="The longest wait between two webhook tries.")
     learner_submissions_per_hour: int = 30
     tenant_submissions_per_minute: int = 120
 
@@ -78,6 +103,12 @@ class Settings(BaseSettings):
     sign_in_link_ttl_s: int = Field(default=900, description="How long a learner's sign-in link stays valid.")
     issuer_name: str = Field(default="Capstone Grader", description="The issuer's display name in credentials.")
 
+    @field_validator("outbound_allow")
+    @classmethod
+    def _outbound_allow_parses(cls, entries: list[str]) -> list[str]:
+        Allowlist.parse(entries)  # a malformed entry is refused at start-up, with its name
+        return entries
+
     @property
     def resolved_keys_dir(self) -> Path:
         return self.keys_dir if self.keys_dir is not None else self.home / "keys"
@@ -92,7 +123,7 @@ class Settings(BaseSettings):
 
     @property
     def work_dir(self) -> Path:
-        return self.home / "work"
+        return self.workspace_dir if self.workspace_dir is not None else self.home / "work"
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'grader.db'}"
