@@ -27,8 +27,6 @@ import re
 from collections.abc import Iterable
 from typing import Any, Final
 
-from pyld import jsonld
-
 from credentials.contexts import document_loader
 from credentials.errors import CredentialError, JsonLdProcessingError, UndefinedTermError
 from credentials.jsonld_context import ABSOLUTE_IRI, ID, KEYWORDS, PROPERTY, Context, KeyPlan, top_context
@@ -312,6 +310,8 @@ def _keyword_like_keys(doc: Any) -> Iterable[str]:
 def expand_safe(doc: dict[str, Any]) -> list[Any]:
     """Expand ``doc`` with pyld, refusing any property or type that its contexts do not define."""
     dropped: list[str | None] = []
+    from pyld import jsonld  # loaded by the reference path only: the fast path never needs it
+
     try:
         expanded: list[Any] = jsonld.expand(doc, dict(_PYLD_OPTIONS), on_property_dropped=dropped.append)
     except CredentialError:
@@ -332,6 +332,8 @@ def canonicalize_reference(doc: dict[str, Any]) -> str:
     literals, so on other control characters it differs from RDFC-1.0 (and from jsonld.js).
     """
     expanded = expand_safe(doc)
+    from pyld import jsonld  # loaded by the reference path only: the fast path never needs it
+
     try:
         out: str = jsonld.normalize(
             expanded, {**_PYLD_OPTIONS, "algorithm": "URDNA2015", "format": "application/n-quads"}
@@ -360,6 +362,8 @@ def reference_quads(doc: dict[str, Any]) -> list[Quad]:
     """Quads of ``doc`` by pyld in safe mode (named graphs included), for documents outside the fast
     path; raises what :func:`expand_safe` raises."""
     expanded = expand_safe(doc)
+    from pyld import jsonld  # loaded by the reference path only: the fast path never needs it
+
     try:
         dataset = jsonld.to_rdf(expanded, dict(_PYLD_OPTIONS))
     except Exception as exc:

@@ -6,24 +6,23 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markdown import Markdown
 
-from grader.cli.console import Progress, err, fault_exit, load_or_exit, out, say
-from grader.config import Settings, get_settings
-from grader.core.errors import is_known_fault
-from grader.core.feedback import learner_view, render_markdown
-from grader.core.result import GradingResult
-from grader.core.spec import LoadedAssignment
-from grader.grading.issue import CredentialIssuer
-from grader.grading.outputs import grade_as_json, write_feedback
-from grader.grading.pipeline import grade_repository
-from grader.issuing.local import local_issuer
+# Only what every `grader grade` uses is imported up front (see run_grade and grade): the Markdown
+# renderer, the issuer and the feedback writer load when a run needs them.
+if TYPE_CHECKING:
+    from grader.cli.console import Progress
+    from grader.config import Settings
+    from grader.core.result import GradingResult
+    from grader.core.spec import LoadedAssignment
+    from grader.grading.issue import CredentialIssuer
 
 
 def _settings(allow_host: list[str] | None, allow_scheme: list[str] | None) -> Settings:
+    from grader.config import get_settings
+
     settings = get_settings()
     update: dict[str, Any] = {}
     if allow_host:
@@ -43,6 +42,10 @@ def run_grade(
 ) -> GradingResult:
     """Grade; every fault it raises (learner's, author's, system's) leaves with the exit code grader.core.errors
     maps its kind to. Anything else is a bug, and shows its traceback."""
+    from grader.cli.console import fault_exit
+    from grader.core.errors import is_known_fault
+    from grader.grading.pipeline import grade_repository
+
     try:
         return grade_repository(url, assignment, settings, ref=ref, on_event=progress, issuer=issuer)
     except Exception as exc:
@@ -68,15 +71,36 @@ def grade(
     ] = None,
 ) -> None:
     """Grade one learner repository against an assignment."""
+    from grader.cli.console import Progress, err, load_or_exit
+
     settings = _settings(allow_host, allow_scheme)
     loaded = load_or_exit(assignment)
-    issuer = local_issuer(settings, learner) if credential else None
+    issuer = _issuer(settings, learner) if credential else None
     result = run_grade(repo_url, loaded, settings, ref, Progress(err, quiet=as_json), issuer)
     if feedback_dir is not None:
+        from grader.grading.outputs import write_feedback
+
         write_feedback(result, loaded, feedback_dir)
     if as_json:
+        from grader.grading.outputs import grade_as_json
+
         sys.stdout.write(json.dumps(grade_as_json(result), indent=2) + "\n")
         return
+    _print_feedback(result, loaded)
+
+
+def _issuer(settings: Settings, learner: str | None) -> CredentialIssuer:
+    from grader.issuing.local import local_issuer
+
+    return local_issuer(settings, learner)
+
+
+def _print_feedback(result: GradingResult, loaded: LoadedAssignment) -> None:
+    from rich.markdown import Markdown
+
+    from grader.cli.console import out, say
+    from grader.core.feedback import learner_view, render_markdown
+
     view = learner_view(result.grade, loaded.spec, result.learner_output)
     out.print(Markdown(render_markdown(view)))
     if result.credential is not None:

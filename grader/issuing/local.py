@@ -8,7 +8,7 @@ import json
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -16,14 +16,16 @@ from credentials.keys import METADATA_FILE, Keystore
 from credentials.models import Profile
 from credentials.proof import sign_document
 from credentials.status import StatusList, StatusListState
-from credentials.verify import VerificationReport, verify_credential
 from grader.config import Settings, key_passphrase
 from grader.core.credential_mapping import unsigned_credential
 from grader.core.evidence import Evidence
 from grader.core.grade import Grade
 from grader.core.issuance_rule import require_issuable
 from grader.core.spec import AssignmentSpec
-from grader.issuing.status_lists import LIST_VALIDITY, needs_refresh
+from grader.issuing.list_validity import LIST_VALIDITY, needs_refresh
+
+if TYPE_CHECKING:  # the verifier loads when something is verified, not with every `grader grade`
+    from credentials.verify import VerificationReport
 
 # --- the local issuer (CLI) -------------------------------------------------------------------
 
@@ -133,6 +135,8 @@ class LocalIssuer:
         return loaded
 
     def verify(self, credential: dict[str, Any]) -> VerificationReport:
+        from credentials.verify import verify_credential
+
         return verify_credential(
             credential,
             status_list=self.status_list_credential(),

@@ -12,19 +12,19 @@ document cached in the row is signed anew (:func:`refresh_if_stale`) once less t
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from datetime import datetime
+from typing import Final
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from credentials.status import MIN_BITS, StatusList, decode_bitstring
+from grader.issuing.list_validity import LIST_VALIDITY, REFRESH_MARGIN, needs_refresh
 from grader.store.models import StatusList as StatusListRow
 from grader.store.models import utcnow
 
 PURPOSE: Final = "revocation"
-LIST_VALIDITY: Final = timedelta(hours=24)
-REFRESH_MARGIN: Final = timedelta(hours=6)
+__all__ = ["LIST_VALIDITY", "REFRESH_MARGIN", "needs_refresh"]  # re-exported (grader.issuing.list_validity)
 
 
 def list_url(public_url: str, list_id: str) -> str:
@@ -42,26 +42,6 @@ def load(row: StatusListRow, public_url: str) -> StatusList:
         bytearray(row.allocated),
         validity=LIST_VALIDITY,
     )
-
-
-def _valid_until(document: dict[str, Any]) -> datetime | None:
-    raw = document.get("validUntil")
-    if not isinstance(raw, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else None
-
-
-def needs_refresh(document: dict[str, Any] | None, now: datetime | None = None) -> bool:
-    """True when the signed list credential must be made anew: none yet, no (readable) validUntil,
-    or less than REFRESH_MARGIN of its validity left."""
-    if document is None:
-        return True
-    until = _valid_until(document)
-    return until is None or until - REFRESH_MARGIN <= (now or datetime.now(UTC))
 
 
 def refresh_if_stale(row: StatusListRow, now: datetime | None = None) -> bool:
