@@ -12,12 +12,13 @@ import contextlib
 import functools
 import os
 import re
+import select
 import shutil
 import stat
 import subprocess
 import tempfile
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path, PurePosixPath
 
 import git
@@ -26,13 +27,16 @@ from pydantic import BaseModel
 
 from grader.config import Settings
 from grader.core.errors import LearnerFault, SystemFault
+from grader.core.ownership import OwnershipProof, OwnershipRequirement
 from grader.core.urlpolicy import RepoUrl, UrlRefused, check_ref, check_repo_url
+from grader.fetch.ownership import BareRepository, check_ownership
 
 LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/"
 # Linux's limits (NAME_MAX, PATH_MAX), used where the file system cannot be asked.
 DEFAULT_NAME_MAX = 255
 DEFAULT_PATH_MAX = 4096
 LISTING_CHUNK = 64 * 1024
+SIZE_SAMPLE_S = 0.1  # how often a running fetch's size is checked against the cap
 
 # What git (through curl) says when the worker could not reach the git host: our side or the host's,
 # never the learner's, since every host is on the allowlist.
@@ -89,6 +93,8 @@ class Snapshot(BaseModel):
     files: int
     bytes: int
     lfs_pointers: list[str] = []
+    tree: str | None = None  # the commit's tree hash (the duplicate check compares it)
+    ownership: OwnershipProof | None = None  # what grader.fetch.ownership found, when the spec asks
 
 
 def _git_environment(home: Path, schemes: list[str]) -> dict[str, str]:
@@ -147,6 +153,35 @@ def _explain(error: str, url: RepoUrl) -> Exception:
     return FetchFailed(f"git could not fetch {url.url}: {error.strip()[-500:]}")
 
 
+@contextlib.contextmanager
+def _exit_waiter(popen: subprocess.Popen[bytes]) -> Iterator[Callable[[float], bool]]:
+    """A wait for `popen`'s exit, at most `timeout` seconds per call, that returns the moment the
+    process exits: a pidfd (Linux 5.3+) in select, else Popen.wait's own timed wait."""
+    try:
+        pidfd: int | None = os.pidfd_open(popen.pid)
+    except (AttributeError, OSError):  # not Linux, or too old a kernel
+        pidfd = None
+
+    def exited(timeout: float) -> bool:
+        if pidfd is None:
+            try:
+                popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                return False
+            return True
+        ready, _, _ = select.select([pidfd], [], [], timeout)
+        if ready:
+            popen.wait()
+            return True
+        return popen.poll() is not None
+
+    try:
+        yield exited
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+
+
 def _fetch_commit(repo: git.Repo, url: RepoUrl, ref: str | None, settings: Settings, scratch: Path) -> str:
     git.Git.check_unsafe_protocols(url.url)
     args = [arg for item in GIT_CONFIG for arg in ("-c", item)]
@@ -162,16 +197,17 @@ def _fetch_commit(repo: git.Repo, url: RepoUrl, ref: str | None, settings: Setti
     deadline = time.monotonic() + settings.fetch_timeout_s
     cap = settings.max_repo_mb * 1024 * 1024 * 2
     refusal: Exception | None = None
-    while popen.poll() is None:
-        if time.monotonic() > deadline:
-            refusal = FetchRefused("stalled", f"fetching took longer than {settings.fetch_timeout_s:.0f} s")
-        elif _dir_size(scratch) > cap:
-            refusal = FetchRefused("too-large", f"the repository is over {settings.max_repo_mb} MB")
-        if refusal:
-            popen.kill()
-            popen.wait()
-            raise refusal
-        time.sleep(0.1)
+    with _exit_waiter(popen) as exited:
+        # The wait wakes the moment git exits; only the size cap and the deadline are sampled meanwhile.
+        while not exited(SIZE_SAMPLE_S):
+            if time.monotonic() > deadline:
+                refusal = FetchRefused("stalled", f"fetching took longer than {settings.fetch_timeout_s:.0f} s")
+            elif _dir_size(scratch) > cap:
+                refusal = FetchRefused("too-large", f"the repository is over {settings.max_repo_mb} MB")
+            if refusal:
+                popen.kill()
+                popen.wait()
+                raise refusal
     stderr = popen.stderr.read().decode("utf-8", "replace") if popen.stderr else ""
     if popen.returncode != 0:
         raise _explain(stderr, url)
@@ -320,11 +356,14 @@ def _write_snapshot(repo: git.Repo, entries: list[tuple[str, str, int, str]], de
     return lfs
 
 
-def fetch_snapshot(url: str, ref: str | None, dest: Path, settings: Settings) -> Snapshot:
-    """Fetch one commit of `url` (at `ref`, default HEAD) into `dest`, which must not exist yet.
+def fetch_snapshot(
+    url: str, ref: str | None, dest: Path, settings: Settings, ownership: OwnershipRequirement | None = None
+) -> Snapshot:
+    """Fetch one commit of `url` (at `ref`, default HEAD) into `dest`, which must not exist yet; with
+    `ownership`, check the commit's proof of ownership on the bare snapshot first (grader.fetch.ownership).
 
-    Raises UrlRefused / FetchRefused (a rule broken) and FetchFailed (no such repository or ref), all
-    learner faults; FetchUnavailable (the git host could not be reached), a system fault.
+    Raises UrlRefused / FetchRefused (a rule broken), FetchFailed (no such repository or ref) and
+    OwnershipRefused, all learner faults; FetchUnavailable (the git host could not be reached), a system fault.
     """
     checked = check_repo_url(url, settings.allowed_hosts, settings.allowed_schemes)
     if ref is not None:
@@ -340,6 +379,9 @@ def fetch_snapshot(url: str, ref: str | None, dest: Path, settings: Settings) ->
                 commit = _fetch_commit(repo, checked, ref, settings, scratch)
             except GitCommandError as exc:
                 raise _explain(str(exc), checked) from exc
+            bare = BareRepository(Path(repo.git_dir), _git_environment(home, settings.allowed_schemes), GIT_CONFIG, scratch)
+            tree = bare.tree_of(commit)
+            proof = check_ownership(bare, commit, ownership) if ownership is not None else None
             entries = _check_tree(repo, commit, settings, dest)
             dest.mkdir(parents=True)
             try:
@@ -356,4 +398,6 @@ def fetch_snapshot(url: str, ref: str | None, dest: Path, settings: Settings) ->
         files=len(entries),
         bytes=sum(e[2] for e in entries),
         lfs_pointers=lfs,
+        tree=tree,
+        ownership=proof,
     )
