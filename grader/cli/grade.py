@@ -75,7 +75,8 @@ def grade(
 
     settings = _settings(allow_host, allow_scheme)
     loaded = load_or_exit(assignment)
-    issuer = _issuer(settings, learner) if credential else None
+    # Only an assignment that can issue is worth unlocking the keystore for.
+    issuer = _issuer(settings, learner) if credential and loaded.spec.credential is not None else None
     result = run_grade(repo_url, loaded, settings, ref, Progress(err, quiet=as_json), issuer)
     if feedback_dir is not None:
         from grader.grading.outputs import write_feedback
@@ -92,7 +93,9 @@ def grade(
 def _issuer(settings: Settings, learner: str | None) -> CredentialIssuer:
     from grader.issuing.local import local_issuer
 
-    return local_issuer(settings, learner)
+    issuer = local_issuer(settings, learner)
+    issuer.unlock_ahead()  # scrypt overlaps the fetch and the containers' start instead of following them
+    return issuer
 
 
 def _print_feedback(result: GradingResult, loaded: LoadedAssignment) -> None:

@@ -22,6 +22,7 @@ from grader.core.evidence import Evidence
 from grader.core.grade import Grade
 from grader.core.issuance_rule import require_issuable
 from grader.core.spec import AssignmentSpec
+from grader.issuing.keystores import UnlockAhead, open_cached
 from grader.issuing.list_validity import LIST_VALIDITY, needs_refresh
 
 if TYPE_CHECKING:  # the verifier loads when something is verified, not with every `grader grade`
@@ -47,6 +48,13 @@ class LocalIssuer:
         self.learner = learner
         self.status_dir = settings.home / "status"
         self.status_dir.mkdir(parents=True, exist_ok=True)
+        self._unlocking: UnlockAhead | None = None
+
+    def unlock_ahead(self) -> None:
+        """Start deriving the signing key now, in the background, so that a passing grade's signature
+        does not wait for it (the CLI starts this before fetching)."""
+        if self._unlocking is None:
+            self._unlocking = UnlockAhead(self.keystore)
 
     @property
     def status_url(self) -> str:
@@ -88,6 +96,8 @@ class LocalIssuer:
 
     def issue(self, grade: Grade, evidence: Evidence, spec: AssignmentSpec) -> dict[str, Any]:
         require_issuable(grade, spec)
+        if self._unlocking is not None:
+            self._unlocking.wait()  # never derive the key twice at once
         status_list = self._status_list()
         entry = status_list.allocate_entry()
         credential_id = f"urn:uuid:{uuid.uuid4()}"
@@ -150,7 +160,7 @@ def open_local_keystore(settings: Settings) -> Keystore:
     passphrase = key_passphrase(settings)
     if not (directory / METADATA_FILE).is_file():
         return Keystore.init(directory, passphrase)
-    return Keystore.open(directory, passphrase)
+    return open_cached(directory, passphrase)
 
 
 def local_issuer(settings: Settings, learner: str | None = None) -> LocalIssuer:

@@ -34,6 +34,7 @@ from grader.core.evidence import Evidence
 from grader.core.grade import Grade
 from grader.core.spec import AssignmentSpec
 from grader.issuing import status_lists
+from grader.issuing.keystores import open_cached
 from grader.store.models import IssuerKey, StatusList, Tenant, utcnow
 
 
@@ -99,7 +100,7 @@ def init_tenant_keys(session: Session, settings: Settings, tenant: Tenant, rotat
     directory = tenant_keys_dir(settings, tenant.slug)
     try:
         if (directory / "keystore.json").is_file():
-            keystore = Keystore.open(directory, passphrase)
+            keystore = open_cached(directory, passphrase)
             if rotate:
                 keystore.rotate()
         else:
@@ -116,7 +117,7 @@ def open_keystore(settings: Settings, tenant: Tenant) -> Keystore:
             f"tenant {tenant.slug!r} has no issuer keys on this machine ({directory}); "
             f"create them with `grader tenant keys {tenant.slug}`"
         )
-    return Keystore.open(directory, key_passphrase(settings))
+    return open_cached(directory, key_passphrase(settings))  # unlocked once per process
 
 
 def did_document(session: Session, tenant: Tenant) -> dict[str, Any] | None:
