@@ -54,6 +54,13 @@ class Settings(BaseSettings):
 
     # Store and queue (service)
     database_url: str = ""
+    request_db_wait_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="How long an API request waits for the store's write lock (or any database lock) before "
+        "it answers 503 with Retry-After; workers keep their longer wait.",
+    )
     redis_url: str = "redis://127.0.0.1:6379/0"
     # Service: API, queue, workers, webhooks (grader.http, grader.jobs, grader.notify)
     public_url: str = Field(default="http://127.0.0.1:8000", description="Base URL the API is reached at.")
@@ -63,6 +70,12 @@ class Settings(BaseSettings):
     job_retry_base_s: int = Field(default=10, description="First retry delay; doubles each retry.")
     webhook_retries: int = 6
     webhook_retry_base_s: int = 5
+    # LMS grade passback (grader.lti.passback): the same backoff as webhooks, in rounds. A round is one
+    # job with its rq retries; a platform still down after it gets another round from the reconciler
+    # an hour on, until `lti_passback_max_tries` tries in all.
+    lti_passback_retries: int = Field(default=6, ge=0, le=20, description="Retries of one passback round.")
+    lti_passback_retry_base_s: int = Field(default=10, ge=1, le=3600, description="First passback retry delay.")
+    lti_passback_max_tries: int = Field(default=40, ge=1, le=1000, description="Tries of one score in all.")
     # Outbound guard (grader.outbound, docs/outbound.md): webhooks, LMS platforms, did:web documents.
     outbound_allow: list[str] = Field(
         default=[],
@@ -102,6 +115,16 @@ class Settings(BaseSettings):
     )
     sign_in_link_ttl_s: int = Field(default=900, description="How long a learner's sign-in link stays valid.")
     issuer_name: str = Field(default="Capstone Grader", description="The issuer's display name in credentials.")
+    # Authenticity (grader.core.ownership, grader.jobs.similarity; docs/authenticity.md).
+    claim_secret_key: SecretStr | None = Field(
+        default=None, description="Derives learners' claim tokens (GRADER_CLAIM_SECRET_KEY); default generated."
+    )
+    similarity_timeout_s: float = Field(
+        default=30, gt=0, le=600, description="The most one submission's similarity check may take."
+    )
+    similarity_max_candidates: int = Field(
+        default=5000, ge=1, le=100_000, description="Earlier submissions one similarity check compares at most."
+    )
 
     @field_validator("outbound_allow")
     @classmethod
@@ -165,3 +188,11 @@ def session_secret(settings: Settings) -> str:
     if settings.session_secret_key is not None and settings.session_secret_key.get_secret_value():
         return settings.session_secret_key.get_secret_value()
     return _local_secret(settings, "local-session-secret")
+
+
+def claim_secret(settings: Settings) -> str:
+    """GRADER_CLAIM_SECRET_KEY, or one generated for this machine and kept in <home>. The API (which shows
+    tokens) and the workers (which check them) must share one: set the variable when they do not share <home>."""
+    if settings.claim_secret_key is not None and settings.claim_secret_key.get_secret_value():
+        return settings.claim_secret_key.get_secret_value()
+    return _local_secret(settings, "local-claim-secret")

@@ -78,7 +78,7 @@ _INTERNAL_SUFFIXES = (
     "arpa", "test", "invalid",
 )  # fmt: skip
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
-_NUMERIC_PART = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$")
+_NUMERIC_PART = re.compile(r"^(0x[0-9a-f]+|[0-9]+)$")
 
 
 def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
@@ -111,7 +111,7 @@ def forbidden_range(address: IPAddress) -> tuple[str, str] | None:
 
 def _inet_aton_part(part: str) -> int | None:
     if part.startswith("0x"):
-        return int(part[2:] or "0", 16)
+        return int(part[2:], 16)
     if len(part) > 1 and part.startswith("0"):
         return int(part, 8) if set(part) <= set("01234567") else None
     return int(part)

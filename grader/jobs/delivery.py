@@ -30,12 +30,14 @@ def deliver_webhook(delivery_id: str) -> str:
         if endpoint is None or not endpoint.active:
             return "endpoint-gone"
         url, secret, payload = endpoint.url, endpoint.secret, delivery.payload
-    outcome = webhooks.send(url, secret, payload, delivery_id, int(time.time()))
-    final = is_last_try()
+    outcome = webhooks.send(ctx.settings, url, secret, payload, delivery_id, int(time.time()))
+    final = is_last_try() or outcome.refused  # a destination the outbound guard refuses is not retried
     with session_scope(ctx.factory) as session:
         delivery = session.get(WebhookDelivery, delivery_id)
         assert delivery is not None
         webhooks.record_try(session, delivery, outcome, final)
+    if outcome.refused:
+        return "refused"
     if not outcome.delivered:
         raise DeliveryFailed(f"delivery {delivery_id} to {url}: {outcome.error}")
     return "delivered"

@@ -11,6 +11,8 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from grader import outbound
+from grader.config import Settings
 from grader.core.webhook_signing import (
     DELIVERY_HEADER,
     EVENT_HEADER,
@@ -26,12 +28,22 @@ class DeliveryOutcome(BaseModel):
     delivered: bool
     status_code: int | None
     error: str | None
+    # The outbound guard refused the destination (it resolves to loopback, a private range...): final,
+    # never retried; the delivery log says which rule.
+    refused: bool = False
 
 
 def send(
-    url: str, secret: str, payload: Mapping[str, Any], delivery_id: str, now: int, timeout_s: float = 10.0
+    settings: Settings,
+    url: str,
+    secret: str,
+    payload: Mapping[str, Any],
+    delivery_id: str,
+    now: int,
 ) -> DeliveryOutcome:
-    """POST one signed delivery. Any 2xx is success; redirects are not followed (the URL is the contract)."""
+    """POST one signed delivery through the outbound guard (checked again now, at connect time, against
+    DNS rebinding) with settings.outbound_timeout_s. Any 2xx is success; redirects are not followed (the
+    URL is the contract). Never raises: a refusal is an outcome with `refused` set."""
     body = encode_body(payload)
     headers = {
         "Content-Type": "application/json",
@@ -41,7 +53,10 @@ def send(
         "User-Agent": "grader-webhooks/1",
     }
     try:
-        response = httpx.post(url, content=body, headers=headers, timeout=timeout_s, follow_redirects=False)
+        with outbound.client(settings) as client:
+            response = client.post(url, content=body, headers=headers)
+    except outbound.DestinationRefused as exc:
+        return DeliveryOutcome(delivered=False, status_code=None, error=str(exc)[:500], refused=True)
     except httpx.HTTPError as exc:
         return DeliveryOutcome(delivered=False, status_code=None, error=f"{type(exc).__name__}: {exc}"[:500])
     ok = 200 <= response.status_code < 300

@@ -1,5 +1,6 @@
-"""Fetching other issuers' did:web documents for the verifier (opt-in): https only, public hosts only,
-no redirects, capped; with httpx's MockTransport as the network and a fake resolver as DNS."""
+"""Fetching other issuers' did:web documents for the verifier (opt-in): https only, through the outbound
+guard (public hosts only, checked at connect time), no redirects, capped; with a recording network under
+the guard and a scripted resolver as DNS."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
@@ -18,47 +18,53 @@ from credentials.proof import Ed25519Signer, sign_credential
 from grader.config import Settings
 from grader.http import create_app
 from grader.http.api import credentials as credentials_api
-from grader.http.did_web import MAX_DOCUMENT_BYTES, fetch_did_web, public_host
+from grader.http.did_web import MAX_DOCUMENT_BYTES, fetch_did_web
 from grader.store.db import upgrade
 from tests.unit.credentials.credsamples import sample_credential
+from tests.unit.outbound_fakes import CannedNetwork, ScriptedResolver, http_response
 
 DID = "did:web:issuer.example:org"
+PUBLIC = ScriptedResolver({"issuer.example": [["93.184.216.34"]]})
 
 
-def public(host: str) -> list[str]:
-    return ["93.184.216.34"]
+def serving(status: int, body: bytes) -> CannedNetwork:
+    return CannedNetwork([http_response(status, body, {"Location": "https://127.0.0.1/did.json"})])
 
 
-def serving(status: int, body: bytes, seen: list[httpx.Request] | None = None) -> httpx.MockTransport:
-    def handle(request: httpx.Request) -> httpx.Response:
-        if seen is not None:
-            seen.append(request)
-        return httpx.Response(status, content=body, headers={"Location": "https://127.0.0.1/did.json"})
-
-    return httpx.MockTransport(handle)
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(home=tmp_path)
 
 
-def test_a_public_issuers_document_is_fetched_from_its_https_url() -> None:
-    seen: list[httpx.Request] = []
-    document, why = fetch_did_web(DID, serving(200, json.dumps({"id": DID}).encode(), seen), public)
+def test_a_public_issuers_document_is_fetched_from_its_https_url(settings: Settings) -> None:
+    network = serving(200, json.dumps({"id": DID}).encode())
+    document, why = fetch_did_web(DID, settings, resolver=PUBLIC, network=network)
     assert document == {"id": DID} and why == ""
-    assert [str(r.url) for r in seen] == ["https://issuer.example/org/did.json"]
+    (connection,) = network.connections
+    assert (connection.address, connection.port, connection.tls_name) == ("93.184.216.34", 443, "issuer.example")
+    assert connection.request_head.startswith("GET /org/did.json HTTP/1.1")
 
 
 @pytest.mark.parametrize(
-    "addresses",
-    [["127.0.0.1"], ["10.0.0.5"], ["169.254.169.254"], ["::1"], ["::ffff:127.0.0.1"], ["0.0.0.0"], ["224.0.0.1"],
-     ["93.184.216.34", "192.168.1.1"], []],
-)
-def test_hosts_that_resolve_anywhere_but_the_public_internet_are_not_fetched(addresses: list[str]) -> None:
-    seen: list[httpx.Request] = []
-    document, why = fetch_did_web(DID, serving(200, b"{}", seen), lambda host: addresses)
-    assert document is None and "not a public address" in why and seen == []
+    ("addresses", "rule"),
+    [(["127.0.0.1"], "loopback"), (["10.0.0.5"], "private"), (["169.254.169.254"], "link-local"),
+     (["::1"], "loopback"), (["::ffff:127.0.0.1"], "loopback"), (["0.0.0.0"], "unspecified"),
+     (["224.0.0.1"], "multicast"), (["93.184.216.34", "192.168.1.1"], "private"), ([], "unresolvable")],
+)  # fmt: skip
+def test_hosts_that_resolve_anywhere_but_the_public_internet_are_not_fetched(
+    settings: Settings, addresses: list[str], rule: str
+) -> None:
+    network = serving(200, b"{}")
+    resolver = ScriptedResolver({"issuer.example": [addresses]})
+    document, why = fetch_did_web(DID, settings, resolver=resolver, network=network)
+    assert document is None and f"not fetched: refused by rule '{rule}'" in why and network.connections == []
 
 
-def test_ip_literal_hosts_are_judged_as_addresses() -> None:
-    assert not public_host("127.0.0.1", public) and not public_host("[::1]", public)
-    assert public_host("93.184.216.34", lambda host: [])
+def test_ip_literal_hosts_are_judged_as_addresses(settings: Settings) -> None:
+    for did in ("did:web:127.0.0.1", "did:web:%5B%3A%3A1%5D"):
+        network = serving(200, b"{}")
+        document, why = fetch_did_web(did, settings, resolver=ScriptedResolver({}), network=network)
+        assert document is None and "refused by rule 'loopback'" in why and network.connections == []
 
 
 @pytest.mark.parametrize(
@@ -71,14 +77,17 @@ def test_ip_literal_hosts_are_judged_as_addresses() -> None:
         (200, b" " * (MAX_DOCUMENT_BYTES + 1), "more than 64 KiB"),
     ],
 )
-def test_bad_answers_give_no_document_and_a_reason(status: int, body: bytes, reason: str) -> None:
-    document, why = fetch_did_web(DID, serving(status, body), public)
+def test_bad_answers_give_no_document_and_a_reason(settings: Settings, status: int, body: bytes, reason: str) -> None:
+    network = serving(status, body)
+    document, why = fetch_did_web(DID, settings, resolver=PUBLIC, network=network)
     assert document is None and reason in why
+    assert len(network.connections) == 1
 
 
-def test_not_a_did_web_is_refused_without_a_request() -> None:
-    document, why = fetch_did_web("did:key:z6Mk", serving(200, b"{}"), public)
-    assert document is None and "not a did:web" in why
+def test_not_a_did_web_is_refused_without_a_request(settings: Settings) -> None:
+    network = serving(200, b"{}")
+    document, why = fetch_did_web("did:key:z6Mk", settings, resolver=PUBLIC, network=network)
+    assert document is None and "not a did:web" in why and network.connections == []
 
 
 def test_the_verifier_uses_a_fetched_did_web_document_only_when_allowed(
@@ -92,7 +101,7 @@ def test_the_verifier_uses_a_fetched_did_web_document_only_when_allowed(
     )
     asked: list[str] = []
 
-    def fake_fetch(did: str) -> tuple[dict[str, Any] | None, str]:
+    def fake_fetch(did: str, settings: Settings) -> tuple[dict[str, Any] | None, str]:
         asked.append(did)
         return document, ""
 

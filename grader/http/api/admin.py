@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from sqlalchemy.orm import Session
 
+from grader import outbound
 from grader.core.webhook_signing import new_secret
 from grader.http.deps import AdminCaller, ServicesDep, SessionDep
-from grader.http.problems import not_found
+from grader.http.problems import FieldError, ProblemError, not_found
 from grader.http.schemas import ApiKeyIn, ApiKeyOut, DeliveryOut, WebhookIn, WebhookOut
 from grader.jobs.queue import enqueue_delivery
 from grader.store import deliveries, tenancy
@@ -41,8 +42,18 @@ def _endpoint(session: Session, tenant_id: str, endpoint_id: str) -> WebhookEndp
 
 
 @router.post("/webhooks", status_code=201, response_model=WebhookOut, tags=["webhooks"])
-def create_webhook(body: WebhookIn, session: SessionDep, who: AdminCaller) -> WebhookOut:
-    """Register an endpoint. The signing secret is in this answer only: keep it."""
+def create_webhook(body: WebhookIn, session: SessionDep, services: ServicesDep, who: AdminCaller) -> WebhookOut:
+    """Register an endpoint. The signing secret is in this answer only: keep it. A URL the outbound guard
+    refuses (loopback, private, link-local... see docs/outbound.md) is a 422 naming the rule."""
+    try:
+        outbound.check_destination(services.settings, str(body.url))
+    except outbound.DestinationRefused as exc:
+        raise ProblemError(
+            422,
+            exc.code,
+            f"webhook URL {exc}",
+            errors=[FieldError(location="body.url", message=str(exc))],
+        ) from exc
     secret = body.secret or new_secret()
     endpoint = WebhookEndpoint(tenant_id=who.tenant_id, url=str(body.url), secret=secret, events=list(body.events))
     session.add(endpoint)

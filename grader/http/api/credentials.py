@@ -122,7 +122,7 @@ def verify_document(session: Session, settings: Settings, document: dict[str, An
     trusted = {d.get("id") for d in did_documents}
     issuer = _issuer_of(parsed)
     if settings.resolve_did_web and issuer.startswith("did:web:") and issuer not in trusted:
-        fetched, _why = fetch_did_web(issuer)
+        fetched, _why = fetch_did_web(issuer, settings)
         if fetched is not None:
             did_documents.append(fetched)
     report = verify_credential(
