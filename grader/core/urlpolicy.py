@@ -1,14 +1,17 @@
-"""Which repository URLs a learner may submit. Pure: a string in, a checked URL or a named refusal out."""
+"""Which repository URLs a learner may submit. Pure: a string in, a checked URL or a named refusal out.
+
+Learners' repositories come only from the hosts the operator lists (`allowed_hosts`); the rule for
+destinations the service does not list itself (webhooks, LMS platforms) is grader.core.netpolicy's."""
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
 from grader.core.errors import LearnerFault
+from grader.core.netpolicy import is_ip_literal
 
 MAX_URL_LENGTH = 2048
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")
@@ -38,14 +41,6 @@ class RepoUrl(BaseModel):
     @property
     def host_port(self) -> str:
         return f"{self.host}:{self.port}" if self.port else self.host
-
-
-def _is_ip_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True
 
 
 def _host_allowed(host: str, port: int | None, allowed_hosts: list[str]) -> bool:
@@ -91,7 +86,7 @@ def check_repo_url(url: str, allowed_hosts: list[str], allowed_schemes: list[str
     except ValueError as exc:
         raise UrlRefused("port", f"invalid port: {exc}") from exc
     if not _host_allowed(host, port, allowed_hosts):
-        kind = "IP address" if _is_ip_literal(host) else "host"
+        kind = "IP address" if is_ip_literal(host) else "host"
         raise UrlRefused(
             "host-not-allowed",
             f"{kind} '{host if port is None else f'{host}:{port}'}' is not on the allowlist {allowed_hosts}",
