@@ -15,6 +15,7 @@ command -v redis-server >/dev/null || need_pkgs+=(redis-server)
 [ -x /usr/lib/postgresql/15/bin/postgres ] || ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need_pkgs+=(postgresql)
 command -v node >/dev/null || need_pkgs+=(nodejs npm)
 [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)  # the browser tests (Playwright drives it)
+command -v wrk >/dev/null || need_pkgs+=(wrk)  # the API benchmark's load generator (make bench)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "[setup] installing ${need_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive
