@@ -14,7 +14,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from grader.config import Settings, get_settings
 from grader.http import problems, web
-from grader.http.api import admin, assignments, credentials, submissions
+from grader.http.api import admin, assignments, credentials, gradebook, keys, lti, review, submissions
+from grader.http.deps import for_requests
 from grader.http.metrics import ServiceCollector
 from grader.http.problems import PROBLEM_MEDIA_TYPE, Problem
 from grader.http.schemas import Health
@@ -35,7 +36,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    service = build_services(settings)
+    service = for_requests(build_services(settings))
     registry = CollectorRegistry()
     registry.register(ServiceCollector(service.queue))
 
@@ -57,13 +58,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.services = service
     problems.install(app)
-    for router in (submissions.router, assignments.router, credentials.router, credentials.public, admin.router):
+    for router in (
+        submissions.router,
+        assignments.router,
+        credentials.router,
+        credentials.public,
+        admin.router,
+        lti.router,
+        gradebook.router,
+        keys.router,
+        review.router,
+    ):
         app.include_router(router)
     web.mount(app, settings)
 
     @app.get("/healthz", response_model=Health, tags=["health"])
-    def healthz() -> Health:
-        """Liveness: the process answers."""
+    async def healthz() -> Health:
+        """Liveness: the process answers. On the event loop itself, not the thread pool, so it answers
+        even while every worker thread waits on the database."""
         return Health(status="ok")
 
     @app.get("/readyz", response_model=Health, tags=["health"], responses={503: {"model": Health}})

@@ -18,19 +18,24 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.orm import Session
 
+from grader.core.gradebook import to_csv as gradebook_to_csv
+from grader.core.gradebook import to_json as gradebook_to_json
 from grader.core.policy import Scope, has_any_scope
 from grader.http.api import credentials as credentials_api
 from grader.http.api.assignments import Upload, accept_upload, unpack_tarball
 from grader.http.api.assignments import regrade_submissions as regrade_rows
+from grader.http.api.gradebook import gradebook_response
 from grader.http.deps import Caller, SessionDep, services
 from grader.http.problems import FieldError, ProblemError
 from grader.http.schemas import CheckRowOut, RegradeIn, RevokeIn
-from grader.http.web.classresults import class_results, gradebook_csv
+from grader.http.web.classresults import class_results
 from grader.http.web.forms import flash, problem_text, redirect, see_other, take_flash
 from grader.http.web.rendering import render
 from grader.http.web.sessions import SignedIn, check_csrf, sign_in, sign_out, signed_in
 from grader.store import catalog, issued, submissions, tenancy
+from grader.store import lti as lti_store
 from grader.store.archive import MAX_ARCHIVE_BYTES
+from grader.store.gradebook import gradebook as gradebook_rows
 from grader.store.models import Assignment, AssignmentVersion, Tenant, VersionStatus
 
 router = APIRouter(include_in_schema=False)
@@ -52,13 +57,15 @@ class Author:
 
     def caller(self) -> Caller:
         """For the API functions the pages call (they take the caller the API would have)."""
-        assert self.who.key_id is not None
-        return Caller(key_id=self.who.key_id, tenant_id=self.who.tenant_id, scopes=self.scopes)
+        key_id = self.who.key_id or f"lti:{self.who.lti_user_id}"
+        return Caller(key_id=key_id, tenant_id=self.who.tenant_id, scopes=self.scopes)
 
 
 def _author(request: Request, session: Session) -> Author:
     """The signed-in author, after checking their key again: not revoked, still author or admin."""
     who = signed_in(request)
+    if who is not None and who.role == "author" and who.lti_user_id:
+        return _lti_author(request, session, who)
     if who is None or who.role != "author" or not who.key_id:
         raise redirect(SIGN_IN, "sign in first")
     key = tenancy.api_key_of(session, who.tenant_id, who.key_id)
@@ -67,6 +74,16 @@ def _author(request: Request, session: Session) -> Author:
         flash(request, "Your session ended: the API key it was opened with was revoked. Sign in again.", "bad")
         raise redirect(SIGN_IN, "the session's key was revoked")
     return Author(who=who, scopes=frozenset(key.scopes))
+
+
+def _lti_author(request: Request, session: Session, who: SignedIn) -> Author:
+    """An instructor signed in by an LMS launch (grader.http.web.lti): author scope while their platform
+    registration stays active and their last launch gave them a teaching role."""
+    assert who.lti_user_id is not None
+    if not lti_store.instructor_still(session, who.tenant_id, who.lti_user_id):
+        sign_out(request)
+        raise redirect(SIGN_IN, "the LMS registration of this session was disabled")
+    return Author(who=who, scopes=frozenset({Scope.AUTHOR.value}))
 
 
 # Signing in ------------------------------------------------------------------------------------------
@@ -273,17 +290,13 @@ def revoke(
     return see_other(target)
 
 
-@router.get("/author/assignments/{slug}/gradebook.csv")
-def gradebook(slug: str, request: Request, session: SessionDep) -> Response:
+@router.get("/author/assignments/{slug}/gradebook.{fmt}")
+def gradebook_download(slug: str, fmt: str, request: Request, session: SessionDep) -> Response:
+    """The gradebook export (grader.core.gradebook), the same as `GET /api/v1/assignments/{id}/gradebook`."""
     author = _author(request, session)
     assignment = _own_assignment(session, author, slug)
-    results = class_results(submissions.class_rows(session, author.tenant_id, assignment.id))
-    return Response(
-        gradebook_csv(results.learners),
-        media_type="text/csv; charset=utf-8",
-        headers={
-            "Content-Disposition": f'attachment; filename="{assignment.slug}-gradebook.csv"',
-            "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "no-store",
-        },
-    )
+    if fmt not in ("csv", "json"):
+        raise ProblemError(404, "not-found", f"no gradebook format {fmt!r}: csv or json")
+    counts, rows = gradebook_rows(session, author.tenant_id, assignment)
+    text = gradebook_to_csv(rows) if fmt == "csv" else gradebook_to_json(assignment.slug, counts, rows)
+    return gradebook_response(assignment.slug, text, fmt)

@@ -17,3 +17,7 @@ ROUTERS.append(learner.router)
 from grader.http.web import author  # noqa: E402
 
 ROUTERS.append(author.router)
+
+from grader.http.web import lti  # noqa: E402  (LTI 1.3: JWKS, login, launch, Deep Linking, registrations)
+
+ROUTERS.append(lti.router)

@@ -28,6 +28,8 @@ class SignedIn(BaseModel):
     role: str  # "learner" or "author"
     learner: str | None = None  # the learner's email, for role learner
     key_id: str | None = None  # the key exchanged for an author session
+    lti_user_id: str | None = None  # an LMS launch opened the session (lti_users.id)
+    lti_context_id: str | None = None  # the course it came from (lti_contexts.id), for the roster link
 
 
 def install_sessions(app: FastAPI, settings: Settings) -> None:
