@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
-from grader.core.spec import SubmissionPolicy
+from grader.core.spec import MAX_COOLDOWN_S, SubmissionPolicy
 
 
 class Scope(StrEnum):
@@ -34,6 +34,9 @@ class History(BaseModel):
     """What the store knows about this learner on this assignment, and about the tenant's load."""
 
     attempts_used: int = 0
+    # The highest attempt number given so far: numbers are unique per learner and assignment, so one that
+    # ended in `error` (no attempt used) keeps its number. None: numbers follow the attempts used.
+    last_attempt: int | None = None
     last_submitted_at: datetime | None = None
     learner_last_hour: int = 0
     tenant_last_minute: int = 0
@@ -105,7 +108,8 @@ def _attempt_refusal(policy: SubmissionPolicy, history: History, now: datetime) 
             detail=f"this assignment allows {policy.max_attempts} attempts and all have been used",
         )
     if policy.cooldown_s and history.last_submitted_at is not None:
-        ready_at = history.last_submitted_at + timedelta(seconds=policy.cooldown_s)
+        # A spec stored before cooldowns had a bound could still hold one past the calendar's end.
+        ready_at = history.last_submitted_at + timedelta(seconds=min(policy.cooldown_s, MAX_COOLDOWN_S))
         if now < ready_at:
             return Refusal(
                 code="cooldown",
@@ -132,7 +136,8 @@ def admit(
     refusal = _due_refusal(policy, now) or _attempt_refusal(policy, history, now)
     if refusal is not None:
         return refusal
-    return Admission(attempt=history.attempts_used + 1, late=is_late(policy, now))
+    numbered = history.last_attempt if history.last_attempt is not None else history.attempts_used
+    return Admission(attempt=numbered + 1, late=is_late(policy, now))
 
 
 def has_scope(granted: Iterable[str], needed: Scope) -> bool:

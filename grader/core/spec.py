@@ -35,6 +35,8 @@ from pydantic_core import core_schema
 
 from grader.core.errors import AuthorFault
 from grader.core.manifest import MANIFEST_FILE, Manifest, ManifestProblem, disagreements, read_manifest
+from grader.core.ownership import DEFAULT_CLAIM_FILE, OwnershipFailure, OwnershipMethod, claim_path_problem
+from grader.core.similarity import SimilarityPolicy
 from grader.core.testids import discover_test_ids
 
 SPEC_FILE = "assignment.yaml"
@@ -46,6 +48,23 @@ _DURATION = re.compile(
 )
 _DURATION_REFERENCE = datetime(2000, 1, 1, tzinfo=UTC)  # where a duration's length is measured
 _PACKAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9,._-]+\])?\s*([<>=!~]=?\s*[0-9A-Za-z.*+-]+\s*,?\s*)*$")
+
+
+# Sane maxima: a spec value past them is an author's slip that would break a later stage (a cooldown
+# past the calendar's end, an infinite score), so `validate` refuses it and names the field.
+MAX_POINTS = 10_000
+MAX_ATTEMPTS = 10_000
+MAX_COOLDOWN_S = 30 * 24 * 3600
+_LATEST_DUE = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _zoned_due(value: datetime) -> datetime:
+    """A due date must name its zone (a bare one cannot be compared with the clock) and lie within the calendar."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{value.isoformat()} has no time zone; write it with one, such as 2027-01-31T23:59:00Z")
+    if value > _LATEST_DUE:
+        raise ValueError(f"{value.isoformat()} is later than the latest allowed, {_LATEST_DUE.isoformat()}")
+    return value
 
 
 class Strict(BaseModel):
@@ -200,7 +219,7 @@ class PassRule(Strict):
 class Criterion(Strict):
     id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")]
     title: str
-    points: Annotated[float, Field(gt=0)]
+    points: Annotated[float, Field(gt=0, le=MAX_POINTS, allow_inf_nan=False)]
     tests: Annotated[list[str], Field(min_length=1)]
     levels: dict[str, Annotated[float, Field(ge=0, le=100)]] = Field(min_length=1)
     pass_level: str | None = None
@@ -268,11 +287,25 @@ class CredentialSpec(Strict):
     valid_for: ValidFor | None = None
 
 
+def _claim_path(value: str) -> str:
+    problem = claim_path_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
 class SubmissionPolicy(Strict):
-    max_attempts: Annotated[int, Field(ge=1)] | None = None
-    cooldown_s: Annotated[int, Field(ge=0)] = 0
-    due: datetime | None = None
+    max_attempts: Annotated[int, Field(ge=1, le=MAX_ATTEMPTS)] | None = None
+    cooldown_s: Annotated[int, Field(ge=0, le=MAX_COOLDOWN_S)] = 0
+    due: Annotated[datetime, AfterValidator(_zoned_due)] | None = None
     late: Literal["reject", "accept", "flag"] = "reject"
+    # Which graded attempt stands for the learner in the gradebook and in LMS passback.
+    counts: Literal["best", "last"] = "best"
+    # Proof that the learner controls the repository (grader/core/ownership.py, docs/authenticity.md).
+    ownership: OwnershipMethod = OwnershipMethod.NONE
+    claim_file: Annotated[str, AfterValidator(_claim_path)] = DEFAULT_CLAIM_FILE
+    ownership_failure: OwnershipFailure = OwnershipFailure.REFUSE
+    similarity: SimilarityPolicy = Field(default_factory=SimilarityPolicy)
 
 
 class FeedbackPolicy(Strict):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -13,6 +13,8 @@ from grader.core.policy import Scope, has_any_scope
 from grader.http.problems import ProblemError
 from grader.jobs.services import Services
 from grader.store import tenancy
+from grader.store.admission import request_engine
+from grader.store.db import session_factory
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,15 @@ class Caller:
     key_id: str
     tenant_id: str
     scopes: frozenset[str]
+
+
+def for_requests(service: Services) -> Services:
+    """The services the API's requests use: the same queue, and a store engine whose every wait for a
+    database lock ends after `request_db_wait_s` (the request answers 503 with Retry-After then), so a
+    locked database never holds the API's threads for the workers' 30 s."""
+    settings = service.settings
+    engine = request_engine(settings.resolved_database_url(), settings.request_db_wait_s)
+    return replace(service, factory=session_factory(engine))
 
 
 def services(request: Request) -> Services:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -110,6 +111,27 @@ def fault_problem(exc: GraderFault, errors: list[FieldError] | None = None) -> P
     )
 
 
+# Errors that say the database cannot answer now (locked past the request's wait, unreachable, its pool
+# exhausted), as opposed to a bug: answered 503 with a short Retry-After.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.DisconnectionError,
+    sqlalchemy.exc.TimeoutError,
+)
+DATABASE_RETRY_AFTER_S = 2
+
+
+def database_unavailable() -> ProblemError:
+    return ProblemError(
+        503,
+        "database-unavailable",
+        "the store could not answer in time (locked or unreachable) and this request's changes were rolled "
+        "back: send it again after the time in Retry-After",
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)},
+    )
+
+
 def not_found(what: str, ident: str) -> ProblemError:
     # The same answer whether the row is absent or belongs to another tenant: nothing leaks.
     return ProblemError(404, "not-found", f"no {what} {ident!r} here")
@@ -152,6 +174,12 @@ def install(app: FastAPI) -> None:
         headers: dict[str, Any] = dict(exc.headers or {})
         return problem_response(exc.status_code, "", detail, request.url.path, headers=headers)
 
+    async def on_database(request: Request, exc: Exception) -> JSONResponse:
+        # A lock held past the request's wait, a dropped connection, a full pool: the database's state,
+        # not the request's fault. Whatever the request had begun was rolled back with its session.
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        return await on_problem(request, database_unavailable())
+
     async def on_crash(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(
@@ -162,4 +190,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(GraderFault, on_fault)  # a fault raised anywhere in a request, by its kind
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    for database_error in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(database_error, on_database)
     app.add_exception_handler(Exception, on_crash)

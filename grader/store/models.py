@@ -463,7 +463,107 @@ class LtiToolKey(Base):
 # --- Submission policy under concurrency, worker leases: migration 0005 -------------------------------
 
 
+class Lease(Base):
+    """Who holds a piece of work, and until when (worker leases: grader.jobs.lease).
+
+    `resource` names the work ("submission:<id>", "delivery:<id>"). A worker renews its lease while the
+    job runs; a lease past `expires_at` belongs to a worker that died (or a wait that is over), so the
+    reconciler may hand the work to another. A lease also holds a webhook delivery back until its next
+    try is due."""
+
+    __tablename__ = "leases"
+
+    resource: Mapped[str] = mapped_column(String(80), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(120))
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# Submission policy: attempt numbers are unique per learner and assignment (the backstop of the admission
+# lock, grader.store.admission), and the rate counts (a learner's last hour, a tenant's last minute) each
+# read one index.
+Index(
+    "uq_submissions_attempt",
+    Submission.tenant_id,
+    Submission.assignment_id,
+    Submission.learner,
+    Submission.attempt,
+    unique=True,
+)
+Index("ix_submissions_learner_recent", Submission.tenant_id, Submission.learner, Submission.created_at)
+Index("ix_submissions_tenant_recent", Submission.tenant_id, Submission.created_at)
+
+
+
 # --- Authenticity (ownership, duplicates, similarity, review): migration 0006 -------------------------
+
+
+class LearnerKey(Base):
+    """A public key a learner registered for `submission.ownership: signed` (SSH or OpenPGP). Only the
+    public half is ever given; `fingerprint` is what verification reports and the credential names."""
+
+    __tablename__ = "learner_keys"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "learner", "fingerprint"),
+        Index("ix_learner_keys_learner", "tenant_id", "learner"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    learner: Mapped[str] = mapped_column(String(320))
+    kind: Mapped[str] = mapped_column(String(16))  # ssh | openpgp (grader.core.ownership.KeyKind)
+    fingerprint: Mapped[str] = mapped_column(String(100))
+    public_key: Mapped[str] = mapped_column(Text)
+    label: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SubmissionWork(Base):
+    """What the authenticity checks know of one graded run: its commit and tree (the duplicate check),
+    the ownership proof, the learner's source files and their fingerprints (the similarity check, which
+    compares later submissions with these), and the check's outcome once it ran."""
+
+    __tablename__ = "submission_work"
+    __table_args__ = (
+        UniqueConstraint("submission_id", "run"),
+        Index("ix_submission_work_commit", "tenant_id", "commit"),
+        Index("ix_submission_work_tree", "tenant_id", "tree"),
+        Index("ix_submission_work_assignment", "tenant_id", "assignment_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    submission_id: Mapped[str] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"))
+    run: Mapped[int] = mapped_column(Integer)
+    assignment_id: Mapped[str] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"))
+    learner: Mapped[str] = mapped_column(String(320))
+    commit: Mapped[str] = mapped_column(String(64))
+    tree: Mapped[str | None] = mapped_column(String(64), default=None)
+    ownership: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)  # core.ownership.OwnershipProof
+    sources: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # [core.similarity.SourceFile]
+    fingerprints: Mapped[bytes] = mapped_column(LargeBinary, default=b"")  # sorted int64, little-endian
+    similarity: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)  # core.similarity.SimilarityOutcome
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Review(Base):
+    """A passing submission whose credential waits for an instructor (grader.core.review): its flags,
+    and the decision. At most one per submission; an approval issues the credential once."""
+
+    __tablename__ = "reviews"
+    __table_args__ = (Index("ix_reviews_state", "tenant_id", "state", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    submission_id: Mapped[str] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), unique=True)
+    grade_id: Mapped[str] = mapped_column(ForeignKey("grades.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # core.review.ReviewState
+    flags: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # [core.review.Flag]
+    reason: Mapped[str] = mapped_column(Text, default="")  # a rejection's, shown to the learner
+    decided_by: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(default=None)
+
 
 
 # --- LMS grade passback (Assignment and Grade Services): migration 0007 -------------------------------

@@ -6,21 +6,24 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from grader.core.policy import History
 from grader.store.models import (
     TERMINAL_STATES,
+    AssignmentVersion,
     CredentialRecord,
     GradeRecord,
     Submission,
     SubmissionEvent,
     SubmissionState,
+    Tenant,
     utcnow,
 )
 
@@ -39,33 +42,98 @@ def get_submission(session: Session, tenant_id: str, submission_id: str) -> Subm
     return session.scalar(select(Submission).where(Submission.tenant_id == tenant_id, Submission.id == submission_id))
 
 
-def learner_history(session: Session, tenant_id: str, assignment_id: str, learner: str, now: datetime) -> History:
-    mine = select(Submission).where(
-        Submission.tenant_id == tenant_id, Submission.assignment_id == assignment_id, Submission.learner == learner
+@dataclass(frozen=True)
+class VersionRef:
+    """A version as admission needs it: no spec, no archive (a version's archive may be megabytes)."""
+
+    id: str
+    version: str
+    status: str
+    spec_hash: str
+
+
+def version_refs(session: Session, tenant_id: str, assignment_id: str) -> list[VersionRef]:
+    """An assignment's versions, oldest first (the order catalog.versions_of gives), without their files."""
+    rows = session.execute(
+        select(AssignmentVersion.id, AssignmentVersion.version, AssignmentVersion.status, AssignmentVersion.spec_hash)
+        .where(AssignmentVersion.tenant_id == tenant_id, AssignmentVersion.assignment_id == assignment_id)
+        .order_by(AssignmentVersion.created_at, AssignmentVersion.version)
+    ).all()
+    return [VersionRef(*row) for row in rows]
+
+
+def stored_spec(session: Session, tenant_id: str, version_id: str) -> dict[str, Any] | None:
+    return session.scalar(
+        select(AssignmentVersion.spec).where(AssignmentVersion.tenant_id == tenant_id, AssignmentVersion.id == version_id)
     )
-    # A submission that ended in `error` (the author's fault or ours, never the learner's) uses no attempt.
-    counted = mine.where(Submission.state != SubmissionState.ERROR.value)
-    attempts = session.scalar(select(func.count()).select_from(counted.subquery())) or 0
-    last = session.scalar(
-        select(func.max(Submission.created_at)).where(
-            Submission.tenant_id == tenant_id, Submission.assignment_id == assignment_id, Submission.learner == learner
-        )
+
+
+def tenant_rate_override(session: Session, tenant_id: str) -> int | None:
+    return session.scalar(select(Tenant.submissions_per_minute).where(Tenant.id == tenant_id))
+
+
+def learner_history(
+    session: Session,
+    tenant_id: str,
+    assignment_id: str,
+    learner: str,
+    now: datetime,
+    rate_caps: tuple[int, int] | None = None,
+) -> History:
+    """What the policy needs to know of this learner on this assignment, and of the tenant's load: three
+    indexed queries. `rate_caps` (learner per hour, tenant per minute) stops each rate count at its limit,
+    so a busy tenant's count costs no more than the limit it is held to."""
+    mine = (
+        Submission.tenant_id == tenant_id,
+        Submission.assignment_id == assignment_id,
+        Submission.learner == learner,
     )
-    hour = session.scalar(
-        select(func.count(Submission.id)).where(
+    # A submission that ended in `error` (the author's fault or ours, never the learner's) uses no attempt;
+    # it still has its number, so numbers go on from the highest.
+    attempts, last_attempt, last_at = session.execute(
+        select(
+            func.count(case((Submission.state != SubmissionState.ERROR.value, 1))),
+            func.max(Submission.attempt),
+            func.max(Submission.created_at),
+        ).where(*mine)
+    ).one()
+    learner_cap, tenant_cap = rate_caps or (None, None)
+    hour = _count(
+        session,
+        select(Submission.id).where(
             Submission.tenant_id == tenant_id,
             Submission.learner == learner,
             Submission.created_at > now - timedelta(hours=1),
-        )
+        ),
+        learner_cap,
     )
-    minute = session.scalar(
-        select(func.count(Submission.id)).where(
-            Submission.tenant_id == tenant_id, Submission.created_at > now - timedelta(minutes=1)
-        )
+    minute = _count(
+        session,
+        select(Submission.id).where(Submission.tenant_id == tenant_id, Submission.created_at > now - timedelta(minutes=1)),
+        tenant_cap,
     )
     return History(
-        attempts_used=attempts, last_submitted_at=last, learner_last_hour=hour or 0, tenant_last_minute=minute or 0
+        attempts_used=attempts or 0,
+        last_attempt=last_attempt or 0,
+        last_submitted_at=_aware(last_at),
+        learner_last_hour=hour,
+        tenant_last_minute=minute,
     )
+
+
+def _count(session: Session, rows: Select[Any], cap: int | None) -> int:
+    if cap is not None:
+        rows = rows.limit(cap)
+    return session.scalar(select(func.count()).select_from(rows.subquery())) or 0
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """An aggregate's datetime bypasses the column type: SQLite hands back a naive (UTC) value or text."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def insert_submission(session: Session, submission: Submission) -> Submission | None:
@@ -154,9 +222,12 @@ def submissions_of_assignment(
     assignment_id: str,
     version_id: str | None = None,
     submission_ids: Sequence[str] | None = None,
+    learner: str | None = None,
 ) -> list[Submission]:
-    """An assignment's submissions, oldest first, optionally of one version or among some ids."""
+    """An assignment's submissions, oldest first, optionally of one version, among some ids or of one learner."""
     query = select(Submission).where(Submission.tenant_id == tenant_id, Submission.assignment_id == assignment_id)
+    if learner is not None:
+        query = query.where(Submission.learner == learner)
     if version_id is not None:
         query = query.where(Submission.assignment_version_id == version_id)
     if submission_ids is not None:
@@ -215,10 +286,10 @@ class ClassRow:
         self.credential = credential
 
 
-def class_rows(session: Session, tenant_id: str, assignment_id: str) -> list[ClassRow]:
-    """Every submission of an assignment, oldest first, with its latest grade and credential: three
-    queries, each filtered by the tenant."""
-    rows = submissions_of_assignment(session, tenant_id, assignment_id)
+def class_rows(session: Session, tenant_id: str, assignment_id: str, learner: str | None = None) -> list[ClassRow]:
+    """Every submission of an assignment (or of one learner's), oldest first, with its latest grade and
+    credential: three queries, each filtered by the tenant."""
+    rows = submissions_of_assignment(session, tenant_id, assignment_id, learner=learner)
     ids = [s.id for s in rows]
     latest: dict[str, GradeRecord] = {}
     credentials: dict[str, CredentialRecord] = {}

@@ -76,8 +76,9 @@ def test_a_fetch_that_fails_on_the_graders_side_is_retried_and_consumes_no_attem
     assert "rejected" not in states and states.count("retrying") == 2
     assert row.error is not None and "could not reach the git host" in row.error and server.host in row.error
     assert events[-1].stage == "fetch"
-    # max_attempts is 1 and this submission was the learner's first: the next one is still admitted.
-    assert next_admission(settings, submission_id).attempt == 1
+    # max_attempts is 1 and this submission was the learner's first: the next one is still admitted (as
+    # their second submission: attempt numbers are unique, an errored one keeps its number).
+    assert next_admission(settings, submission_id).attempt == 2
 
 
 def test_a_dns_failure_of_the_worker_is_a_fault_of_the_system(configure: Configure) -> None:
@@ -89,7 +90,7 @@ def test_a_dns_failure_of_the_worker_is_a_fault_of_the_system(configure: Configu
     row, events, _ = stored(settings, submission_id)
     assert row.state == "error" and row.tries == 2, [e.state for e in events]
     assert row.error is not None and "could not resolve host" in row.error.lower()
-    assert next_admission(settings, submission_id).attempt == 1
+    assert next_admission(settings, submission_id).attempt == 2
 
 
 def test_a_missing_repository_is_rejected_at_once_and_uses_an_attempt(

@@ -28,7 +28,7 @@ from grader.http.schemas import (
     ValidationOut,
     VersionOut,
 )
-from grader.jobs.queue import enqueue_check
+from grader.jobs.queue import enqueue_check, grade_job_id
 from grader.jobs.services import Services
 from grader.store import catalog, submissions
 from grader.store.archive import (
@@ -367,6 +367,7 @@ def regrade_submissions(session: Session, services: Services, assignment: Assign
         submission.error = None
         submission.finished_at = None
         submission.assignment_version_id = target.id
+        submission.job_id = grade_job_id(submission.id, submission.run)
         submissions.record_event(
             session, submission, SubmissionState.QUEUED, "", "regrade", f"regrade against {target.version}"
         )

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import anyio
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse
+from pydantic import ValidationError
 from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -20,25 +23,28 @@ from grader.core.evidence import Evidence
 from grader.core.feedback import learner_view, render_html, render_markdown
 from grader.core.grade import Grade
 from grader.core.policy import RateLimits, Refusal, admit
-from grader.core.spec import AssignmentSpec
+from grader.core.spec import AssignmentSpec, SubmissionPolicy
 from grader.core.urlpolicy import UrlRefused, check_ref, check_repo_url
 from grader.http.deps import ServicesDep, SessionDep, SubmitCaller, SubmitOnly
 from grader.http.problems import FieldError, ProblemError, fault_problem, not_found
 from grader.http.schemas import EventOut, FeedbackOut, GradeOut, SubmissionCreate, SubmissionOut, SubmissionPage
-from grader.jobs.queue import enqueue_grading
+from grader.jobs.queue import enqueue_grading, grade_job_id
 from grader.jobs.services import Services
 from grader.store import catalog, submissions
+from grader.store.admission import StoreBusy, admission, lock_tenant_rates
 from grader.store.db import session_scope
 from grader.store.models import (
     Assignment,
     AssignmentVersion,
+    CredentialRecord,
     GradeRecord,
     Submission,
     SubmissionState,
-    Tenant,
     VersionStatus,
+    new_id,
     utcnow,
 )
+from grader.store.submissions import VersionRef
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/submissions", tags=["submissions"])
@@ -58,14 +64,25 @@ def view(session: Session, submission: Submission) -> SubmissionOut:
     assert assignment is not None and version is not None
     grade = submissions.latest_grade(session, submission)
     credential = submissions.credential_of_submission(session, submission)
+    return _out(submission, assignment.slug, version.version, grade, credential)
+
+
+def _out(
+    submission: Submission,
+    assignment: str,
+    version: str,
+    grade: GradeRecord | None = None,
+    credential: CredentialRecord | None = None,
+) -> SubmissionOut:
+    """The API's view of a submission from what the caller already holds (a new one has no grade yet)."""
     base = f"/api/v1/submissions/{submission.id}"
     links = {"self": base, "events": f"{base}/events", "feedback": f"{base}/feedback"}
     if credential is not None:
         links["credential"] = f"/api/v1/credentials/{credential.id}"
     return SubmissionOut(
         id=submission.id,
-        assignment=assignment.slug,
-        version=version.version,
+        assignment=assignment,
+        version=version,
         learner=submission.learner,
         repo_url=submission.repo_url,
         ref=submission.ref,
@@ -114,106 +131,193 @@ def _replay(session: Session, tenant_id: str, key: str, body_hash: str) -> Submi
     return existing
 
 
-def gradable_version(session: Session, assignment: Assignment, version: str | None) -> AssignmentVersion:
+def _pick_gradable(assignment_slug: str, refs: list[VersionRef], version: str | None) -> VersionRef:
     """The version a submission or regrade goes to: named, or the latest published. Raises ProblemError:
     404 when there is none, 409 when the named version has not passed its check."""
-    found = catalog.pick_version(session, assignment, version)
-    if found is None and version is None and catalog.versions_of(session, assignment):
-        raise ProblemError(
-            409,
-            "no-published-version",
-            f"{assignment.slug} has no published version yet: every upload is still being checked or was refused",
-        )
+    if version is None:
+        found = next((v for v in reversed(refs) if v.status == VersionStatus.PUBLISHED), None)
+        if found is None and refs:
+            raise ProblemError(
+                409,
+                "no-published-version",
+                f"{assignment_slug} has no published version yet: every upload is still being checked or was refused",
+            )
+    else:
+        found = next((v for v in refs if v.version == version), None)
     if found is None:
-        raise not_found("version", f"{assignment.slug} {version or '(latest)'}")
+        raise not_found("version", f"{assignment_slug} {version or '(latest)'}")
     if found.status != VersionStatus.PUBLISHED:
         # The reasons stay on the author's check page: they may name hidden tests.
         raise ProblemError(
             409,
             "version-not-published",
-            f"{assignment.slug} {found.version} is {found.status}, not published: it takes no submissions "
-            f"(its check: GET /api/v1/assignments/{assignment.slug}/versions/{found.version}/check)",
+            f"{assignment_slug} {found.version} is {found.status}, not published: it takes no submissions "
+            f"(its check: GET /api/v1/assignments/{assignment_slug}/versions/{found.version}/check)",
         )
     return found
 
 
-def _admit(session: Session, services: Services, tenant_id: str, body: SubmissionCreate) -> Submission:
+def gradable_version(session: Session, assignment: Assignment, version: str | None) -> AssignmentVersion:
+    """The version a submission or regrade goes to, as a row (see _pick_gradable for what it raises)."""
+    ref = _pick_gradable(assignment.slug, submissions.version_refs(session, assignment.tenant_id, assignment.id), version)
+    found = session.get(AssignmentVersion, ref.id)
+    assert found is not None
+    return found
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a submission goes, with the policy it is admitted under."""
+
+    assignment_id: str
+    assignment: str
+    version_id: str
+    version: str
+    policy: SubmissionPolicy
+
+
+# Parsed policies by (version id, spec hash): a published version never changes, so its policy is read
+# and validated once per process instead of on every submission.
+_POLICIES: dict[tuple[str, str], SubmissionPolicy] = {}
+_POLICY_CACHE_SIZE = 4096
+
+
+def _policy(session: Session, tenant_id: str, assignment: str, ref: VersionRef) -> SubmissionPolicy:
+    cached = _POLICIES.get((ref.id, ref.spec_hash))
+    if cached is not None:
+        return cached
+    spec = submissions.stored_spec(session, tenant_id, ref.id) or {}
+    try:
+        policy = SubmissionPolicy.model_validate(spec.get("submission", {}))
+    except ValidationError as exc:  # stored before a bound existed (grader/core/spec.py)
+        fields = ", ".join("submission." + ".".join(str(p) for p in e["loc"]) for e in exc.errors())
+        raise ProblemError(
+            409,
+            "version-policy-invalid",
+            f"{assignment} {ref.version} has a submission policy that is no longer valid ({fields}); "
+            "upload a corrected version",
+        ) from exc
+    if len(_POLICIES) >= _POLICY_CACHE_SIZE:
+        _POLICIES.clear()
+    _POLICIES[(ref.id, ref.spec_hash)] = policy
+    return policy
+
+
+def _target(session: Session, tenant_id: str, body: SubmissionCreate) -> Target:
     assignment = catalog.assignment_by_slug(session, tenant_id, body.assignment)
     if assignment is None:
         raise not_found("assignment", body.assignment)
-    version = gradable_version(session, assignment, body.version)
-    spec = AssignmentSpec.model_validate(version.spec)
-    now = utcnow()
-    tenant = session.get(Tenant, tenant_id)
+    ref = _pick_gradable(assignment.slug, submissions.version_refs(session, tenant_id, assignment.id), body.version)
+    return Target(assignment.id, assignment.slug, ref.id, ref.version, _policy(session, tenant_id, assignment.slug, ref))
+
+
+def _admit(
+    session: Session, services: Services, tenant_id: str, target: Target, body: SubmissionCreate, tenant_limit: int | None
+) -> Submission:
+    """Inside the admission lock: the learner's history, the decision, the row (not yet inserted)."""
+    settings = services.settings
     limits = RateLimits(
-        learner_per_hour=services.settings.learner_submissions_per_hour,
-        tenant_per_minute=services.settings.tenant_submissions_per_minute,
+        learner_per_hour=settings.learner_submissions_per_hour, tenant_per_minute=settings.tenant_submissions_per_minute
     )
-    history = submissions.learner_history(session, tenant_id, assignment.id, body.learner, now)
-    decision = admit(spec.submission, history, now, limits, tenant.submissions_per_minute if tenant else None)
+    now = utcnow()  # read under the lock: admissions are ordered as their times are
+    caps = (limits.learner_per_hour, tenant_limit if tenant_limit is not None else limits.tenant_per_minute)
+    history = submissions.learner_history(session, tenant_id, target.assignment_id, body.learner, now, caps)
+    decision = admit(target.policy, history, now, limits, tenant_limit)
     if isinstance(decision, Refusal):
         raise _refuse(decision)
+    submission_id = new_id()
     return Submission(
+        id=submission_id,
         tenant_id=tenant_id,
-        assignment_id=assignment.id,
-        assignment_version_id=version.id,
+        assignment_id=target.assignment_id,
+        assignment_version_id=target.version_id,
         learner=body.learner,
         repo_url=body.repo_url,
         ref=body.ref,
         attempt=decision.attempt,
+        run=1,
         late=decision.late,
+        # The job's id is fixed by the submission's, so it is written with the row: no second write after
+        # the commit that could fail once the submission is accepted.
+        job_id=grade_job_id(submission_id, 1),
         created_at=now,
         updated_at=now,
     )
 
 
 def _enqueue(services: Services, submission_id: str, run: int) -> None:
-    """After commit: a failure here loses nothing, the reconciler enqueues it later."""
+    """After commit: a failure here loses nothing, the reconciler enqueues it later (the row already
+    names the job's id)."""
     try:
-        job_id = enqueue_grading(services.queue, services.settings, submission_id, run)
+        enqueue_grading(services.queue, services.settings, submission_id, run)
     except RedisError as exc:
         log.warning("could not enqueue %s now (%s); the reconciler will", submission_id, exc)
-        return
-    with session_scope(services.factory) as session:
-        row = session.get(Submission, submission_id)
-        if row is not None:
-            row.job_id = job_id
+
+
+def _busy(exc: StoreBusy, wait_s: float) -> ProblemError:
+    return ProblemError(
+        503,
+        "database-busy",
+        f"{exc}. The submission was not accepted: send the same request again (with the same Idempotency-Key) "
+        "after the time in Retry-After",
+        title="The store is busy",
+        headers={"Retry-After": str(max(1, math.ceil(wait_s)))},
+    )
 
 
 def submit(
     session: Session, services: Services, tenant_id: str, body: SubmissionCreate, idempotency_key: str | None = None
 ) -> tuple[Submission, bool]:
+    """Submit (see `admit_submission`): the submission and whether it is a replay."""
+    admitted = admit_submission(session, services, tenant_id, body, idempotency_key)
+    return admitted.submission, admitted.replayed
+
+
+@dataclass(frozen=True)
+class Admitted:
+    submission: Submission
+    replayed: bool
+    target: Target | None = None  # where a new submission went (None for a replay)
+
+
+def admit_submission(
+    session: Session, services: Services, tenant_id: str, body: SubmissionCreate, idempotency_key: str | None = None
+) -> Admitted:
     """Every admission rule of a submission in one place, for the API and the learner's pages: the URL
-    policy, the idempotency key, the published version, attempts, cooldown, due date and rate limits.
-    Returns the submission (committed and enqueued) and whether it is a replay of an earlier request
-    with this key. Raises ProblemError with the rule that refused it."""
+    policy, the idempotency key, the published version, attempts, cooldown, due date and rate limits,
+    decided and written in one transaction under this learner's admission lock (grader.store.admission).
+    Returns the submission (committed, then enqueued) and whether it is a replay of an earlier request
+    with this key. Raises ProblemError with the rule that refused it, or 503 `database-busy` when the
+    store's lock was not obtained in time (nothing was written; the same request may be sent again)."""
     _check_url(body, services)
     body_hash = submissions.request_hash(body.model_dump())
     if idempotency_key:
         existing = _replay(session, tenant_id, idempotency_key, body_hash)
         if existing is not None:
-            return existing, True
+            return Admitted(existing, True)
+    target = _target(session, tenant_id, body)
+    tenant_limit = submissions.tenant_rate_override(session, tenant_id)
+    wait_s = services.settings.request_db_wait_s
     try:
-        submission = _admit(session, services, tenant_id, body)
-    except ProblemError:
-        # A concurrent request with this key may have committed meanwhile (and now counts against the
-        # cooldown): a retry of the same request must get that submission, not a refusal.
-        existing = _replay(session, tenant_id, idempotency_key, body_hash) if idempotency_key else None
-        if existing is None:
-            raise
-        return existing, True
-    submission.idempotency_key = idempotency_key
-    submission.request_hash = body_hash
-    inserted = submissions.insert_submission(session, submission)
-    if inserted is None:  # a concurrent request with the same key committed first
-        existing = _replay(session, tenant_id, idempotency_key or "", body_hash)
-        if existing is None:
-            raise ProblemError(409, "conflict", "a concurrent request conflicted with this one; retry it")
-        return existing, True
-    session.commit()
+        with admission(session, tenant_id, target.assignment_id, body.learner, wait_s):
+            if idempotency_key:  # a request with this key may have committed while this one waited
+                existing = _replay(session, tenant_id, idempotency_key, body_hash)
+                if existing is not None:
+                    return Admitted(existing, True)
+            lock_tenant_rates(session, tenant_id, wait_s)
+            submission = _admit(session, services, tenant_id, target, body, tenant_limit)
+            submission.idempotency_key = idempotency_key
+            submission.request_hash = body_hash
+            inserted = submissions.insert_submission(session, submission)
+            if inserted is None:  # the unique indexes refused it: only a request with the same key can
+                existing = _replay(session, tenant_id, idempotency_key, body_hash) if idempotency_key else None
+                if existing is None:
+                    raise ProblemError(409, "conflict", "a concurrent request conflicted with this one; retry it")
+                return Admitted(existing, True)
+    except StoreBusy as exc:
+        raise _busy(exc, wait_s) from exc
     _enqueue(services, inserted.id, inserted.run)
-    session.refresh(inserted)
-    return inserted, False
+    return Admitted(inserted, False, target)
 
 
 @router.post(
@@ -231,13 +335,15 @@ def create_submission(
     idempotency_key: IdempotencyKey = None,
 ) -> SubmissionOut:
     """Submit a repository for grading. The answer comes at once; grading runs on a worker."""
-    submission, replayed = submit(session, services, who.tenant_id, body, idempotency_key)
-    if replayed:
+    admitted = admit_submission(session, services, who.tenant_id, body, idempotency_key)
+    submission = admitted.submission
+    if admitted.target is None:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
-    else:
-        response.headers["Location"] = f"/api/v1/submissions/{submission.id}"
-    return view(session, submission)
+        return view(session, submission)
+    response.headers["Location"] = f"/api/v1/submissions/{submission.id}"
+    # Built from what this request wrote: the answer needs no read after the commit.
+    return _out(submission, admitted.target.assignment, admitted.target.version)
 
 
 @router.get("", response_model=SubmissionPage)

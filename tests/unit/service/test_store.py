@@ -3,6 +3,7 @@ same tests on PostgreSQL by overriding the `store_url` fixture."""
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,6 +36,7 @@ from grader.store.models import (
 )
 
 LEDGER = Path(__file__).resolve().parents[3] / "assignments" / "py-ledger"
+ATTEMPTS = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +72,7 @@ def submission(session: Session, result: catalog.PublishResult, learner: str = "
         assignment_version_id=result.version.id,
         learner=learner,
         repo_url="https://example.org/r.git",
-        attempt=1,
+        attempt=next(ATTEMPTS),  # unique per learner and assignment (uq_submissions_attempt)
         idempotency_key=key,
         request_hash="h",
     )
@@ -141,7 +143,7 @@ def test_idempotency_key_is_unique_per_tenant(
             assignment_version_id=first.assignment_version_id,
             learner="ann",
             repo_url="https://example.org/r.git",
-            attempt=2,
+            attempt=first.attempt + 1,
             idempotency_key="k-1",
             request_hash="h",
         )
