@@ -28,6 +28,7 @@ from credentials.models import BitstringStatusListEntry, IdentityObject, Profile
 from grader.core.evidence import Evidence
 from grader.core.grade import NOT_YET, Grade
 from grader.core.issuance_rule import IssuanceRefused, require_issuable
+from grader.core.ownership import KeyKind, OwnershipMethod
 from grader.core.spec import AssignmentSpec, IsoDuration
 
 
@@ -114,6 +115,31 @@ MODE_WORDS = {
 }
 
 
+def authenticity_narrative(evidence: Evidence) -> str:
+    """How the work was shown to be the learner's (ownership method, signing key, similarity check), as
+    sentences for the evidence; empty when nothing was checked. Names no other learner or submission."""
+    sentences = []
+    proof = evidence.ownership
+    if proof is not None and proof.verified:
+        if proof.method is OwnershipMethod.SIGNED and proof.key_fingerprint:
+            kind = "OpenPGP" if proof.key_kind is KeyKind.OPENPGP else "SSH"
+            sentences.append(
+                f"Ownership: the commit is signed by the learner's registered {kind} key {proof.key_fingerprint}."
+            )
+        elif proof.method is OwnershipMethod.CLAIM:
+            sentences.append("Ownership: the commit holds the learner's claim token for this assignment.")
+    elif proof is not None:
+        sentences.append(f"Ownership: not proven by {proof.method.value}; an instructor reviewed and approved it.")
+    check = evidence.similarity
+    if check is not None:
+        extent = "" if check.complete else " (stopped at its time bound)"
+        sentences.append(
+            f"Similarity: compared with {check.compared} earlier submissions of the assignment on "
+            f"{check.checked_at.date().isoformat()}{extent}."
+        )
+    return "".join(" " + s for s in sentences)
+
+
 def evidence_inputs(evidence: Evidence) -> list[EvidenceInput]:
     """The repository pinned to the commit, with what it was graded against and how."""
     return [
@@ -125,6 +151,7 @@ def evidence_inputs(evidence: Evidence) -> list[EvidenceInput]:
                 f"{evidence.assignment_id} {evidence.assignment_version} (spec hash {evidence.spec_hash}) "
                 f"in {MODE_WORDS.get(evidence.mode, evidence.mode + ' mode')}, runner image {evidence.image_id}, "
                 f"runtime {evidence.runtime}."
+                + authenticity_narrative(evidence)
             ),
             genre="Source code",
         )

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from grader.core.evidence import Evidence
 from grader.core.grade import Grade
+from grader.core.similarity import SourceFile
 
 
 class GradingResult(BaseModel):
@@ -17,3 +18,5 @@ class GradingResult(BaseModel):
     timings: dict[str, float]
     learner_output: str = ""
     credential: dict[str, Any] | None = None
+    # The learner's source files for the similarity check (only when asked; never in the CLI's output).
+    sources: list[SourceFile] = Field(default=[], exclude=True)

@@ -27,7 +27,9 @@ from pydantic import BaseModel
 
 from grader.config import Settings
 from grader.core.errors import LearnerFault, SystemFault
+from grader.core.ownership import OwnershipProof, OwnershipRequirement
 from grader.core.urlpolicy import RepoUrl, UrlRefused, check_ref, check_repo_url
+from grader.fetch.ownership import BareRepository, check_ownership
 
 LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/"
 # Linux's limits (NAME_MAX, PATH_MAX), used where the file system cannot be asked.
@@ -91,6 +93,8 @@ class Snapshot(BaseModel):
     files: int
     bytes: int
     lfs_pointers: list[str] = []
+    tree: str | None = None  # the commit's tree hash (the duplicate check compares it)
+    ownership: OwnershipProof | None = None  # what grader.fetch.ownership found, when the spec asks
 
 
 def _git_environment(home: Path, schemes: list[str]) -> dict[str, str]:
@@ -352,11 +356,14 @@ def _write_snapshot(repo: git.Repo, entries: list[tuple[str, str, int, str]], de
     return lfs
 
 
-def fetch_snapshot(url: str, ref: str | None, dest: Path, settings: Settings) -> Snapshot:
-    """Fetch one commit of `url` (at `ref`, default HEAD) into `dest`, which must not exist yet.
+def fetch_snapshot(
+    url: str, ref: str | None, dest: Path, settings: Settings, ownership: OwnershipRequirement | None = None
+) -> Snapshot:
+    """Fetch one commit of `url` (at `ref`, default HEAD) into `dest`, which must not exist yet; with
+    `ownership`, check the commit's proof of ownership on the bare snapshot first (grader.fetch.ownership).
 
-    Raises UrlRefused / FetchRefused (a rule broken) and FetchFailed (no such repository or ref), all
-    learner faults; FetchUnavailable (the git host could not be reached), a system fault.
+    Raises UrlRefused / FetchRefused (a rule broken), FetchFailed (no such repository or ref) and
+    OwnershipRefused, all learner faults; FetchUnavailable (the git host could not be reached), a system fault.
     """
     checked = check_repo_url(url, settings.allowed_hosts, settings.allowed_schemes)
     if ref is not None:
@@ -372,6 +379,9 @@ def fetch_snapshot(url: str, ref: str | None, dest: Path, settings: Settings) ->
                 commit = _fetch_commit(repo, checked, ref, settings, scratch)
             except GitCommandError as exc:
                 raise _explain(str(exc), checked) from exc
+            bare = BareRepository(Path(repo.git_dir), _git_environment(home, settings.allowed_schemes), GIT_CONFIG, scratch)
+            tree = bare.tree_of(commit)
+            proof = check_ownership(bare, commit, ownership) if ownership is not None else None
             entries = _check_tree(repo, commit, settings, dest)
             dest.mkdir(parents=True)
             try:
@@ -388,4 +398,6 @@ def fetch_snapshot(url: str, ref: str | None, dest: Path, settings: Settings) ->
         files=len(entries),
         bytes=sum(e[2] for e in entries),
         lfs_pointers=lfs,
+        tree=tree,
+        ownership=proof,
     )

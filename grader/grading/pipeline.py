@@ -9,18 +9,20 @@ job stage of its own, through the same `issue_stage`.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 
 from grader.config import Settings
 from grader.core.evidence import Evidence
 from grader.core.judge import judge
+from grader.core.ownership import OwnershipMethod, OwnershipRequirement
 from grader.core.result import GradingResult
+from grader.core.similarity import MAX_FILE_BYTES, SimilarityPolicy, SourceFile, select_sources, selected
 from grader.core.spec import LoadedAssignment
 from grader.fetch.repository import Snapshot
 from grader.grading.issue import CredentialIssuer, issue_stage
 from grader.grading.ports import REAL_PORTS, GradingPorts
 from grader.grading.stopwatch import StageEvent, Stopwatch, no_progress
+from grader.sandbox.workspaces import new_workspace
 
 
 def grade_snapshot(
@@ -49,9 +51,23 @@ def grade_snapshot(
         image_id=image.id,
         runtime=facts.container.runtime,
         mode=assignment.spec.mode.value,
+        tree=snapshot.tree,
+        ownership=snapshot.ownership,
     )
     output = facts.report.end.output if facts.report.end else ""
     return GradingResult(grade=grade, evidence=evidence, timings=watch.timings, learner_output=output)
+
+
+def read_sources(root: Path, policy: SimilarityPolicy) -> list[SourceFile]:
+    """The learner's source files in a snapshot the fetch stage wrote (plain files only, never a link),
+    chosen and capped by grader.core.similarity."""
+    found = []
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            rel = path.relative_to(root).as_posix()
+            if selected(rel, policy) and path.stat().st_size <= MAX_FILE_BYTES:
+                found.append((rel, path.read_bytes()))
+    return select_sources(found, policy)
 
 
 def grade_repository(
@@ -63,16 +79,27 @@ def grade_repository(
     on_event: StageEvent = no_progress,
     issuer: CredentialIssuer | None = None,
     ports: GradingPorts = REAL_PORTS,
+    ownership: OwnershipRequirement | None = None,
+    sources: SimilarityPolicy | None = None,
 ) -> GradingResult:
-    """Grade one learner repository end to end (and issue, when an issuer is given). Raises the faults of
-    grader.core.errors: the learner's (a refused URL, no such repository), the author's or the system's."""
+    """Grade one learner repository end to end (and issue, when an issuer is given). With `ownership`,
+    the fetch stage checks the commit's proof of ownership; with `sources`, the learner's source files
+    are kept in the result for the similarity check. Raises the faults of grader.core.errors: the
+    learner's (a refused URL, no such repository, ownership not proven), the author's or the system's."""
     watch = Stopwatch(on_event)
-    settings.work_dir.mkdir(parents=True, exist_ok=True)
-    workspace = Path(tempfile.mkdtemp(prefix="grade-", dir=settings.work_dir))
+    workspace = new_workspace(settings, "grade")  # named for this process: the janitor's if it dies
     try:
         with watch.stage("fetch", url):
-            snapshot = ports.fetch(url, ref, workspace / "snapshot", settings)
+            dest = workspace / "snapshot"
+            if ownership is None or ownership.method is OwnershipMethod.NONE:
+                snapshot = ports.fetch(url, ref, dest, settings)
+            else:
+                snapshot = ports.fetch(url, ref, dest, settings, ownership=ownership)
+        # Read before any learner code runs, so what is compared is what was fetched.
+        kept = read_sources(snapshot.path, sources) if sources is not None and sources.enabled else []
         result = grade_snapshot(assignment, snapshot, settings, watch, ports)
+        if kept:
+            result = result.model_copy(update={"sources": kept})
     finally:
         shutil.rmtree(workspace, ignore_errors=True)
     if issuer is None:

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from grader.config import Settings
 from grader.core.judge import RunFacts
+from grader.core.ownership import OwnershipRequirement
 from grader.core.spec import LoadedAssignment, Mode
 from grader.fetch.repository import Snapshot, fetch_snapshot
 from grader.sandbox.images import ImageRef, assignment_image
@@ -24,7 +25,9 @@ from grader.sandbox.unit_mode import run_inprocess
 
 
 class Fetcher(Protocol):
-    def __call__(self, url: str, ref: str | None, dest: Path, settings: Settings) -> Snapshot: ...
+    def __call__(
+        self, url: str, ref: str | None, dest: Path, settings: Settings, ownership: OwnershipRequirement | None = None
+    ) -> Snapshot: ...
 
 
 class ImageBuilder(Protocol):

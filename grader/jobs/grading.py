@@ -29,6 +29,8 @@ from grader.core.spec import AssignmentSpec, LoadedAssignment
 from grader.grading.issue import issue_stage
 from grader.grading.pipeline import grade_repository
 from grader.grading.stopwatch import Stopwatch
+from grader.jobs import lease, similarity
+from grader.jobs import passback as passback_jobs
 from grader.jobs import queue as jobs
 from grader.jobs.context import Context, context, is_last_try
 from grader.jobs.history import Stages, fault, progress
@@ -82,8 +84,12 @@ def _grade_stage(ctx: Context, submission_id: str, stages: Stages | None = None)
         if existing is not None:
             return existing.id
         url, ref, version_id, run = submission.repo_url, submission.ref, version.id, submission.run
+        checks = similarity.requirements(session, ctx.settings, submission, loaded.spec)
     on_event = progress(ctx, submission_id, stages)
-    result = grade_repository(url, loaded, ctx.settings, ref=ref, on_event=on_event, issuer=None, ports=ctx.ports)
+    result = grade_repository(
+        url, loaded, ctx.settings, ref=ref, on_event=on_event, issuer=None, ports=ctx.ports,
+        ownership=checks.ownership, sources=checks.sources,
+    )
     for stage, seconds in result.timings.items():
         ctx.metrics.stage(stage, seconds)
     with session_scope(ctx.factory) as session:
@@ -91,7 +97,9 @@ def _grade_stage(ctx: Context, submission_id: str, stages: Stages | None = None)
         assert submission is not None
         try:
             with session.begin_nested():
-                return _store_grade(session, submission, version_id, result).id
+                record = _store_grade(session, submission, version_id, result)
+                similarity.record_work(session, submission, result)
+                return record.id
         except IntegrityError:  # a concurrent run of this job stored it first: keep theirs
             pass
     with session_scope(ctx.factory) as session:
@@ -170,7 +178,14 @@ def grade_submission(submission_id: str) -> str:
 
 
 def run_grading(ctx: Context, submission_id: str) -> str:
-    """The grading job's state machine for one submission, with `ctx`'s store, ports and metrics."""
+    """The grading job's state machine for one submission, with `ctx`'s store, ports and metrics, under
+    the submission's lease (grader.jobs.lease): a job whose submission another live worker holds ends
+    at once, and one whose worker dies is handed on by the reconciler."""
+    with lease.holding(ctx.factory, lease.submission_resource(submission_id), ctx.settings.lease_ttl_s) as held:
+        return _run_grading(ctx, submission_id) if held else "held-elsewhere"
+
+
+def _run_grading(ctx: Context, submission_id: str) -> str:
     with session_scope(ctx.factory) as session:
         submission = session.get(Submission, submission_id)
         if submission is None:
@@ -182,9 +197,12 @@ def run_grading(ctx: Context, submission_id: str) -> str:
     try:
         grade_id = _grade_stage(ctx, submission_id, stages)
         stages.current = "issue"
-        credential_id = _issue_stage(ctx, submission_id, grade_id)
+        # Duplicates and similarity (bounded); a flagged passing submission waits for review (grader.jobs.review).
+        held = similarity.hold_for_review(ctx, submission_id, grade_id)
+        credential_id = None if held else _issue_stage(ctx, submission_id, grade_id)
         stages.current = "notify"
         _notify_stage(ctx, submission_id, grade_id, credential_id)
+        passback_jobs.record_passbacks(ctx, submission_id)  # LMS grade passback, for learners from a launch
     except Exception as exc:
         return _settlefault(ctx, submission_id, stages.current, exc)
     with session_scope(ctx.factory) as session:

@@ -27,7 +27,9 @@ log = logging.getLogger(__name__)
 GRADE_JOB = "grader.jobs.grading.grade_submission"
 DELIVER_JOB = "grader.jobs.delivery.deliver_webhook"
 CHECK_JOB = "grader.jobs.checking.check_version"
-ALLOWED_JOBS = frozenset({GRADE_JOB, DELIVER_JOB, CHECK_JOB})
+PASSBACK_JOB = "grader.jobs.passback.send_passback"
+REVIEW_JOB = "grader.jobs.review.issue_approved"  # the credential of a review an instructor approved
+ALLOWED_JOBS = frozenset({GRADE_JOB, DELIVER_JOB, CHECK_JOB, PASSBACK_JOB, REVIEW_JOB})
 _ALIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
 
@@ -87,6 +89,12 @@ def enqueue_grading(queue: Queue, settings: Settings, submission_id: str, run: i
     return _replace(queue, grade_job_id(submission_id, run), GRADE_JOB, submission_id, retry, settings.job_timeout_s)
 
 
+def enqueue_review_issue(queue: Queue, settings: Settings, review_id: str) -> str:
+    """The issue stage of an approved review (grader.jobs.review), once per review."""
+    retry = Retry(max=settings.job_retries, interval=backoff_intervals(settings.job_retries, settings.job_retry_base_s))
+    return _replace(queue, f"review-{review_id}", REVIEW_JOB, review_id, retry, 300)
+
+
 def check_job_id(version_id: str) -> str:
     return f"check-{version_id}"
 
@@ -105,6 +113,25 @@ def enqueue_delivery(queue: Queue, settings: Settings, delivery_id: str, round_:
         interval=backoff_intervals(settings.webhook_retries, settings.webhook_retry_base_s),
     )
     return _replace(queue, f"webhook-{delivery_id}-{round_}", DELIVER_JOB, delivery_id, retry, 60)
+
+
+def retry_delivery_job_id(delivery_id: str, attempts: int) -> str:
+    return f"webhook-{delivery_id}-a{attempts}"
+
+
+def enqueue_retry_delivery(queue: Queue, settings: Settings, delivery_id: str, attempts: int) -> bool:
+    """A fresh series of tries for a pending delivery the reconciler found idle (its job lost with Redis,
+    or its last series over while the receiver was still down); False when that series is queued
+    already."""
+    job_id = retry_delivery_job_id(delivery_id, attempts)
+    if job_alive(queue.connection, job_id):
+        return False
+    retry = Retry(
+        max=settings.webhook_retries,
+        interval=backoff_intervals(settings.webhook_retries, settings.webhook_retry_base_s),
+    )
+    _replace(queue, job_id, DELIVER_JOB, delivery_id, retry, 60)
+    return True
 
 
 def job_alive(connection: Redis, job_id: str | None) -> bool:

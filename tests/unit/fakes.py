@@ -13,6 +13,7 @@ from typing import Any
 from grader.config import Settings
 from grader.core.errors import GraderFault
 from grader.core.judge import RunFacts
+from grader.core.ownership import OwnershipRequirement
 from grader.core.run_report import parse_harness_stream
 from grader.core.spec import LoadedAssignment
 from grader.fetch.repository import Snapshot
@@ -65,7 +66,9 @@ class FakeFetcher:
     faults: list[GraderFault] = field(default_factory=list)
     fetched: list[str] = field(default_factory=list)
 
-    def __call__(self, url: str, ref: str | None, dest: Path, settings: Settings) -> Snapshot:
+    def __call__(
+        self, url: str, ref: str | None, dest: Path, settings: Settings, ownership: OwnershipRequirement | None = None
+    ) -> Snapshot:
         self.fetched.append(url)
         if self.faults:
             raise self.faults.pop(0)

@@ -1,0 +1,81 @@
+"""The credential of an approved review: the worker's own issue stage, run once.
+
+An instructor's decision is recorded by the API (grader.store.authenticity.record_decision: a
+conditional move out of `pending`, so of two concurrent decisions one wins); an approval then queues
+`issue_approved` with the review's id. It runs grader.grading.issue.issue_stage with the tenant's
+SubmissionIssuer, exactly as the grading job's issue stage does, which keeps at most one credential per
+submission: a retried or repeated job issues what is missing and nothing more.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from grader.core.evidence import Evidence
+from grader.core.grade import Grade
+from grader.core.review import ReviewState
+from grader.core.spec import AssignmentSpec
+from grader.grading.issue import issue_stage
+from grader.grading.stopwatch import Stopwatch
+from grader.jobs import queue as jobs
+from grader.jobs.context import Context, context
+from grader.jobs.history import event
+from grader.jobs.tenant_issuer import SubmissionIssuer
+from grader.notify import webhooks
+from grader.store.db import session_scope
+from grader.store.models import AssignmentVersion, CredentialRecord, GradeRecord, Review, Submission, SubmissionState
+
+
+def issue_approved(review_id: str) -> str | None:
+    """The queue's job: issue the credential of an approved review. Returns the credential's row id."""
+    return run_issue_approved(context(), review_id)
+
+
+def run_issue_approved(ctx: Context, review_id: str) -> str | None:
+    """Issue the credential of `review_id` if it is approved (and none exists yet); None when the review
+    is not approved, or the issue rule or the issuer gave none (the submission's history says why)."""
+    with session_scope(ctx.factory) as session:
+        review = session.get(Review, review_id)
+        if review is None or review.state != ReviewState.APPROVED.value:
+            return None
+        submission_id, grade_id = review.submission_id, review.grade_id
+        existing = session.scalar(select(CredentialRecord).where(CredentialRecord.submission_id == submission_id))
+        if existing is not None:
+            return existing.id
+        record = session.get(GradeRecord, grade_id)
+        assert record is not None
+        version = session.get(AssignmentVersion, record.assignment_version_id)
+        assert version is not None
+        grade = Grade.model_validate(record.grade)
+        evidence = Evidence.model_validate(record.evidence)
+        spec = AssignmentSpec.model_validate(version.spec)
+    issuer = SubmissionIssuer(ctx, submission_id, grade_id)
+
+    def on_event(stage: str, status: str, detail: str) -> None:
+        if status in ("start", "done", "fail", "skipped"):  # the submission stays graded meanwhile
+            event(ctx, submission_id, SubmissionState.GRADED, stage, status, detail)
+
+    watch = Stopwatch(on_event)
+    issue_stage(grade, evidence, spec, issuer, watch)
+    for stage, seconds in watch.timings.items():
+        ctx.metrics.stage(stage, seconds)
+    if issuer.row_id is not None:
+        _announce(ctx, submission_id, issuer.row_id)
+    return issuer.row_id
+
+
+def _announce(ctx: Context, submission_id: str, credential_id: str) -> None:
+    with session_scope(ctx.factory) as session:
+        credential = session.get(CredentialRecord, credential_id)
+        submission = session.get(Submission, submission_id)
+        assert credential is not None and submission is not None
+        deliveries = webhooks.emit(
+            session,
+            submission.tenant_id,
+            "credential.issued",
+            f"{credential.id}.issued",
+            {"credential_id": credential.id, "id": credential.credential_id, "submission_id": submission.id},
+        )
+        ids = [d.id for d in deliveries]
+    for delivery_id in ids:
+        jobs.enqueue_delivery(ctx.queue, ctx.settings, delivery_id)
