@@ -1,0 +1,64 @@
+"""The facts a gradebook is made of, read from the store (the rows themselves are grader.core.gradebook's):
+every submission of an assignment with its latest grade and credential, the LMS user id of each learner
+who came from a launch, and which attempt counts. Every query names its tenant."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from grader.core.gradebook import AttemptFact, Counts, GradebookRow, gradebook_rows
+from grader.store import catalog
+from grader.store.models import Assignment, LtiUser, VersionStatus
+from grader.store.submissions import ClassRow, class_rows
+
+
+def fact_of(row: ClassRow) -> AttemptFact:
+    submission, grade, credential = row.submission, row.grade, row.credential
+    return AttemptFact(
+        learner=submission.learner,
+        submission_id=submission.id,
+        attempt=submission.attempt,
+        submitted_at=submission.created_at,
+        state=submission.state,
+        late=submission.late,
+        score=grade.score if grade else None,
+        max_score=grade.max_score if grade else None,
+        percent=grade.percent if grade else None,
+        passed=grade.passed if grade else False,
+        credential_id=credential.id if credential else None,
+        credential_revoked=credential.revoked_at is not None if credential else False,
+        credential_issued_at=credential.issued_at if credential else None,
+    )
+
+
+def attempt_facts(
+    session: Session, tenant_id: str, assignment_id: str, learner: str | None = None
+) -> list[AttemptFact]:
+    """Every submission of the assignment (or of one learner), oldest first."""
+    return [fact_of(row) for row in class_rows(session, tenant_id, assignment_id, learner=learner)]
+
+
+def counts_of(session: Session, assignment: Assignment) -> Counts:
+    """The `submission.counts` of the newest published version (the newest upload when none is
+    published yet); `best` when the assignment has no version."""
+    versions = catalog.versions_of(session, assignment)
+    published = [v for v in versions if v.status == VersionStatus.PUBLISHED.value]
+    chosen = (published or versions)[-1:] if versions else []
+    if not chosen:
+        return Counts.BEST
+    policy = chosen[0].spec.get("submission") or {}
+    return Counts(policy.get("counts", Counts.BEST.value))
+
+
+def lms_user_ids(session: Session, tenant_id: str) -> dict[str, str]:
+    """Learner -> the LMS user id (`sub`) they last launched as. A learner known to two platforms gets
+    the most recent one's; the others are still in lti_users."""
+    users = session.scalars(select(LtiUser).where(LtiUser.tenant_id == tenant_id).order_by(LtiUser.last_launch_at))
+    return {user.learner: user.sub for user in users}
+
+
+def gradebook(session: Session, tenant_id: str, assignment: Assignment) -> tuple[Counts, list[GradebookRow]]:
+    counts = counts_of(session, assignment)
+    facts = attempt_facts(session, tenant_id, assignment.id)
+    return counts, gradebook_rows(facts, counts, lms_user_ids(session, tenant_id))
