@@ -53,6 +53,9 @@ COMMANDS: dict[str, LazyCommand] = {
         "reconcile",
         "Re-enqueue open submissions whose job is gone, once (the worker pool also does this on a timer).",
     ),
+    "gradebook": LazyCommand(
+        "grader.cli.gradebook", "gradebook", "Export an assignment's gradebook (one row per learner) as CSV or JSON."
+    ),
 }
 
 

@@ -1,12 +1,10 @@
 """Class results of one assignment, from its submissions with their latest grades (store.submissions.class_rows):
 one line per learner (best and latest score, passed, credential), the distribution of best scores as bars
 for a server-rendered SVG chart, per-criterion pass rates, the submissions that need the author's
-attention, and the gradebook as CSV."""
+attention. The gradebook export is grader.core.gradebook's."""
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -167,46 +165,3 @@ def class_results(rows: list[ClassRow]) -> ClassResults:
         submissions=len(rows),
         chart=chart,
     )
-
-
-def _cell(value: object) -> str:
-    """A CSV cell a spreadsheet will not run: text starting with = + - @ (or a tab or CR) gets a quote."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-GRADEBOOK_COLUMNS = [
-    "learner",
-    "attempts",
-    "best_score",
-    "max_score",
-    "best_percent",
-    "latest_percent",
-    "latest_state",
-    "passed",
-    "credential_id",
-    "credential_revoked",
-]
-
-
-def gradebook_csv(lines: list[LearnerLine]) -> str:
-    """One row per learner: best and latest score, passed, the credential's id."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(GRADEBOOK_COLUMNS)
-    for line in lines:
-        writer.writerow(
-            [
-                _cell(line.learner),
-                line.attempts,
-                "" if line.best_score is None else f"{line.best_score:g}",
-                "" if line.max_score is None else f"{line.max_score:g}",
-                "" if line.best_percent is None else f"{line.best_percent:g}",
-                "" if line.latest_percent is None else f"{line.latest_percent:g}",
-                line.latest_state,
-                "yes" if line.passed else "no",
-                line.credential.id if line.credential else "",
-                ("yes" if line.credential.revoked_at else "no") if line.credential else "",
-            ]
-        )
-    return buffer.getvalue()
