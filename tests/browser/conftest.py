@@ -149,14 +149,21 @@ def web_redis() -> Iterator[Services]:
 
 
 @contextmanager
-def running_web_stack(redis: Services, home: Path, git_root: Path) -> Iterator[WebStack]:
+def running_web_stack(redis: Services, home: Path, git_root: Path, **extra: str) -> Iterator[WebStack]:
     """The service as tests/integration runs it (API + 2 workers on SQLite, Redis, Docker), one tenant,
-    a loopback git server. Used by the `web_stack` fixture and by scripts/screenshots.py."""
+    a loopback git server. Used by the `web_stack` fixture, tests/lti and scripts/screenshots.py; `extra`
+    adds settings (stack_env's)."""
     git = LoopbackGitServer(git_root)
     git.start()
     port = free_port()
     env = stack_env(
-        home, redis.redis_url, port, git.host, queue=f"grader-web-{port}", passphrase="browser-test passphrase"
+        home,
+        redis.redis_url,
+        port,
+        git.host,
+        queue=f"grader-web-{port}",
+        passphrase="browser-test passphrase",
+        **extra,
     )
     stack = Stack(api=f"http://127.0.0.1:{port}", env=env, home=home, git=git)
     try:

@@ -108,9 +108,10 @@ class Platform:
     def state(self) -> dict[str, Any]:
         return self._control("/_control/state")
 
-    def set_tool(self, **tool: Any) -> None:
-        """client_id, deployment_id, oidc_login_url, launch_url, jwks_url (deep_link_url, redirect_uris)."""
-        self._control("/_control/tool", tool)
+    def set_tool(self, **tool: Any) -> dict[str, Any]:
+        """client_id, deployment_id, oidc_login_url, launch_url, jwks_url (deep_link_url, redirect_uris);
+        check_keys=True reads the tool's key set at once (answer: {"kids": [...]} or {"error": ...})."""
+        return self._control("/_control/tool", tool)
 
     def add_link(
         self, title: str, custom: dict[str, str] | None = None, line_item: dict[str, Any] | None = None, url: str = ""

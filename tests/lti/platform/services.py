@@ -10,9 +10,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from lti1p3platform.exceptions import LineItemNotFoundException, LtiServiceException
+import requests
+from lti1p3platform.exceptions import LineItemNotFoundException, LtiException, LtiServiceException
 from lti1p3platform.lineitem import TLineItem
-from lti1p3platform.ltiplatform import LTI1P3PlatformConfAbstract
+from lti1p3platform.ltiplatform import JWKS, LTI1P3PlatformConfAbstract
 from lti1p3platform.membership import Context
 from lti1p3platform.message_launch import LTIAdvantageMessageLaunchAbstract
 from lti1p3platform.oidc_login import OIDCLoginAbstract
@@ -51,6 +52,21 @@ class PlatformConfig(LTI1P3PlatformConfAbstract):
             registration.set_deeplink_launch_url(tool.deep_link_url or tool.launch_url)
             registration.set_tool_key_set_url(tool.jwks_url)
         return registration
+
+    def fetch_public_key(self, key_set_url: str) -> JWKS:
+        """The tool's key set; raises LtiException naming what came back when it is not a JWKS (the
+        library's own fetch takes any JSON)."""
+        try:
+            answer = requests.get(key_set_url, timeout=5)
+        except requests.RequestException as error:
+            raise LtiException(f"the tool's JWKS {key_set_url} could not be fetched: {error}") from error
+        try:
+            document = answer.json()
+        except ValueError:
+            document = None
+        if answer.status_code != 200 or not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+            raise LtiException(f"the tool's JWKS {key_set_url} answered {answer.status_code}: {answer.text[:300]}")
+        return document  # type: ignore[return-value]
 
 
 def platform_config(state: PlatformState) -> PlatformConfig:
