@@ -1,0 +1,25 @@
+"""My ledger (first attempt)."""
+
+from .core import (
+    Account,
+    AccountType,
+    BalanceSheet,
+    ChartOfAccounts,
+    CurrencyMismatchError,
+    DuplicateAccountError,
+    IncomeStatement,
+    InvalidAmountError,
+    JournalEntry,
+    Ledger,
+    LedgerError,
+    Line,
+    ReversalError,
+    Side,
+    TrialBalance,
+    TrialBalanceRow,
+    UnbalancedEntryError,
+    UnknownAccountError,
+    UnknownEntryError,
+    credit,
+    debit,
+)

@@ -1,0 +1,25 @@
+"""Bookkeeping with an append-only event list; every report is a fold over it."""
+
+from .core import (  # noqa: F401
+    Account,
+    AccountType,
+    BalanceSheet,
+    ChartOfAccounts,
+    CurrencyMismatchError,
+    DuplicateAccountError,
+    IncomeStatement,
+    InvalidAmountError,
+    JournalEntry,
+    Ledger,
+    LedgerError,
+    Line,
+    ReversalError,
+    Side,
+    TrialBalance,
+    TrialBalanceRow,
+    UnbalancedEntryError,
+    UnknownAccountError,
+    UnknownEntryError,
+    credit,
+    debit,
+)
