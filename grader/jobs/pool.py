@@ -11,7 +11,7 @@ import signal
 import time
 from types import FrameType
 
-from rq import Queue, Worker
+from rq import Queue, SimpleWorker
 from rq.serializers import JSONSerializer
 
 from grader.config import Settings, get_settings
@@ -23,13 +23,33 @@ log = logging.getLogger(__name__)
 
 
 def _work() -> None:
-    """One worker process: an rq Worker on the grading queue, with the retry scheduler."""
+    """One worker process: an rq worker on the grading queue, with the retry scheduler.
+
+    Jobs run in this process (rq's SimpleWorker), not in a work horse forked per job: a fresh horse
+    re-imported the grading modules and rebuilt the job context (store engine, Redis, the Docker
+    client, the runtime probe, unlocked issuer keys) for every submission, seconds per job. Learner code
+    never runs here (only in the sandbox's containers, one set per submission), so the fork isolated
+    nothing; a job that overruns its timeout is stopped by rq's alarm in this process, and a worker
+    that dies is restarted by the pool."""
     settings = get_settings()
+    _warm()
     services = build_services(settings)
-    worker = Worker(
+    worker = SimpleWorker(
         [services.queue], connection=services.redis, serializer=JSONSerializer, job_class=jobs.AllowlistJob, queue_class=Queue
     )
     worker.work(with_scheduler=True, logging_level="INFO")
+
+
+def _warm() -> None:
+    """What every job needs, made before the first one: the grading modules, the job context and the
+    Docker engine's runtimes (a fault here is left for the first job to meet and report)."""
+    from grader.jobs import grading  # noqa: F401
+    from grader.jobs.context import context
+    from grader.sandbox.engine import available_runtimes
+
+    with contextlib.suppress(Exception):
+        context()
+        available_runtimes()
 
 
 class Pool:
