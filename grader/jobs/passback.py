@@ -38,15 +38,18 @@ class PassbackFailed(SystemFault, RuntimeError):
 
 
 def passback_job_id(row: LtiPassback) -> str:
-    """One job per revision and round: a new score, or the reconciler's next round, is a new job."""
+    """A fresh id for each round (revision and tries so far), so a finished round never blocks the next."""
     return f"passback-{row.id}-r{row.revision}-t{row.tries}"
 
 
 def enqueue_passback(queue: Queue, settings: Settings, row: LtiPassback) -> str:
-    """Enqueue a round of tries for the row's pending score unless that round's job is alive."""
+    """Enqueue a round of tries for the row's pending score, unless a job for this revision is alive
+    (a re-run grading job, a reconciler pass). A new revision gets its own job even while an older
+    one waits for a retry: the claim keeps them from sending at once, and each sends what is pending."""
+    same_revision = f"passback-{row.id}-r{row.revision}-"
+    if row.job_id and row.job_id.startswith(same_revision) and job_alive(queue.connection, row.job_id):
+        return row.job_id
     job_id = passback_job_id(row)
-    if job_alive(queue.connection, job_id):
-        return job_id
     with contextlib.suppress(NoSuchJobError):
         AllowlistJob.fetch(job_id, connection=queue.connection, serializer=queue.serializer).delete()
     retry = Retry(
