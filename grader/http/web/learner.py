@@ -30,6 +30,7 @@ from grader.http.schemas import SubmissionCreate
 from grader.http.web.forms import flash, problem_text, redirect, see_other, take_flash
 from grader.http.web.outbox import write_mail
 from grader.http.web.rendering import render
+from grader.http.web.review import ownership_context, review_status
 from grader.http.web.sessions import SignedIn, check_csrf, sign_in, signed_in
 from grader.store import catalog, signin, submissions, tenancy
 from grader.store.models import (
@@ -229,6 +230,7 @@ def _assignment_page(
         "ref": "",
         "form_key": secrets.token_urlsafe(16),
         "flash": take_flash(request),
+        "ownership": ownership_context(session, services(request).settings, who, slug, spec.submission.ownership),
     }
     context.update(extra)
     return render(request, "learner/assignment.html", status_code, **context)
@@ -305,6 +307,7 @@ def status_of(session: Session, submission: Submission) -> dict[str, Any]:
         "credential_url": f"/api/v1/public/credentials/{credential.id}"
         if credential is not None and credential.revoked_at is None
         else None,
+        "review": review_status(session, submission),  # a credential held for an instructor's review
     }
 
 

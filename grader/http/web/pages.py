@@ -18,6 +18,10 @@ from grader.http.web import author  # noqa: E402
 
 ROUTERS.append(author.router)
 
+from grader.http.web import review  # noqa: E402  (authenticity: the review queue, learners' claim tokens and keys)
+
+ROUTERS.append(review.router)
+
 from grader.http.web import lti  # noqa: E402  (LTI 1.3: JWKS, login, launch, Deep Linking, registrations)
 
 ROUTERS.append(lti.router)
