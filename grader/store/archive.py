@@ -6,13 +6,20 @@ the target, and sizes are capped, so no upload can write outside its folder or f
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import hashlib
 import io
+import lzma
 import os
 import shutil
 import tarfile
 import tempfile
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
+from typing import IO, Any, cast
 
 from grader.core.errors import AuthorFault
 
@@ -74,20 +81,84 @@ def _strip_common_folder(names: list[PurePosixPath]) -> int:
     return 0
 
 
+# Decompressed bytes a tar may take beyond its files' contents (headers, long names, padding, end blocks):
+# reading stops there, so a compressed bomb costs at most this much work however far it would expand.
+_TAR_SLACK = 8 * 1024 * 1024
+MAX_MEMBERS = 4 * MAX_FILES  # files, folders and every other kind of entry
+
+
+class _Capped(io.RawIOBase):
+    """A decompressing reader that gives up once more than `cap` bytes came out of it."""
+
+    def __init__(self, inner: IO[bytes], cap: int) -> None:
+        self.inner = inner
+        self.cap = cap
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.inner.read(len(buffer))
+        self.count += len(data)
+        if self.count > self.cap:
+            raise ArchiveError(f"archive unpacks to more than {MAX_UNPACKED_BYTES // (1024 * 1024)} MiB")
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _decompressed(data: bytes) -> IO[bytes]:
+    raw = io.BytesIO(data)
+    if data[:2] == b"\x1f\x8b":
+        return cast(IO[bytes], gzip.GzipFile(fileobj=raw))
+    if data[:3] == b"BZh":
+        return bz2.BZ2File(raw)
+    if data[:6] == b"\xfd7zXZ\x00":
+        return lzma.LZMAFile(raw)
+    return raw
+
+
+@contextmanager
+def _stream(data: bytes) -> Iterator[tarfile.TarFile]:
+    """The archive read front to back, decompressed as it is read and capped (never seeking, so no
+    member list is built by decompressing everything first)."""
+    reader = io.BufferedReader(_Capped(_decompressed(data), MAX_UNPACKED_BYTES + _TAR_SLACK))
+    with tarfile.open(fileobj=reader, mode="r|") as tar:
+        yield tar
+
+
+def _survey(data: bytes) -> list[PurePosixPath]:
+    """The files' paths, refusing the archive at the first entry past a limit or with an unsafe path."""
+    paths: list[PurePosixPath] = []
+    entries = total = 0
+    with _stream(data) as tar:
+        for member in tar:
+            entries += 1
+            if entries > MAX_MEMBERS:
+                raise ArchiveError(f"archive has more than {MAX_MEMBERS} entries")
+            if not member.isfile():
+                continue
+            if len(paths) >= MAX_FILES:
+                raise ArchiveError(f"archive has more than {MAX_FILES} files")
+            total += member.size
+            if total > MAX_UNPACKED_BYTES:
+                raise ArchiveError(f"archive unpacks to more than {MAX_UNPACKED_BYTES // (1024 * 1024)} MiB")
+            paths.append(safe_relative(member.name))
+    return paths
+
+
 def unpack_archive(data: bytes, dest: Path) -> None:
-    """Unpack a tar (gzip or plain) of an assignment folder into `dest`, refusing anything unsafe."""
+    """Unpack a tar (gzip, bzip2, xz or plain) of an assignment folder into `dest`, refusing anything
+    unsafe. The archive is read twice, front to back: once to check every limit and path before
+    anything is written, once to write; decompression stops at the size cap either way. Synchronous and
+    CPU-bound: the API calls it off its event loop. Raises ArchiveError."""
     if len(data) > MAX_ARCHIVE_BYTES:
         raise ArchiveError(f"archive is larger than {MAX_ARCHIVE_BYTES // (1024 * 1024)} MiB")
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
-            members = tar.getmembers()
-            files = [m for m in members if m.isfile()]
-            if len(files) > MAX_FILES:
-                raise ArchiveError(f"archive has more than {MAX_FILES} files")
-            if sum(m.size for m in files) > MAX_UNPACKED_BYTES:
-                raise ArchiveError(f"archive unpacks to more than {MAX_UNPACKED_BYTES // (1024 * 1024)} MiB")
-            paths = [safe_relative(m.name) for m in files]
-            strip = _strip_common_folder(paths)
+        paths = _survey(data)
+        strip = _strip_common_folder(paths)
+        with _stream(data) as tar:
+            files = (m for m in tar if m.isfile())
             for member, rel in zip(files, paths, strict=True):
                 parts = rel.parts[strip:]
                 if _SKIP_PARTS.intersection(parts):
@@ -96,7 +167,7 @@ def unpack_archive(data: bytes, dest: Path) -> None:
                 if handle is None:
                     continue
                 write_file(dest, PurePosixPath(*parts), handle.read())
-    except (tarfile.TarError, EOFError, OSError) as exc:
+    except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
         raise ArchiveError(f"not a readable tar archive: {exc}") from exc
     if not any(dest.iterdir()):
         raise ArchiveError("archive holds no files")

@@ -6,12 +6,15 @@ import contextlib
 import logging
 import shutil
 import tempfile
+from collections.abc import AsyncGenerator
 from pathlib import Path, PurePosixPath
 
+import anyio
 from fastapi import APIRouter, Request, Response
 from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartParser
 
 from grader.core.spec import SPEC_FILE, LoadedAssignment, SpecError, SpecIssue, load_assignment
 from grader.http.api.submissions import _enqueue, gradable_version
@@ -33,6 +36,7 @@ from grader.jobs.services import Services
 from grader.store import catalog, submissions
 from grader.store.archive import (
     MAX_ARCHIVE_BYTES,
+    MAX_FILES,
     ArchiveError,
     pack_folder,
     safe_relative,
@@ -76,14 +80,38 @@ class Upload:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+# What a multipart body may carry beyond its files' contents (boundaries and part headers).
+_MULTIPART_SLACK = 1024 * 1024
+
+
+def _too_large() -> ProblemError:
+    return ProblemError(413, "too-large", f"uploads are limited to {MAX_ARCHIVE_BYTES // (1024 * 1024)} MiB")
+
+
+async def _capped_body(request: Request, cap: int) -> AsyncGenerator[bytes, None]:
+    """The request body as it arrives, refused (413) as soon as it passes `cap` bytes: by its declared
+    length before anything is read, and by what was read otherwise (a chunked body declares none)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap:
+        raise _too_large()
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > cap:
+            raise _too_large()
+        yield chunk
+
+
 async def _read_upload(request: Request, upload: Upload) -> None:
+    """The upload unpacked into `upload.dir`. The body is read on the event loop with the size cap applied
+    while reading; unpacking and writing files run on a worker thread. Raises ProblemError (413, 415, 422)."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     try:
         if media == "multipart/form-data":
             await _read_multipart(request, upload.dir)
         elif media in TARBALL_TYPES:
-            body = await _read_capped(request)
-            unpack_archive(body, upload.dir)
+            body = b"".join([chunk async for chunk in _capped_body(request, MAX_ARCHIVE_BYTES)])
+            await anyio.to_thread.run_sync(unpack_archive, body, upload.dir)
         else:
             raise ProblemError(
                 415, "unsupported-media-type", "send the folder as application/gzip (a .tar.gz) or multipart/form-data"
@@ -94,31 +122,32 @@ async def _read_upload(request: Request, upload: Upload) -> None:
         raise ProblemError(422, "bad-archive", f"a file in the upload cannot be stored: {exc.strerror}") from exc
 
 
-async def _read_capped(request: Request) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_ARCHIVE_BYTES:
-            raise ProblemError(413, "too-large", f"uploads are limited to {MAX_ARCHIVE_BYTES // (1024 * 1024)} MiB")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 async def _read_multipart(request: Request, dest: Path) -> None:
+    body = _capped_body(request, MAX_ARCHIVE_BYTES + _MULTIPART_SLACK)
+    parser = MultiPartParser(request.headers, body, max_files=MAX_FILES, max_fields=100)
     try:
-        form = await request.form(max_files=2000, max_fields=100)
+        form = await parser.parse()
+    except ProblemError:
+        raise
     except Exception as exc:  # the multipart parser raises several types for malformed bodies
         raise ProblemError(400, "bad-multipart", f"the multipart body could not be read: {exc}") from exc
-    parts = [p for p in form.getlist("files") if isinstance(p, UploadFile)]
-    if not parts:
-        raise ProblemError(422, "bad-archive", "the multipart body has no file parts named 'files'")
+    try:
+        parts = [p for p in form.getlist("files") if isinstance(p, UploadFile)]
+        if not parts:
+            raise ProblemError(422, "bad-archive", "the multipart body has no file parts named 'files'")
+        await anyio.to_thread.run_sync(_write_parts, parts, dest)
+    finally:
+        await form.close()
+
+
+def _write_parts(parts: list[UploadFile], dest: Path) -> None:
+    """Each part's (spooled) file into `dest` at its own relative path. Raises ProblemError 413, ArchiveError."""
     total = 0
     for part in parts:
-        content = await part.read()
+        content = part.file.read(MAX_ARCHIVE_BYTES - total + 1)
         total += len(content)
         if total > MAX_ARCHIVE_BYTES:
-            raise ProblemError(413, "too-large", f"uploads are limited to {MAX_ARCHIVE_BYTES // (1024 * 1024)} MiB")
+            raise _too_large()
         rel: PurePosixPath = safe_relative(part.filename or "")
         write_file(dest, rel, content)
 
@@ -173,7 +202,7 @@ async def validate_assignment(request: Request, who: AuthorCaller) -> Validation
     try:
         await _read_upload(request, upload)
         root = _spec_root(upload.dir)
-        loaded = _load(root)
+        loaded = await anyio.to_thread.run_sync(_load, root)
         if isinstance(loaded, list):
             return ValidationOut(valid=False, errors=loaded)
         return ValidationOut(
@@ -206,7 +235,8 @@ async def upload_assignment(
     upload = Upload()
     try:
         await _read_upload(request, upload)
-        result = accept_upload(session, services, who.tenant_id, upload)
+        # Validation, packing and the store's write are synchronous: on a worker thread, never the loop.
+        result = await anyio.to_thread.run_sync(accept_upload, session, services, who.tenant_id, upload)
     finally:
         upload.close()
     response.status_code = 202 if result.created else 200
@@ -224,6 +254,15 @@ def unpack_tarball(data: bytes, upload: Upload) -> None:
         raise ProblemError(422, "bad-archive", str(exc)) from exc
     except OSError as exc:
         raise ProblemError(422, "bad-archive", f"a file in the upload cannot be stored: {exc.strerror}") from exc
+
+
+def accept_tarball(
+    session: Session, services: Services, tenant_id: str, data: bytes, upload: Upload
+) -> catalog.PublishResult:
+    """A .tar(.gz) through `unpack_tarball` and `accept_upload` (the author's pages; synchronous: call it
+    off the event loop). Raises ProblemError as they do."""
+    unpack_tarball(data, upload)
+    return accept_upload(session, services, tenant_id, upload)
 
 
 def accept_upload(session: Session, services: Services, tenant_id: str, upload: Upload) -> catalog.PublishResult:

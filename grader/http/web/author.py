@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.orm import Session
@@ -22,7 +23,7 @@ from grader.core.gradebook import to_csv as gradebook_to_csv
 from grader.core.gradebook import to_json as gradebook_to_json
 from grader.core.policy import Scope, has_any_scope
 from grader.http.api import credentials as credentials_api
-from grader.http.api.assignments import Upload, accept_upload, unpack_tarball
+from grader.http.api.assignments import Upload, accept_tarball
 from grader.http.api.assignments import regrade_submissions as regrade_rows
 from grader.http.api.gradebook import gradebook_response
 from grader.http.deps import Caller, SessionDep, services
@@ -159,8 +160,8 @@ async def upload(
     data = await archive.read(MAX_ARCHIVE_BYTES + 1)
     folder = Upload()
     try:
-        unpack_tarball(data, folder)
-        result = accept_upload(session, services(request), author.tenant_id, folder)
+        # Unpacking, validation and the store's write are synchronous: on a worker thread, never the loop.
+        result = await anyio.to_thread.run_sync(accept_tarball, session, services(request), author.tenant_id, data, folder)
     except ProblemError as refused:
         session.rollback()
         errors: list[FieldError] = refused.errors or []
