@@ -108,6 +108,13 @@ def create_key(session: Session, settings: Settings, tenant_id: str | None = Non
     return row
 
 
+def ensure_key(session: Session, settings: Settings) -> None:
+    """Create the service-wide key if there is none yet (the caller commits), so the key every later
+    signature uses is published before anything is signed with it."""
+    if not any(k.status == "active" for k in store.tool_keys(session, None)):
+        create_key(session, settings, None)
+
+
 def signing_key(session: Session, settings: Settings, tenant_id: str | None = None) -> SigningKey:
     """The active key (the tenant's if it has one, else the service-wide one, created on first use).
     Raises ToolKeyError when it cannot be unlocked."""

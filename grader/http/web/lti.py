@@ -76,7 +76,7 @@ def jwks(request: Request, session: SessionDep) -> JSONResponse:
     """The tool's public keys (kid, alg RS256, use sig): Deep Linking responses and service assertions."""
     document = tool_keys.jwks(session)
     if not document["keys"]:
-        tool_keys.signing_key(session, services(request).settings)
+        tool_keys.ensure_key(session, services(request).settings)
         session.commit()
         document = tool_keys.jwks(session)
     return JSONResponse(document, headers={"Cache-Control": "public, max-age=300"})
@@ -143,6 +143,8 @@ def launch(
             now=time.time(),
         )
         recorded = lti_launch.record(session, registration, checked)
+        # The services' assertions (grade passback, roster) sign with the tool's key: have it published now.
+        tool_keys.ensure_key(session, settings)
         tenant = session.get(Tenant, registration.tenant_id)
         assert tenant is not None
         if checked.message_type == lti_claims.DEEP_LINKING_REQUEST:

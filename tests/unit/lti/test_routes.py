@@ -23,6 +23,7 @@ from grader.core.policy import Scope
 from grader.http import create_app
 from grader.http.web import lti as lti_routes
 from grader.lti import claims as c
+from grader.lti import keys as tool_keys
 from grader.lti import net, nrps
 from grader.lti.nrps import Member
 from grader.store import lti as store
@@ -112,6 +113,8 @@ def lms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Lms]:
     platform = Platform()
     monkeypatch.setattr(lti_routes, "_kv", lambda request: kv)
     monkeypatch.setattr(net, "transport", platform.transport())
+    # A cheaper scrypt for the tool key of each test (the blob records its parameters; decrypt follows them).
+    monkeypatch.setattr(tool_keys, "_SCRYPT", {"n": 2**10, "r": 8, "p": 1})
     with TestClient(create_app(settings)) as client:
         site = Lms(client, settings)
         site.kv, site.platform = kv, platform
