@@ -42,6 +42,7 @@ COMMANDS: dict[str, LazyCommand] = {
     "db": LazyCommand("grader.cli.service", "db_app", "The service's database."),
     "tenant": LazyCommand("grader.cli.service", "tenant_app", "Tenants (schools, bootcamps, platforms)."),
     "apikey": LazyCommand("grader.cli.service", "apikey_app", "API keys of a tenant."),
+    "lti": LazyCommand("grader.cli.lti", "lti_app", "LMS (LTI 1.3) registrations of a tenant."),
     "serve": LazyCommand(
         "grader.cli.service",
         "serve",
