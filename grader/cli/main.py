@@ -43,6 +43,9 @@ COMMANDS: dict[str, LazyCommand] = {
     "tenant": LazyCommand("grader.cli.service", "tenant_app", "Tenants (schools, bootcamps, platforms)."),
     "apikey": LazyCommand("grader.cli.service", "apikey_app", "API keys of a tenant."),
     "lti": LazyCommand("grader.cli.lti", "lti_app", "LMS (LTI 1.3) registrations of a tenant."),
+    "service": LazyCommand(
+        "grader.cli.service", "service_app", "Operate the service: backup and restore of its state."
+    ),
     "serve": LazyCommand(
         "grader.cli.service",
         "serve",
@@ -56,6 +59,9 @@ COMMANDS: dict[str, LazyCommand] = {
     ),
     "gradebook": LazyCommand(
         "grader.cli.gradebook", "gradebook", "Export an assignment's gradebook (one row per learner) as CSV or JSON."
+    ),
+    "ownership": LazyCommand(
+        "grader.cli.ownership", "ownership_app", "Learners' proof of ownership: claim tokens and signing keys."
     ),
 }
 
