@@ -158,6 +158,13 @@ def launch(
                 assignments=lti_launch.published(session, tenant.id),
                 course=checked.context_title or checked.context_label,
             )
+        if recorded.assignment is None and checked.instructor:
+            session.commit()
+            _sign_in(request, tenant, recorded, instructor=True)
+            flash(
+                request, "This course link names no assignment yet: place one from the course with Deep Linking.", "bad"
+            )
+            return see_other("/author")
         if recorded.assignment is None:
             raise LtiRefused(
                 "assignment",

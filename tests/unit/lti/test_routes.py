@@ -173,6 +173,9 @@ def test_the_stored_placement_serves_a_launch_without_the_custom_parameter(lms: 
     assert again.status_code == 303 and again.headers["location"] == "/learn/assignments/py-ledger"
     other = lms.launch(**{c.CUSTOM: None, c.RESOURCE_LINK: {"id": "link-new"}})
     assert other.status_code == 404 and CHECK.search(other.text).group(1) == "assignment"  # type: ignore[union-attr]
+    teacher = lms.launch(**{c.CUSTOM: None, c.RESOURCE_LINK: {"id": "link-new"}, c.ROLES: [INSTRUCTOR]})
+    assert teacher.status_code == 303 and teacher.headers["location"] == "/author"
+    assert "names no assignment yet" in lms.client.get("/author").text
 
 
 def test_an_instructor_lands_on_the_class_results_with_a_roster_link(lms: Lms, monkeypatch: pytest.MonkeyPatch) -> None:
