@@ -29,7 +29,7 @@ from grader.lti.token import AGS_LINEITEM, AGS_SCORE, TokenCache, TokenSource, T
 from grader.store import passbacks as store
 from grader.store.db import session_scope
 from grader.store.gradebook import attempt_facts, counts_of
-from grader.store.models import Assignment, LtiPassback, LtiUser, PassbackStatus, Submission, utcnow
+from grader.store.models import Assignment, LtiPassback, LtiResourceLink, LtiUser, PassbackStatus, Submission, utcnow
 
 CLAIM_HOLD = timedelta(seconds=90)  # longer than one try's requests (token, line item, score) can take
 NEXT_ROUND = timedelta(hours=1)  # after a round's last retry, when the reconciler tries again
@@ -339,6 +339,9 @@ def try_send(
             row = session.get(LtiPassback, passback_id)
             assert row is not None
             result = _settle(row, plan, sent, settings, final, clock())
+            link = session.get(LtiResourceLink, row.resource_link_id)
+            if sent.lineitem_url and link is not None and link.ags_lineitem_url is None:
+                link.ags_lineitem_url = sent.lineitem_url  # the placement's other learners need no search
             outcome = Outcome.DELIVERED if sent.delivered else result.outcome
             store.add_try(session, row, sent.request, outcome.value, sent.status_code, sent.error)
             return result

@@ -79,6 +79,49 @@ def passbacks_of_assignment(session: Session, tenant_id: str, assignment_id: str
     )
 
 
+@dataclass(frozen=True)
+class PassbackView:
+    """A passback row with who and where it is for, and its audit, for the API."""
+
+    row: LtiPassback
+    user: LtiUser
+    link: LtiResourceLink
+    tries: list[LtiPassbackTry]
+
+
+def passback_views(session: Session, tenant_id: str, assignment_id: str) -> list[PassbackView]:
+    """Every passback of an assignment with its user, placement and tries: four queries."""
+    rows = passbacks_of_assignment(session, tenant_id, assignment_id)
+    if not rows:
+        return []
+    users = {
+        u.id: u
+        for u in session.scalars(
+            select(LtiUser).where(LtiUser.tenant_id == tenant_id, LtiUser.id.in_({r.lti_user_id for r in rows}))
+        )
+    }
+    links = {
+        link.id: link
+        for link in session.scalars(
+            select(LtiResourceLink).where(
+                LtiResourceLink.tenant_id == tenant_id, LtiResourceLink.id.in_({r.resource_link_id for r in rows})
+            )
+        )
+    }
+    audit: dict[str, list[LtiPassbackTry]] = {}
+    for entry in session.scalars(
+        select(LtiPassbackTry)
+        .where(LtiPassbackTry.tenant_id == tenant_id, LtiPassbackTry.passback_id.in_([r.id for r in rows]))
+        .order_by(LtiPassbackTry.id)
+    ):
+        audit.setdefault(entry.passback_id, []).append(entry)
+    return [
+        PassbackView(row=r, user=users[r.lti_user_id], link=links[r.resource_link_id], tries=audit.get(r.id, []))
+        for r in rows
+        if r.lti_user_id in users and r.resource_link_id in links
+    ]
+
+
 def tries_of(session: Session, tenant_id: str, passback_id: str) -> list[LtiPassbackTry]:
     """The audit of one passback, oldest try first."""
     return list(

@@ -1,16 +1,19 @@
 """An assignment's gradebook: one row per learner (LMS user id where known, best and latest score, the
-counted score, attempts, passed, late, credential), as CSV or JSON (grader.core.gradebook)."""
+counted score, attempts, passed, late, credential), as CSV or JSON (grader.core.gradebook); and its LMS
+grade passback with the audit of every try."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel
 
 from grader.core.gradebook import to_csv, to_json
 from grader.http.deps import AuthorCaller, SessionDep
 from grader.http.problems import not_found
-from grader.store import catalog
+from grader.store import catalog, passbacks
 from grader.store.gradebook import gradebook
 
 router = APIRouter(prefix="/api/v1/assignments", tags=["assignments"])
@@ -54,3 +57,73 @@ def get_gradebook(
     counts, rows = gradebook(session, who.tenant_id, assignment)
     text = to_csv(rows) if format == "csv" else to_json(assignment.slug, counts, rows)
     return gradebook_response(assignment.slug, text, format)
+
+
+class PassbackTryOut(BaseModel):
+    try_number: int
+    revision: int
+    at: datetime
+    outcome: str  # delivered | retry | failed
+    status_code: int | None
+    error: str | None
+    request: dict[str, Any]  # method, scores URL, userId, scores, timestamp; never the token
+
+
+class PassbackOut(BaseModel):
+    id: str
+    learner: str
+    lms_user_id: str
+    resource_link_id: str  # the platform's id of the placement
+    status: str  # pending | delivered | failed
+    score_given: float
+    score_maximum: float
+    revision: int
+    tries: int
+    next_attempt_at: datetime | None
+    lineitem_url: str | None
+    last_status_code: int | None
+    last_error: str | None
+    delivered_score_given: float | None
+    delivered_at: datetime | None
+    audit: list[PassbackTryOut]
+
+
+@router.get("/{assignment_id}/passbacks", response_model=list[PassbackOut])
+def get_passbacks(assignment_id: str, session: SessionDep, who: AuthorCaller) -> list[PassbackOut]:
+    """LMS grade passback of the assignment: one entry per (placement, platform user), oldest first,
+    with every try (docs/lti.md, "Grade passback")."""
+    assignment = catalog.assignment_by_slug(session, who.tenant_id, assignment_id)
+    if assignment is None:
+        raise not_found("assignment", assignment_id)
+    return [
+        PassbackOut(
+            id=view.row.id,
+            learner=view.user.learner,
+            lms_user_id=view.user.sub,
+            resource_link_id=view.link.resource_link_id,
+            status=view.row.status,
+            score_given=view.row.score_given,
+            score_maximum=view.row.score_maximum,
+            revision=view.row.revision,
+            tries=view.row.tries,
+            next_attempt_at=view.row.next_attempt_at,
+            lineitem_url=view.row.lineitem_url or view.link.ags_lineitem_url,
+            last_status_code=view.row.last_status_code,
+            last_error=view.row.last_error,
+            delivered_score_given=view.row.delivered_score_given,
+            delivered_at=view.row.delivered_at,
+            audit=[
+                PassbackTryOut(
+                    try_number=t.try_number,
+                    revision=t.revision,
+                    at=t.at,
+                    outcome=t.outcome,
+                    status_code=t.status_code,
+                    error=t.error,
+                    request=t.request,
+                )
+                for t in view.tries
+            ],
+        )
+        for view in passbacks.passback_views(session, who.tenant_id, assignment.id)
+    ]

@@ -194,6 +194,7 @@ class FakePlatform:
     token_requests: int = 0
     lineitems: list[dict[str, Any]] = field(default_factory=list)
     lineitem_posts: list[dict[str, Any]] = field(default_factory=list)
+    lineitem_gets: int = 0
     posts: list[httpx.Request] = field(default_factory=list)
     scores: list[dict[str, Any]] = field(default_factory=list)
     members: list[dict[str, Any]] = field(default_factory=list)
@@ -216,6 +217,7 @@ class FakePlatform:
         if not request.headers.get("authorization", "").startswith("Bearer tok-"):
             return httpx.Response(401, json={"error": "no token"})
         if url == LINEITEMS_URL and request.method == "GET":
+            self.lineitem_gets += 1
             return httpx.Response(200, json=self.lineitems)
         if url == LINEITEMS_URL and request.method == "POST":
             body = json.loads(request.content)

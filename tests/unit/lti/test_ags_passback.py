@@ -8,11 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
+from grader.core.policy import Scope
+from grader.http import create_app
 from grader.lti import passback
 from grader.lti.passback import Outcome
 from grader.lti.token import AGS_LINEITEM, AGS_SCORE, MemoryTokenCache
-from grader.store import passbacks
+from grader.store import passbacks, tenancy
 from grader.store.db import session_scope
 from grader.store.models import LtiPassback, PassbackStatus, Submission, utcnow
 from tests.unit.lti.lms_store import LINEITEMS_URL, FakePlatform, Placement, placement
@@ -217,3 +220,42 @@ def test_record_is_idempotent_while_pending(tmp_path: Path, counts: str) -> None
     first = record(p, graded)
     assert record(p, graded) == first  # a re-run grading job: the same row, the same revision
     assert row_of(p, first[0]).revision == 1
+
+
+def test_a_line_item_found_for_one_learner_serves_the_placements_others(tmp_path: Path) -> None:
+    p = placement(tmp_path)
+    p.user(ANN, "lms-ann")
+    p.user("bo@example.org", "lms-bo")
+    platform, cache = FakePlatform(), MemoryTokenCache()
+    (ann_row,) = record(p, p.grade(ANN, 80))
+    send_round(p, ann_row, platform, cache, 2)
+    assert (platform.lineitem_gets, len(platform.lineitem_posts)) == (1, 1)
+    (bo_row,) = record(p, p.grade("bo@example.org", 60))
+    assert send_round(p, bo_row, platform, cache, 2) == [Outcome.DELIVERED]
+    assert (platform.lineitem_gets, len(platform.lineitem_posts)) == (1, 1)  # neither searched nor made again
+    assert [(s["userId"], s["lineitem"]) for s in platform.scores] == [
+        ("lms-ann", f"{LINEITEMS_URL}/1"), ("lms-bo", f"{LINEITEMS_URL}/1")
+    ]
+
+
+def test_the_api_shows_each_passback_with_its_audit(tmp_path: Path) -> None:
+    p = placement(tmp_path)
+    p.user(ANN, "lms-ann")
+    (passback_id,) = record(p, p.grade(ANN, 77))
+    send_round(p, passback_id, FakePlatform(score_down=1), MemoryTokenCache(), 3)
+    with session_scope(p.factory) as session:
+        key = tenancy.create_api_key(session, p.tenant_id, [Scope.AUTHOR])[1]
+        stranger = tenancy.create_tenant(session, "stranger", "Stranger")
+        other = tenancy.create_api_key(session, stranger.id, [Scope.ADMIN])[1]
+    with TestClient(create_app(p.settings)) as client:
+        answer = client.get("/api/v1/assignments/py-ledger/passbacks", headers={"Authorization": f"Bearer {key}"})
+        assert answer.status_code == 200
+        (entry,) = answer.json()
+        assert (entry["learner"], entry["lms_user_id"], entry["resource_link_id"]) == (ANN, "lms-ann", "link-1")
+        assert (entry["status"], entry["score_given"], entry["delivered_score_given"], entry["tries"]) == (
+            "delivered", 77, 77, 2
+        )
+        assert [(t["outcome"], t["status_code"]) for t in entry["audit"]] == [("retry", 503), ("delivered", 200)]
+        assert entry["audit"][1]["request"]["userId"] == "lms-ann"
+        foreign = client.get("/api/v1/assignments/py-ledger/passbacks", headers={"Authorization": f"Bearer {other}"})
+        assert foreign.status_code == 404
