@@ -8,6 +8,7 @@ lint:
 bench:
 	.venv/bin/python bench/bench_credentials.py
 	.venv/bin/python bench/bench_grading.py --out docs/benchmarks
+	.venv/bin/python bench/bench_similarity.py --out docs/benchmarks
 MODULES ?= core credentials
 mutation:
 	scripts/mutation.sh $(MODULES)

@@ -91,7 +91,13 @@ def _stable_kgram_hashes(text: str, k: int) -> NDArray[np.int64]:
 
 def _normalised(file: SourceFile) -> tuple[str, NDArray[Any]]:
     """copydetect's normalised token text of a file and its offsets back into the original."""
-    filtered, offsets = _copydetect().filter_code(file.text, file.path)
+    return _normalised_text(file.path, file.text)
+
+
+@lru_cache(maxsize=256)
+def _normalised_text(path: str, text: str) -> tuple[str, NDArray[Any]]:
+    # Cached: the regions of several matches share this submission's files (tokenising is the cost).
+    filtered, offsets = _copydetect().filter_code(text, path)
     return str(filtered), offsets
 
 

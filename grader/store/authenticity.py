@@ -113,36 +113,28 @@ def duplicate_candidates(session: Session, work: SubmissionWork) -> list[Earlier
     return [EarlierWork(submission_id=r.submission_id, learner=r.learner, commit=r.commit, tree=r.tree) for r in rows]
 
 
-def similarity_candidates(
-    session: Session, work: SubmissionWork, limit: int, batch: int = 200
-) -> Iterator[tuple[str, bytes]]:
+def similarity_candidates(session: Session, work: SubmissionWork, limit: int) -> Iterator[tuple[str, bytes]]:
     """(submission id, fingerprints) of other learners' work on the same assignment, newest first, at
-    most `limit`, one row per submission (its latest run), read in batches so a deadline can stop early."""
-    latest = (
-        select(SubmissionWork.submission_id, func.max(SubmissionWork.run).label("run"))
+    most `limit`, one per submission (its latest run); streamed, so a deadline can stop it early."""
+    rows = session.execute(
+        select(SubmissionWork.submission_id, SubmissionWork.fingerprints)
         .where(
             SubmissionWork.tenant_id == work.tenant_id,
             SubmissionWork.assignment_id == work.assignment_id,
             SubmissionWork.learner != work.learner,
             SubmissionWork.submission_id != work.submission_id,
         )
-        .group_by(SubmissionWork.submission_id)
-        .subquery()
+        .order_by(SubmissionWork.created_at.desc(), SubmissionWork.run.desc(), SubmissionWork.id)
+        .execution_options(yield_per=200)
     )
-    offset = 0
-    while offset < limit:
-        rows = session.execute(
-            select(SubmissionWork.submission_id, SubmissionWork.fingerprints)
-            .join(latest, (latest.c.submission_id == SubmissionWork.submission_id) & (latest.c.run == SubmissionWork.run))
-            .where(SubmissionWork.tenant_id == work.tenant_id)
-            .order_by(SubmissionWork.created_at.desc(), SubmissionWork.id)
-            .offset(offset)
-            .limit(min(batch, limit - offset))
-        ).all()
-        if not rows:
+    seen: set[str] = set()
+    for submission_id, fingerprints in rows:
+        if submission_id in seen:  # an older run of a submission already compared
+            continue
+        seen.add(submission_id)
+        yield submission_id, fingerprints
+        if len(seen) >= limit:
             return
-        yield from ((submission_id, fingerprints) for submission_id, fingerprints in rows)
-        offset += len(rows)
 
 
 def count_candidates(session: Session, work: SubmissionWork) -> int:
