@@ -27,16 +27,6 @@ LEDGER = load_assignment(LEDGER_DIR).spec
 LEDGER_POINTS = sum(criterion.points for criterion in LEDGER.rubric.criteria)
 
 
-@pytest.fixture(scope="module")
-def ledger_link(lms: Platform) -> dict[str, Any]:
-    """A course link to py-ledger with its gradebook column, as a deep-linking placement leaves it."""
-    return lms.add_link(
-        "Ledger project",
-        {"assignment": "py-ledger"},
-        {"label": LEDGER.title, "scoreMaximum": LEDGER_POINTS, "resourceId": "py-ledger"},
-    )
-
-
 def platform_sign_in(page: Any, lms: Platform, person: str) -> None:
     page.goto(lms.url("/"))
     page.get_by_label("Person").select_option(person)
@@ -62,6 +52,35 @@ def submit_reference(page: Any, web: WebStack, name: str) -> str:
     return submission_id
 
 
+@pytest.fixture(scope="module")
+def ledger_link(lti_web: WebStack, lms: Platform, _playwright_browser: Any) -> dict[str, Any]:
+    """The course's one placement of py-ledger, made as an instructor makes it: Deep Linking from the
+    platform's course page, the assignment picked on the grader's page. Returns the platform's record of
+    the placement ({"id", "title", "custom", "line_item_id", ...}) with the page it ended on."""
+    context = _playwright_browser.new_context()
+    try:
+        page = context.new_page()
+        platform_sign_in(page, lms, "instructor-1")
+        page.get_by_role("link", name="Add an activity from the tool").click()
+        page.wait_for_url(re.compile("^" + re.escape(lti_web.base_url) + "/lti/launch$"))
+        heading = page.text_content("h1")
+        page.get_by_label(re.compile(LEDGER.title)).check()
+        page.get_by_role("button", name="Place in the course").click()
+        page.wait_for_url(lms.url("/deep-link/return"))
+        state = lms.state()
+        returned = state["deep_link_returns"][-1]
+        [link_id] = returned["links"]
+        return {
+            **state["links"][link_id],
+            "picker_heading": heading,
+            "returned_heading": page.text_content("h1"),
+            "returned_text": page.text_content("main"),
+            "content_items": returned["content_items"],
+        }
+    finally:
+        context.close()
+
+
 def scores_of(state: dict[str, Any], user: str) -> list[dict[str, Any]]:
     return [s for s in state["scores"] if s["score"]["userId"] == user]
 
@@ -81,27 +100,21 @@ def check_score(score: dict[str, Any], web: WebStack, submission: dict[str, Any]
 
 
 def test_deep_linking_places_an_assignment_with_its_line_item(
-    lti_web: WebStack, lms: Platform, browser_page: Any
+    lti_web: WebStack, lms: Platform, ledger_link: dict[str, Any], browser_page: Any
 ) -> None:
-    page = browser_page
-    platform_sign_in(page, lms, "instructor-1")
-    page.get_by_role("link", name="Add an activity from the tool").click()
-    page.wait_for_url(re.compile("^" + re.escape(lti_web.base_url) + "/lti/launch$"))
-    assert "Place an assignment" in page.text_content("h1")
-    page.get_by_label(re.compile(LEDGER.title)).check()
-    page.get_by_role("button", name="Place in the course").click()
-    page.wait_for_url(lms.url("/deep-link/return"))
-    assert "Added to the course" in page.text_content("h1") and LEDGER.title in page.text_content("main")
-
-    returned = lms.state()["deep_link_returns"][-1]
-    [item] = returned["content_items"]
+    assert "Place an assignment" in ledger_link["picker_heading"]
+    assert "Added to the course" in ledger_link["returned_heading"] and LEDGER.title in ledger_link["returned_text"]
+    [item] = ledger_link["content_items"]
     assert item["type"] == "ltiResourceLink" and item["title"] == LEDGER.title
     assert item["custom"] == {"assignment": "py-ledger"}
     assert item["lineItem"]["scoreMaximum"] == pytest.approx(LEDGER_POINTS)
     assert item["lineItem"]["label"] == LEDGER.title and item["lineItem"]["resourceId"] == "py-ledger"
+    # The platform made the gradebook column the content item asked for, bound to the new placement.
+    [column] = [i for i in lms.state()["line_items"] if i.get("resourceLinkId") == ledger_link["id"]]
+    assert (column["label"], column["scoreMaximum"], column["resourceId"]) == (LEDGER.title, LEDGER_POINTS, "py-ledger")
 
     # The placed link launches a learner straight into that assignment.
-    page.context.clear_cookies()
+    page = browser_page
     platform_sign_in(page, lms, "learner-3")
     launch(page, lti_web, LEDGER.title)
     assert page.url == f"{lti_web.base_url}/learn/assignments/py-ledger"
@@ -112,7 +125,7 @@ def test_a_learner_launches_submits_and_the_platform_receives_the_score_once(
 ) -> None:
     page = browser_page
     platform_sign_in(page, lms, "learner-1")
-    launch(page, lti_web, "Ledger project")
+    launch(page, lti_web, LEDGER.title)
     assert page.url == f"{lti_web.base_url}/learn/assignments/py-ledger"
     page.goto(f"{lti_web.base_url}/learn")
     assert "lea.learner@example.org" in page.text_content("main")  # signed in as themselves
@@ -124,7 +137,8 @@ def test_a_learner_launches_submits_and_the_platform_receives_the_score_once(
     assert received[0]["line_item"] == ledger_link["line_item_id"]
     check_score(received[0]["score"], lti_web, submission)
     time.sleep(SETTLE_S)
-    assert len(scores_of(lms.state(), "learner-1")) == 1
+    found = scores_of(lms.state(), "learner-1")
+    assert len(found) == 1, found
 
 
 def test_a_score_sent_while_the_platform_is_down_arrives_once_when_it_is_back(
@@ -133,7 +147,7 @@ def test_a_score_sent_while_the_platform_is_down_arrives_once_when_it_is_back(
     lms.scores_down(True)
     try:
         platform_sign_in(browser_page, lms, "learner-2")
-        launch(browser_page, lti_web, "Ledger project")
+        launch(browser_page, lti_web, LEDGER.title)
         submission_id = submit_reference(browser_page, lti_web, "lti-learner-2")
 
         def refused(state: dict[str, Any]) -> bool:
@@ -146,7 +160,8 @@ def test_a_score_sent_while_the_platform_is_down_arrives_once_when_it_is_back(
     received = lms.wait_for("score for learner-2", lambda s: scores_of(s, "learner-2"), timeout=180)
     check_score(received[0]["score"], lti_web, the_submission(lti_web, submission_id))
     time.sleep(SETTLE_S)
-    assert len(scores_of(lms.state(), "learner-2")) == 1
+    found = scores_of(lms.state(), "learner-2")
+    assert len(found) == 1, found
 
 
 def test_an_instructor_launch_shows_the_class_results_and_the_paged_roster(
@@ -155,7 +170,7 @@ def test_an_instructor_launch_shows_the_class_results_and_the_paged_roster(
     page = browser_page
     before = len(lms.state()["roster_requests"])
     platform_sign_in(page, lms, "instructor-1")
-    launch(page, lti_web, "Ledger project")
+    launch(page, lti_web, LEDGER.title)
     assert page.url == f"{lti_web.base_url}/author/assignments/py-ledger"
     assert "Class results" in page.text_content("main")
 
@@ -178,7 +193,7 @@ def test_a_replayed_launch_is_refused(
 ) -> None:
     page = browser_page
     platform_sign_in(page, lms, "learner-4")
-    launch(page, lti_web, "Ledger project")
+    launch(page, lti_web, LEDGER.title)
     assert page.url == f"{lti_web.base_url}/learn/assignments/py-ledger"
     sent = [x for x in lms.state()["launches"] if x["user"] == "learner-4"][-1]
     form = {"id_token": sent["id_token"], "state": sent["state"]}
@@ -215,7 +230,7 @@ def test_a_launch_works_with_third_party_cookies_blocked(
     try:
         page = browser.new_context().new_page()
         platform_sign_in(page, lms, "learner-5")
-        launch(page, lti_web, "Ledger project")
+        launch(page, lti_web, LEDGER.title)
         assert page.url == f"{lti_web.base_url}/learn/assignments/py-ledger"
         assert page.get_by_label("Git repository URL").is_visible()
         page.goto(f"{lti_web.base_url}/learn")
