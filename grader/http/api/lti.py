@@ -4,9 +4,10 @@ the Dynamic Registration invitation URL to give a platform. docs/lti.md, "Regist
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, Field, HttpUrl
+from pydantic import BaseModel, Field, HttpUrl, UrlConstraints
 
 from grader.http.deps import AdminCaller, ServicesDep, SessionDep
 from grader.http.problems import ProblemError, not_found
@@ -17,13 +18,17 @@ from grader.store.models import LtiRegistration, Tenant
 router = APIRouter(prefix="/api/v1/lti", tags=["lti"])
 
 
+Url = Annotated[HttpUrl, UrlConstraints(max_length=2048)]
+DeploymentId = Annotated[str, Field(min_length=1, max_length=255)]
+
+
 class RegistrationIn(BaseModel):
     issuer: str = Field(min_length=1, max_length=500)
     client_id: str = Field(min_length=1, max_length=255)
-    auth_login_url: HttpUrl
-    token_url: HttpUrl
-    jwks_url: HttpUrl
-    deployments: list[str] = Field(default=[], max_length=100)
+    auth_login_url: Url
+    token_url: Url
+    jwks_url: Url
+    deployments: list[DeploymentId] = Field(default=[], max_length=100)
     name: str = Field(default="", max_length=200)
     token_audience: str | None = Field(default=None, max_length=2048)
 
@@ -48,7 +53,7 @@ class RegistrationPatch(BaseModel):
 
 
 class DeploymentIn(BaseModel):
-    deployment_id: str = Field(min_length=1, max_length=255)
+    deployment_id: DeploymentId
 
 
 class InviteOut(BaseModel):
@@ -137,6 +142,8 @@ def delete_registration(registration_id: str, session: SessionDep, who: AdminCal
 @router.post("/registrations/{registration_id}/deployments", status_code=201, response_model=RegistrationOut)
 def add_deployment(registration_id: str, body: DeploymentIn, session: SessionDep, who: AdminCaller) -> RegistrationOut:
     row = _own(session, who.tenant_id, registration_id)
+    if not body.deployment_id.strip():
+        raise ProblemError(422, "validation", "deployment_id: must not be blank")
     store.add_deployment(session, row, body.deployment_id.strip())
     session.commit()
     return _out(session, row)
