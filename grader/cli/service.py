@@ -1,4 +1,5 @@
-"""Service commands of the `grader` CLI: serve, worker, db upgrade, tenant create, apikey create."""
+"""Service commands of the `grader` CLI: serve, worker, db upgrade, tenant create, apikey create, service
+backup and restore."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import signal
 import subprocess
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -22,6 +24,7 @@ from grader.store.db import session_scope, upgrade
 db_app = typer.Typer(help="The service's database.", no_args_is_help=True)
 tenant_app = typer.Typer(help="Tenants (schools, bootcamps, platforms).", no_args_is_help=True)
 apikey_app = typer.Typer(help="API keys of a tenant.", no_args_is_help=True)
+service_app = typer.Typer(help="Operate the service: backup and restore of its state.", no_args_is_help=True)
 
 
 def _factory() -> sessionmaker[Session]:
@@ -157,10 +160,71 @@ def reconcile() -> None:
     typer.echo(f"requeued {len(requeued)} submission(s) and version check(s)")
 
 
+@service_app.command("backup")
+def service_backup(
+    file: Annotated[Path, typer.Argument(help="The archive to write (.tar.gz); never overwritten")],
+) -> None:
+    """Back up the store, its status lists and the issuer keystores (still encrypted), service running.
+
+    The passphrase is not in the archive: keep GRADER_KEY_PASSPHRASE apart from it (docs/faults.md).
+    """
+    from grader.store.backup import BackupError, backup
+
+    try:
+        report = backup(get_settings(), file)
+    except BackupError as exc:
+        typer.echo(f"backup refused: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    rows = sum(report.tables.values())
+    typer.echo(
+        f"backed up {report.dialect} store at revision {report.revision} ({rows} rows in {len(report.tables)} "
+        f"tables) and {len(report.key_files)} keystore files to {report.path}"
+    )
+
+
+@service_app.command("restore")
+def service_restore(
+    file: Annotated[Path, typer.Argument(help="An archive written by `grader service backup`")],
+) -> None:
+    """Restore a backup into a fresh store and keys folder, and check that the keys unlock.
+
+    The store is GRADER_DATABASE_URL (or GRADER_HOME's SQLite), the keys folder GRADER_KEYS_DIR; the
+    passphrase is GRADER_KEY_PASSPHRASE. Exit 2 when refused, 1 when a keystore does not unlock.
+    """
+    from credentials.errors import KeyError_
+    from credentials.keys import Keystore
+    from grader.config import key_passphrase
+    from grader.store.backup import BackupError, restore
+
+    settings = get_settings()
+    try:
+        report = restore(settings, file)
+    except BackupError as exc:
+        typer.echo(f"restore refused: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(
+        f"restored {sum(report.tables.values())} rows in {len(report.tables)} tables "
+        f"({report.method}, from a {report.dialect} store at revision {report.revision}) "
+        f"and {len(report.key_files)} keystore files"
+    )
+    locked = []
+    for directory in report.keystores:
+        try:
+            Keystore.open(directory, key_passphrase(settings)).signer().sign(b"restore check")
+        except KeyError_ as exc:
+            locked.append(f"{directory}: {exc}")
+    if locked:
+        typer.echo("these keystores do not open with this machine's passphrase (set GRADER_KEY_PASSPHRASE):", err=True)
+        for line in locked:
+            typer.echo(f"  {line}", err=True)
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")
     app.add_typer(tenant_app, name="tenant")
     app.add_typer(apikey_app, name="apikey")
+    app.add_typer(service_app, name="service")
     app.command("serve")(serve)
     app.command("worker")(worker)
     app.command("reconcile")(reconcile)
