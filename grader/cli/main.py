@@ -42,6 +42,7 @@ COMMANDS: dict[str, LazyCommand] = {
     "db": LazyCommand("grader.cli.service", "db_app", "The service's database."),
     "tenant": LazyCommand("grader.cli.service", "tenant_app", "Tenants (schools, bootcamps, platforms)."),
     "apikey": LazyCommand("grader.cli.service", "apikey_app", "API keys of a tenant."),
+    "lti": LazyCommand("grader.cli.lti", "lti_app", "LMS (LTI 1.3) registrations of a tenant."),
     "service": LazyCommand(
         "grader.cli.service", "service_app", "Operate the service: backup and restore of its state."
     ),
@@ -55,6 +56,12 @@ COMMANDS: dict[str, LazyCommand] = {
         "grader.cli.service",
         "reconcile",
         "Re-enqueue open submissions whose job is gone, once (the worker pool also does this on a timer).",
+    ),
+    "gradebook": LazyCommand(
+        "grader.cli.gradebook", "gradebook", "Export an assignment's gradebook (one row per learner) as CSV or JSON."
+    ),
+    "ownership": LazyCommand(
+        "grader.cli.ownership", "ownership_app", "Learners' proof of ownership: claim tokens and signing keys."
     ),
 }
 
