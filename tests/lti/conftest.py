@@ -6,7 +6,7 @@ the grader the way an administrator does it, and Chromium pages (tests/browser's
   platforms' loopback addresses; py-ledger published once.
 - `lms` (module): the test LMS (tests/lti/platform), registered with the grader through the admin's
   LMS page (client id `grader-tool`, deployment `deployment-1`) and told the grader's tool URLs.
-- `mock_lms` (module): lti-provider-mock, registered the same way.
+- `mock_lms` (module): lti-provider-mock, registered from the command line (`grader lti add`).
 - `browser_page`, `page_errors`: tests/browser's (a fresh Chromium page with its own cookies).
 """
 
@@ -134,18 +134,34 @@ def lms(
 
 
 @pytest.fixture(scope="module")
-def mock_lms(
-    lti_web: WebStack, _playwright_browser: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[MockProvider]:
+def mock_lms(lti_web: WebStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MockProvider]:
+    """lti-provider-mock, registered with the grader from the command line (`grader lti add`)."""
     urls = tool_urls(lti_web)
     with running_mock_provider(
         tmp_path_factory.mktemp("mock-lms"), login_url=urls["oidc_login_url"], launch_url=urls["launch_url"]
     ) as mock:
-        context = _playwright_browser.new_context()
-        try:
-            register_platform(
-                context.new_page(), lti_web, mock.registration, mock.client_id, mock.deployment_id, "lti-provider-mock"
+        made = json.loads(
+            lti_web.stack.cli(
+                "lti",
+                "add",
+                "--tenant",
+                lti_web.tenant,
+                "--issuer",
+                mock.registration["issuer"],
+                "--client-id",
+                mock.client_id,
+                "--auth-login-url",
+                mock.registration["auth_url"],
+                "--token-url",
+                mock.registration["token_url"],
+                "--jwks-url",
+                mock.registration["jwks_url"],
+                "--deployment",
+                mock.deployment_id,
+                "--name",
+                "lti-provider-mock",
+                "--json",
             )
-        finally:
-            context.close()
+        )
+        assert made["client_id"] == mock.client_id, made
         yield mock
