@@ -5,7 +5,11 @@ container, a score endpoint that can be down for a while, and a paged roster."""
 
 from __future__ import annotations
 
+import atexit
 import json
+import shutil
+import sqlite3
+import tempfile
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,12 +23,21 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from grader.config import Settings
 from grader.core.spec import load_assignment
+from grader.lti.keys import signing_key
 from grader.lti.token import AGS_LINEITEM, AGS_SCORE
 from grader.store import catalog, tenancy
 from grader.store import lti as lti_store
 from grader.store.archive import pack_folder, sha256
 from grader.store.db import make_engine, session_factory, session_scope, upgrade
-from grader.store.models import AssignmentVersion, CredentialRecord, GradeRecord, Submission, SubmissionState
+from grader.store.models import (
+    AssignmentVersion,
+    CredentialRecord,
+    GradeRecord,
+    LtiContext,
+    LtiResourceLink,
+    Submission,
+    SubmissionState,
+)
 
 LEDGER = Path(__file__).resolve().parents[3] / "assignments" / "py-ledger"
 LMS = "https://lms.example.edu"
@@ -137,8 +150,8 @@ class Placement:
             version.spec = spec
 
 
-def placement(tmp_path: Path, *, lineitem_url: str | None = None, scopes: list[str] | None = None) -> Placement:
-    settings = settings_for(tmp_path)
+def _build(home: Path) -> Placement:
+    settings = settings_for(home)
     factory = session_factory(make_engine(settings.resolved_database_url()))
     archive = pack_folder(LEDGER)
     with session_scope(factory) as session:
@@ -165,13 +178,14 @@ def placement(tmp_path: Path, *, lineitem_url: str | None = None, scopes: list[s
                 deployment_id="dep-1",
                 title="Course 7",
                 ags_lineitems_url=LINEITEMS_URL,
-                ags_scopes=scopes if scopes is not None else [AGS_LINEITEM, AGS_SCORE],
+                ags_scopes=[AGS_LINEITEM, AGS_SCORE],
                 nrps_memberships_url=MEMBERSHIPS_URL,
             ),
         )
         link = lti_store.upsert_resource_link(
-            session, context, "link-1", assignment_id=uploaded.assignment.id, title="Ledger", lineitem_url=lineitem_url
+            session, context, "link-1", assignment_id=uploaded.assignment.id, title="Ledger", lineitem_url=None
         )
+        signing_key(session, settings, tenant.id)  # the tool's key, made once here rather than in every test
         return Placement(
             factory=factory,
             settings=settings,
@@ -182,6 +196,41 @@ def placement(tmp_path: Path, *, lineitem_url: str | None = None, scopes: list[s
             context_id=context.id,
             link_id=link.id,
         )
+
+
+_TEMPLATE: list[Placement] = []
+
+
+def placement(tmp_path: Path, *, lineitem_url: str | None = None, scopes: list[str] | None = None) -> Placement:
+    """A fresh store with the placement: a copy of one built once per test process (migrating, publishing
+    and making the tool's key take a second or two; copying the file, milliseconds)."""
+    if not _TEMPLATE:
+        home = tempfile.mkdtemp(prefix="lms-store-")
+        atexit.register(shutil.rmtree, home, ignore_errors=True)
+        _TEMPLATE.append(_build(Path(home)))
+    template = _TEMPLATE[0]
+    # SQLite's backup API: a consistent copy even of what still sits in the template's write-ahead log.
+    with sqlite3.connect(template.settings.home / "grader.db") as source, sqlite3.connect(tmp_path / "grader.db") as copy:
+        source.backup(copy)
+    settings = template.settings.model_copy(update={"home": tmp_path})
+    factory = session_factory(make_engine(settings.resolved_database_url()))
+    with session_scope(factory) as session:
+        link = session.get(LtiResourceLink, template.link_id)
+        context = session.get(LtiContext, template.context_id)
+        assert link is not None and context is not None
+        link.ags_lineitem_url = lineitem_url
+        if scopes is not None:
+            context.ags_scopes = scopes
+    return Placement(
+        factory=factory,
+        settings=settings,
+        tenant_id=template.tenant_id,
+        assignment_id=template.assignment_id,
+        version_id=template.version_id,
+        registration_id=template.registration_id,
+        context_id=template.context_id,
+        link_id=template.link_id,
+    )
 
 
 @dataclass
