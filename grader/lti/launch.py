@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ STATE_SECONDS = 600
 NONCE_SECONDS = lti_claims.MAX_AGE_SECONDS + 2 * lti_claims.SKEW_SECONDS
 DEEP_LINK_SECONDS = 1800
 LAUNCH_PATH = "/lti/launch"
+# The learner pages' rule for an email address (grader.http.web.learner): a platform's that breaks it is not used.
+EMAIL = re.compile(r"^[^@\s<>\"',;]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})+$")
 
 
 class KeyValue(Protocol):
@@ -205,8 +208,9 @@ def learner_identity(registration: LtiRegistration, launch: Launch) -> str:
     """The tenant's learner a platform user signs in as: their email when the platform shares it (the
     tenant trusts its platform as it trusts its mail), else a stable name under the reserved `.invalid`
     domain, so nothing is ever mailed to it."""
-    if launch.email and "@" in launch.email and len(launch.email) <= 254:
-        local, _, domain = launch.email.strip().partition("@")
+    email = (launch.email or "").strip()
+    if len(email) <= 254 and EMAIL.match(email):
+        local, _, domain = email.partition("@")
         return f"{local}@{domain.lower()}"
     digest = hashlib.sha256(f"{registration.id}\n{launch.sub}".encode()).hexdigest()[:20]
     return f"lti-{digest}@lms.invalid"

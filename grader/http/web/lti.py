@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from grader.config import Settings
 from grader.core.errors import SystemFault
 from grader.http.deps import SessionDep, services
-from grader.http.web.author import _author
+from grader.http.web.author import Author, _author
 from grader.http.web.forms import flash, see_other, take_flash
 from grader.http.web.rendering import render
 from grader.http.web.sessions import SignedIn, check_csrf, sign_in
@@ -304,7 +304,7 @@ def roster(context_id: str, request: Request, session: SessionDep) -> HTMLRespon
 # Registrations (admin page) ------------------------------------------------------------------------------
 
 
-def _admin(request: Request, session: Session) -> Any:
+def _admin(request: Request, session: Session) -> Author:
     author = _author(request, session)
     if not author.admin:
         raise LtiRefused("scope", "the LMS registrations page needs an admin key", 403)

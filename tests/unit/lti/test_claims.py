@@ -122,3 +122,30 @@ def test_the_deep_linking_response_claims_and_item() -> None:
     )
     assert (body["iss"], body["aud"], body[c.MESSAGE_TYPE]) == (CLIENT_ID, ISSUER, c.DEEP_LINKING_RESPONSE)
     assert body[c.DL_CONTENT_ITEMS] == [item] and body[c.DL_DATA] == "d" and body["exp"] > body["iat"]
+
+
+@pytest.mark.parametrize(
+    ("email", "mapped"),
+    [
+        ("Ann@Example.ORG", "Ann@example.org"),
+        ("  bob@school.example ", "bob@school.example"),
+        ("not an email", None),
+        ("a@b", None),
+        ("x<y>@evil.example", None),
+        (None, None),
+    ],
+)
+def test_the_learner_a_platform_user_becomes(email: str | None, mapped: str | None) -> None:
+    from grader.lti.launch import learner_identity
+    from grader.store.models import LtiRegistration
+
+    launch = c.check_launch(Platform().claims("n", email=email), expected())
+    registration = LtiRegistration(id="r" * 32, tenant_id="t")
+    found = learner_identity(registration, launch)
+    if mapped is None:
+        assert found.startswith("lti-") and found.endswith("@lms.invalid")
+        assert found == learner_identity(registration, launch)  # stable
+        other = learner_identity(LtiRegistration(id="s" * 32, tenant_id="t"), launch)
+        assert other != found  # per registration: another platform's same sub is someone else
+    else:
+        assert found == mapped
