@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from grader.cli.main import finished_cleanly
+
 # Only what every `grader grade` uses is imported up front (see run_grade and grade): the Markdown
 # renderer, the issuer and the feedback writer load when a run needs them.
 if TYPE_CHECKING:
@@ -86,8 +88,9 @@ def grade(
         from grader.grading.outputs import grade_as_json
 
         sys.stdout.write(json.dumps(grade_as_json(result), indent=2) + "\n")
-        return
-    _print_feedback(result, loaded)
+    else:
+        _print_feedback(result, loaded)
+    finished_cleanly()  # the workspace and containers are gone, the issuer's files written
 
 
 def _issuer(settings: Settings, learner: str | None) -> CredentialIssuer:
