@@ -10,6 +10,7 @@ import logging
 from datetime import datetime, timedelta
 
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from sqlalchemy.orm import Session
@@ -98,7 +99,13 @@ def record_passbacks(ctx: Context, submission_id: str) -> list[str]:
             return []
         jobs = []
         for row in rows:
-            row.job_id = enqueue_passback(ctx.queue, ctx.settings, row)
+            try:
+                row.job_id = enqueue_passback(ctx.queue, ctx.settings, row)
+            except RedisError as exc:
+                # The row is in the store, pending: the reconciler enqueues it once Redis is back. A grade
+                # that stands is not failed for a queue that is down.
+                log.warning("passback %s not enqueued (%s); the reconciler will", row.id, exc)
+                continue
             jobs.append(row.job_id)
     return jobs
 

@@ -4,12 +4,13 @@ who came from a launch, and which attempt counts. Every query names its tenant."
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grader.core.gradebook import AttemptFact, Counts, GradebookRow, gradebook_rows
-from grader.store import catalog
-from grader.store.models import Assignment, LtiUser, VersionStatus
+from grader.store.models import Assignment, AssignmentVersion, LtiUser, VersionStatus
 from grader.store.submissions import ClassRow, class_rows
 
 
@@ -41,13 +42,17 @@ def attempt_facts(
 
 def counts_of(session: Session, assignment: Assignment) -> Counts:
     """The `submission.counts` of the newest published version (the newest upload when none is
-    published yet); `best` when the assignment has no version."""
-    versions = catalog.versions_of(session, assignment)
-    published = [v for v in versions if v.status == VersionStatus.PUBLISHED.value]
-    chosen = (published or versions)[-1:] if versions else []
-    if not chosen:
+    published yet); `best` when the assignment has no version. Reads the specs only, never the archives."""
+    versions = session.execute(
+        select(AssignmentVersion.spec, AssignmentVersion.status)
+        .where(AssignmentVersion.tenant_id == assignment.tenant_id, AssignmentVersion.assignment_id == assignment.id)
+        .order_by(AssignmentVersion.created_at, AssignmentVersion.version)
+    ).all()
+    typed = [(cast(dict[str, Any], spec), status) for spec, status in versions]
+    specs = [spec for spec, status in typed if status == VersionStatus.PUBLISHED.value] or [s for s, _ in typed]
+    if not specs:
         return Counts.BEST
-    policy = chosen[0].spec.get("submission") or {}
+    policy = specs[-1].get("submission") or {}
     return Counts(policy.get("counts", Counts.BEST.value))
 
 

@@ -5,6 +5,7 @@ end the row without more tries."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -259,3 +260,22 @@ def test_the_api_shows_each_passback_with_its_audit(tmp_path: Path) -> None:
         assert entry["audit"][1]["request"]["userId"] == "lms-ann"
         foreign = client.get("/api/v1/assignments/py-ledger/passbacks", headers={"Authorization": f"Bearer {other}"})
         assert foreign.status_code == 404
+
+
+def test_a_queue_that_is_down_leaves_the_passback_pending_for_the_reconciler(tmp_path: Path) -> None:
+    from grader.jobs import passback as passback_jobs
+    from grader.jobs.context import Context
+    from grader.jobs.queue import connect, make_queue
+    from tests.unit.fakes import RecordedMetrics
+
+    p = placement(tmp_path)
+    p.user(ANN, "lms-ann")
+    graded = p.grade(ANN, 81)
+    redis = connect(p.settings.redis_url)  # nothing listens there
+    ctx = Context(settings=p.settings, factory=p.factory, redis=redis, queue=make_queue(p.settings, redis),
+                  metrics=RecordedMetrics())
+    assert passback_jobs.record_passbacks(ctx, graded.id) == []
+    with session_scope(p.factory) as session:
+        (row,) = passbacks.passbacks_of_assignment(session, p.tenant_id, p.assignment_id)
+        assert row.status == PassbackStatus.PENDING and row.job_id is None and row.score_given == 81
+        assert [r.id for r in passbacks.due_passbacks(session, utcnow() + timedelta(seconds=1))] == [row.id]
