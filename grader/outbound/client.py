@@ -104,6 +104,18 @@ class AsyncPinnedBackend(httpcore.AsyncNetworkBackend):
         await self.inner.sleep(seconds)
 
 
+def _pool_options(verify: ssl.SSLContext | bool) -> dict[str, Any]:
+    return {
+        "ssl_context": httpx.create_ssl_context(verify=verify, trust_env=False),
+        "max_connections": 20,
+        "max_keepalive_connections": 5,
+    }
+
+
+def _client_options(settings: Settings, options: dict[str, Any]) -> dict[str, Any]:
+    return {"timeout": settings.outbound_timeout_s, "follow_redirects": False, **options, "trust_env": False}
+
+
 class GuardedTransport(httpx.HTTPTransport):
     """httpx's own transport (request and response mapping, errors) over a pool that connects through
     PinnedBackend. The pool replaces the one httpx built; tests/unit/test_outbound_client.py fails if a
@@ -113,12 +125,7 @@ class GuardedTransport(httpx.HTTPTransport):
         self, guard: Guard, *, network: httpcore.NetworkBackend | None = None, verify: ssl.SSLContext | bool = True
     ) -> None:
         super().__init__(verify=verify, trust_env=False)
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
-            max_connections=20,
-            max_keepalive_connections=5,
-            network_backend=PinnedBackend(guard, network),
-        )
+        self._pool = httpcore.ConnectionPool(network_backend=PinnedBackend(guard, network), **_pool_options(verify))
 
 
 class AsyncGuardedTransport(httpx.AsyncHTTPTransport):
@@ -133,10 +140,7 @@ class AsyncGuardedTransport(httpx.AsyncHTTPTransport):
     ) -> None:
         super().__init__(verify=verify, trust_env=False)
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
-            max_connections=20,
-            max_keepalive_connections=5,
-            network_backend=AsyncPinnedBackend(guard, network),
+            network_backend=AsyncPinnedBackend(guard, network), **_pool_options(verify)
         )
 
 
@@ -152,10 +156,8 @@ def client(
     settings.outbound_timeout_s as its timeout and no redirects followed unless asked (`options` go to
     httpx.Client). `resolver` and `network` are seams for tests: DNS, and the sockets under the guard.
     Raises ValueError when settings.outbound_allow is malformed; requests raise DestinationRefused."""
-    options.setdefault("timeout", settings.outbound_timeout_s)
-    options.setdefault("follow_redirects", False)
     transport = GuardedTransport(Guard.of(settings, resolver), network=network, verify=verify)
-    return httpx.Client(transport=transport, trust_env=False, **options)
+    return httpx.Client(transport=transport, **_client_options(settings, options))
 
 
 def async_client(
@@ -167,10 +169,8 @@ def async_client(
     **options: Any,
 ) -> httpx.AsyncClient:
     """client() for async code: the same guard, the DNS lookup in a worker thread."""
-    options.setdefault("timeout", settings.outbound_timeout_s)
-    options.setdefault("follow_redirects", False)
     transport = AsyncGuardedTransport(Guard.of(settings, resolver), network=network, verify=verify)
-    return httpx.AsyncClient(transport=transport, trust_env=False, **options)
+    return httpx.AsyncClient(transport=transport, **_client_options(settings, options))
 
 
 def check_destination(settings: Settings, url: str, resolver: Resolver | None = None) -> None:
