@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from functools import lru_cache
 
 import docker
@@ -26,6 +28,23 @@ def docker_client() -> docker.DockerClient:
     return client
 
 
+# `docker info` costs a round trip of tens of milliseconds per grade. A set that offers gVisor is kept
+# for RUNTIMES_TTL_S; one without it is asked for again every time, so a cache never keeps a worker
+# on runc once runsc is offered (and a runtime that went away fails its container's creation, a
+# fault of the system that is retried).
+RUNTIMES_TTL_S = 60.0
+_runtimes_lock = threading.Lock()
+_runtimes: tuple[float, frozenset[str]] | None = None
+
+
 def available_runtimes() -> set[str]:
+    """The container runtimes the engine offers. Raises EngineUnavailable when it cannot be reached."""
+    global _runtimes
+    with _runtimes_lock:
+        if _runtimes is not None and time.monotonic() - _runtimes[0] < RUNTIMES_TTL_S:
+            return set(_runtimes[1])
     info = docker_client().info()
-    return set((info.get("Runtimes") or {}).keys())
+    found = frozenset((info.get("Runtimes") or {}).keys())
+    with _runtimes_lock:
+        _runtimes = (time.monotonic(), found) if "runsc" in found else None
+    return set(found)
