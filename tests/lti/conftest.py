@@ -111,25 +111,16 @@ def register_platform(
 
 
 @pytest.fixture(scope="module")
-def lms(
-    request: pytest.FixtureRequest,
-    lti_web: WebStack,
-    _playwright_browser: Any,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Platform]:
-    """The test LMS registered with the grader. It reads the grader's key set once when the tool is added
-    (as an admin screen that validates the keyset URL), unless the module sets CHECK_TOOL_KEYS = False."""
+def lms(lti_web: WebStack, _playwright_browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """The test LMS registered with the grader. Like most platforms it reads the grader's key set only when
+    it needs it (the first deep-linking response or client-credentials token)."""
     with running_platform(tmp_path_factory.mktemp("lms")) as platform:
         context = _playwright_browser.new_context()
         try:
             register_platform(context.new_page(), lti_web, platform.registration, CLIENT_ID, DEPLOYMENT, "Test LMS")
         finally:
             context.close()
-        check = getattr(request.module, "CHECK_TOOL_KEYS", True)
-        added = platform.set_tool(
-            client_id=CLIENT_ID, deployment_id=DEPLOYMENT, name="Grader", check_keys=check, **tool_urls(lti_web)
-        )
-        assert not check or added.get("kids"), added
+        platform.set_tool(client_id=CLIENT_ID, deployment_id=DEPLOYMENT, name="Grader", **tool_urls(lti_web))
         yield platform
 
 

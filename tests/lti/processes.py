@@ -109,8 +109,7 @@ class Platform:
         return self._control("/_control/state")
 
     def set_tool(self, **tool: Any) -> dict[str, Any]:
-        """client_id, deployment_id, oidc_login_url, launch_url, jwks_url (deep_link_url, redirect_uris);
-        check_keys=True reads the tool's key set at once (answer: {"kids": [...]} or {"error": ...})."""
+        """client_id, deployment_id, oidc_login_url, launch_url, jwks_url (deep_link_url, redirect_uris)."""
         return self._control("/_control/tool", tool)
 
     def add_link(

@@ -424,19 +424,10 @@ def create_app(state: PlatformState) -> FastAPI:
 
     @app.post("/_control/tool")
     async def control_tool(request: Request) -> dict[str, Any]:
-        """Registers the tool by hand; with "check_keys": true the platform also reads the tool's key set
-        once, as an administrator's screen that validates the keyset URL does."""
-        data = dict(await _json(request))
-        check = bool(data.pop("check_keys", False))
+        data = await _json(request)
         with state.lock:
             state.tool = Tool(**data)
-        kids: list[str] = []
-        if check:
-            try:
-                kids = [str(k.get("kid")) for k in platform_config(state).fetch_public_key(data["jwks_url"])["keys"]]
-            except LtiException as error:
-                return {"tool": data, "error": str(error)}
-        return {"tool": data, "kids": kids}
+        return {"tool": data}
 
     @app.post("/_control/links")
     async def control_links(request: Request) -> dict[str, Any]:
