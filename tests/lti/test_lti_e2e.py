@@ -46,7 +46,7 @@ def submit_reference(page: Any, web: WebStack, name: str) -> str:
     page.get_by_label("Git repository URL").fill(repo)
     page.get_by_role("button", name="Submit for grading").click()
     page.wait_for_url(re.compile(r"/learn/submissions/[0-9a-f]+$"))
-    submission_id = page.url.rsplit("/", 1)[1]
+    submission_id: str = page.url.rsplit("/", 1)[1]
     page.locator("#result").wait_for(state="visible", timeout=GRADING_TIMEOUT_MS)
     assert "Passed" in page.text_content("#result-summary"), web.stack.tail_logs()
     return submission_id

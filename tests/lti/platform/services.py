@@ -66,7 +66,7 @@ class PlatformConfig(LTI1P3PlatformConfAbstract):
             document = None
         if answer.status_code != 200 or not isinstance(document, dict) or not isinstance(document.get("keys"), list):
             raise LtiException(f"the tool's JWKS {key_set_url} answered {answer.status_code}: {answer.text[:300]}")
-        return document  # type: ignore[return-value]
+        return document
 
 
 def platform_config(state: PlatformState) -> PlatformConfig:
@@ -92,7 +92,7 @@ def library_request(
             "method": method,
             "form_data": {},
             "get_data": get_data,
-            "headers": headers,  # type: ignore[typeddict-item]
+            "headers": headers,
             "content_type": headers.get("content-type"),
             "path": path,
             "json": body,
@@ -166,7 +166,7 @@ class GradeService(AssignmentsGradesService):
 
     def find_lineitem(self, line_item_id: str) -> TLineItem:
         with self.state.lock:
-            return self._item(line_item_id)  # type: ignore[return-value]
+            return self._item(line_item_id)
 
     def create_lineitem(self, creation_data: TLineItem) -> TLineItem:
         data = dict(creation_data)
@@ -180,7 +180,7 @@ class GradeService(AssignmentsGradesService):
             short = str(update_data["id"]).rsplit("/", 1)[-1]
             item = self._item(short)
             item.update({k: v for k, v in update_data.items() if k != "id"})
-            return item  # type: ignore[return-value]
+            return item
 
     def delete_lineitem(self, line_item_id: str) -> None:
         with self.state.lock:
