@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.orm import Session, sessionmaker
 
+from grader.cli.soak import soak as soak_command  # light: its heavy imports are inside it
 from grader.config import get_settings
 from grader.core.errors import IssuerUnavailable
 from grader.core.policy import Scope
@@ -24,7 +25,9 @@ from grader.store.db import session_scope, upgrade
 db_app = typer.Typer(help="The service's database.", no_args_is_help=True)
 tenant_app = typer.Typer(help="Tenants (schools, bootcamps, platforms).", no_args_is_help=True)
 apikey_app = typer.Typer(help="API keys of a tenant.", no_args_is_help=True)
-service_app = typer.Typer(help="Operate the service: backup and restore of its state.", no_args_is_help=True)
+service_app = typer.Typer(
+    help="Operate the service: backup and restore of its state, the janitor, a soak run.", no_args_is_help=True
+)
 
 
 def _factory() -> sessionmaker[Session]:
@@ -218,6 +221,21 @@ def service_restore(
         for line in locked:
             typer.echo(f"  {line}", err=True)
         raise typer.Exit(1)
+
+
+@service_app.command("janitor")
+def service_janitor() -> None:
+    """Remove the sandboxes and scratch folders crashed workers left, once (the pool does it on a timer)."""
+    from grader.jobs.janitor import sweep
+
+    done = sweep(get_settings())
+    typer.echo(
+        f"removed {len(done.containers)} container(s), {len(done.networks)} network(s), {len(done.images)} image(s),"
+        f" {len(done.folders)} scratch folder(s)" + (f"; could not remove {done.failed}" if done.failed else "")
+    )
+
+
+service_app.command("soak")(soak_command)
 
 
 def register(app: typer.Typer) -> None:

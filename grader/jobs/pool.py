@@ -1,5 +1,6 @@
-"""The worker pool: N rq work-horse processes on the grading queue plus the reconciler, in the foreground
-until SIGINT/SIGTERM."""
+"""The worker pool: N rq work-horse processes on the grading queue plus the reconciler and the janitor,
+in the foreground until SIGINT/SIGTERM. The janitor runs before the first worker starts (what a crashed
+pool left behind is cleared by the next) and every `janitor_interval_s` after."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from rq import Queue, SimpleWorker
 from rq.serializers import JSONSerializer
 
 from grader.config import Settings, get_settings
+from grader.jobs import janitor
 from grader.jobs import queue as jobs
 from grader.jobs.reconciler import reconcile
 from grader.jobs.services import build_services
@@ -76,14 +78,21 @@ class Pool:
     def run(self) -> None:
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
+        self._sweep()
         self.children = [self._start_child() for _ in range(self.concurrency)]
         services = build_services(self.settings)
         factory, queue = services.factory, services.queue
         next_reconcile = 0.0
+        next_sweep = time.monotonic() + self.settings.janitor_interval_s
         while not self.stopping:
             if self.parent is not None and os.getppid() != self.parent:
                 break
-            self.children = [c if c.is_alive() else self._start_child() for c in self.children]
+            if any(not c.is_alive() for c in self.children):
+                self.children = [c if c.is_alive() else self._start_child() for c in self.children]
+                next_sweep = 0.0  # a worker died: clear what it left without waiting for the round
+            if time.monotonic() >= next_sweep:
+                self._sweep()
+                next_sweep = time.monotonic() + self.settings.janitor_interval_s
             if time.monotonic() >= next_reconcile:
                 try:
                     reconcile(factory, queue, self.settings)
@@ -92,6 +101,12 @@ class Pool:
                 next_reconcile = time.monotonic() + self.settings.reconcile_interval_s
             time.sleep(0.5)
         self._shutdown()
+
+    def _sweep(self) -> None:
+        try:
+            janitor.sweep(self.settings)
+        except Exception as exc:  # the janitor must never take the pool down (the engine may be away)
+            log.warning("janitor failed: %s", exc)
 
     def _shutdown(self) -> None:
         for child in self.children:

@@ -8,35 +8,62 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import secrets
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from docker.errors import APIError, NotFound
+from docker.errors import APIError, DockerException, NotFound
 from docker.models.containers import Container
 from docker.types import LogConfig, Mount, Ulimit
+from requests.exceptions import ConnectionError as RequestsConnectionError
+from requests.exceptions import ReadTimeout, RequestException
+from urllib3.exceptions import ReadTimeoutError
 
 from grader.config import Settings, get_settings
 from grader.core.errors import SystemFault
 from grader.core.run_report import ContainerRun
 from grader.core.spec import Limits
 from grader.sandbox.engine import available_runtimes, docker_client
+from grader.sandbox.workspaces import host_name, process_token
 from grader_harness.protocol import SUBMISSION_DIR, TESTS_ROOT
 
 LABEL = "io.capstone-grader.run"
 NETWORK_LABEL = "io.capstone-grader.network"
 OWNER_LABEL = "io.capstone-grader.owner"
+# The worker process that made a sandbox, and its host (grader.sandbox.workspaces): the janitor removes
+# what a dead process left behind.
+PROCESS_LABEL = "io.capstone-grader.process"
+HOST_LABEL = "io.capstone-grader.host"
 OWNER_ENV = "GRADER_SANDBOX_OWNER"  # Settings.sandbox_owner
+# A container killed by a signal (128 + SIGKILL or SIGTERM) that the worker did not send.
+_KILLED_EXITS = (137, 143)
 
 
 def sandbox_owner() -> str:
     """Who started a sandbox: one label value per installation (or per test session), so that a check
     for leftovers sees only its own containers when several graders share one engine."""
     return get_settings().sandbox_owner
+
+
+def sandbox_labels(kind_label: str, name: str) -> dict[str, str]:
+    """The labels of every container and network a worker makes."""
+    return {kind_label: name, OWNER_LABEL: sandbox_owner(), PROCESS_LABEL: process_token(), HOST_LABEL: host_name()}
+
+
+class SandboxInterrupted(SystemFault, RuntimeError):
+    """The run was cut short from outside the sandbox (the Docker engine went away or restarted and took
+    the containers with it): a fault of the system, retried, never the learner's."""
+
+    code = "sandbox-interrupted"
+
+
 CONTAINER_UID = "1000:1000"
 # Under gVisor the engine's pids limit also counts the sandbox kernel's own threads.
 RUNSC_PIDS_HEADROOM = 128
@@ -91,7 +118,7 @@ def hardened_options(limits: Limits, runtime: str, name: str) -> dict[str, Any]:
         # The engine keeps a container's output in a file on the host: capped, so that output written
         # faster than the worker reads it (or never read) cannot fill the host's disk.
         "log_config": LogConfig(type=LogConfig.types.JSON, config={"max-size": _log_cap(limits), "max-file": "2"}),
-        "labels": {LABEL: name, OWNER_LABEL: sandbox_owner()},
+        "labels": sandbox_labels(LABEL, name),
         "environment": {"LANG": "C.UTF-8"},
         "detach": True,
         "stdin_open": True,
@@ -104,7 +131,8 @@ def new_run_name(prefix: str = "grader-run") -> str:
 
 
 def remove_by_name(name: str) -> None:
-    with contextlib.suppress(NotFound, APIError):
+    """Remove a container whatever its state; an engine that is down leaves it to the janitor."""
+    with contextlib.suppress(DockerException, RequestException):
         docker_client().containers.get(name).remove(force=True)
 
 
@@ -141,6 +169,15 @@ class _CappedReader(threading.Thread):
                     return
 
 
+def _still_running(exc: Exception) -> bool:
+    """Whether a wait's error only means the container still runs: the SDK's read timeout (which
+    requests reports as a ConnectionError over the engine's unix socket), not a lost engine."""
+    if isinstance(exc, ReadTimeout):
+        return True
+    cause = exc.args[0] if isinstance(exc, RequestsConnectionError) and exc.args else None
+    return isinstance(cause, ReadTimeoutError)
+
+
 def wait_for_exit(
     container: Container, deadline_s: float, overflowed: threading.Event, started: float | None = None
 ) -> tuple[bool, dict[str, Any]]:
@@ -148,23 +185,42 @@ def wait_for_exit(
     overflowed. Returns (timed_out, the engine's wait result)."""
     started = time.monotonic() if started is None else started
     timed_out = False
-    while True:
-        if overflowed.is_set():
-            # The container may have finished already (its output is buffered by the engine, so a
-            # flood can end before the reader gets to its cap): killing it then is a 409, not a fault.
-            with contextlib.suppress(APIError):
-                container.kill()
-            break
-        try:
-            container.wait(timeout=0.5)
-            break
-        except Exception:  # the SDK raises requests' ReadTimeout while the container still runs
-            if time.monotonic() - started > deadline_s:
-                timed_out = True
+    try:
+        while True:
+            if overflowed.is_set():
+                # The container may have finished already (its output is buffered by the engine, so a
+                # flood can end before the reader gets to its cap): killing it then is a 409, not a fault.
                 with contextlib.suppress(APIError):
                     container.kill()
                 break
-    return timed_out, dict(container.wait(timeout=30))
+            try:
+                container.wait(timeout=0.5)
+                break
+            except Exception as exc:
+                if not _still_running(exc):
+                    raise
+                if time.monotonic() - started > deadline_s:
+                    timed_out = True
+                    with contextlib.suppress(APIError):
+                        container.kill()
+                    break
+        return timed_out, dict(container.wait(timeout=30))
+    except (RequestsConnectionError, NotFound) as exc:
+        raise SandboxInterrupted(f"the Docker engine went away during the run ({type(exc).__name__})") from exc
+
+
+def check_not_interrupted(run: ContainerRun, reported_end: bool) -> None:
+    """Raises SandboxInterrupted when a container was killed by a signal the worker did not send (not its
+    deadline, not its output cap, not out of memory) before its harness reported the end: the engine
+    stopped it (a restart of the Docker engine stops every container). The harness ignores SIGTERM, so
+    nothing but a kill from outside ends it this way."""
+    if run.timed_out or run.output_truncated or run.oom_killed or reported_end:
+        return
+    if run.exit_code in _KILLED_EXITS:
+        raise SandboxInterrupted(
+            f"the sandbox {run.name} was stopped from outside (exit {run.exit_code}) before the tests had "
+            "finished: the Docker engine stopped or restarted"
+        )
 
 
 @contextlib.contextmanager
@@ -264,12 +320,12 @@ def internal_network(prefix: str = "grader-net") -> Iterator[str]:
         internal=True,
         enable_ipv6=False,
         options={"com.docker.network.bridge.inhibit_ipv4": "true"},
-        labels={NETWORK_LABEL: name, OWNER_LABEL: sandbox_owner()},
+        labels=sandbox_labels(NETWORK_LABEL, name),
     )
     try:
         yield name
     finally:
-        with contextlib.suppress(NotFound, APIError):
+        with contextlib.suppress(DockerException, RequestException):  # an engine that is down: the janitor's
             network.reload()
             for container in network.containers:
                 with contextlib.suppress(NotFound, APIError):
@@ -333,7 +389,106 @@ def leftover_networks() -> list[str]:
     return [str(n.name) for n in docker_client().networks.list(filters={"label": mine})]
 
 
+def _containers(labels: list[str]) -> list[Container]:
+    """Containers with every label, inspected one by one: one removed meanwhile is left out, not an error."""
+    found = []
+    for sparse in docker_client().containers.list(all=True, sparse=True, filters={"label": labels}):
+        with contextlib.suppress(NotFound):
+            sparse.reload()
+            found.append(sparse)
+    return found
+
+
 def leftover_containers() -> list[str]:
     """Names of sandbox containers still present (there should never be any after a run)."""
-    mine = [LABEL, f"{OWNER_LABEL}={sandbox_owner()}"]
-    return [str(c.name) for c in docker_client().containers.list(all=True, filters={"label": mine})]
+    return [str(c.name) for c in _containers([LABEL, f"{OWNER_LABEL}={sandbox_owner()}"])]
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """A container, network or untagged image this installation made, as the janitor sees it."""
+
+    kind: str  # "container" | "network" | "image"
+    name: str
+    labels: dict[str, str]
+    running: bool = False
+    created: datetime | None = None
+    finished: datetime | None = None
+    members: int = 0  # containers attached (networks)
+
+
+_ENGINE_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)$")
+
+
+def _instant(text: str | None) -> datetime | None:
+    """The engine's RFC 3339 times (nanoseconds, "Z" or an offset); its zero time ("0001-...") means never."""
+    match = _ENGINE_TIME.match(text or "")
+    if match is None or match[1].startswith("0001-"):
+        return None
+    zone = "+00:00" if match[2] == "Z" else match[2]
+    return datetime.fromisoformat(match[1] + zone).astimezone(UTC)
+
+
+def owned_sandboxes() -> list[Sandbox]:
+    """Every container, network and untagged (half-built) image carrying this installation's owner label."""
+    client = docker_client()
+    owner = f"{OWNER_LABEL}={sandbox_owner()}"
+    found: list[Sandbox] = []
+    for container in _containers([owner]):
+        state = container.attrs.get("State") or {}
+        found.append(
+            Sandbox(
+                kind="container",
+                name=str(container.name),
+                labels=dict(container.labels or {}),
+                running=bool(state.get("Running")),
+                created=_instant(container.attrs.get("Created")),
+                finished=_instant(state.get("FinishedAt")),
+            )
+        )
+    for network in client.networks.list(filters={"label": owner}):
+        try:
+            network.reload()
+        except NotFound:
+            continue
+        found.append(
+            Sandbox(
+                kind="network",
+                name=str(network.name),
+                labels=dict(network.attrs.get("Labels") or {}),
+                created=_instant(network.attrs.get("Created")),
+                members=len(network.attrs.get("Containers") or {}),
+            )
+        )
+    for image in client.images.list(filters={"label": owner, "dangling": True}):
+        found.append(
+            Sandbox(
+                kind="image",
+                name=str(image.id),
+                labels=dict(image.labels or {}),
+                created=_instant(image.attrs.get("Created")),
+            )
+        )
+    return found
+
+
+def remove_sandbox(thing: Sandbox) -> bool:
+    """Remove one leftover (a network with whatever is still attached to it); False if the engine refused."""
+    client = docker_client()
+    try:
+        if thing.kind == "container":
+            client.containers.get(thing.name).remove(force=True)
+        elif thing.kind == "network":
+            network = client.networks.get(thing.name)
+            network.reload()
+            for container in network.containers:
+                with contextlib.suppress(NotFound):
+                    container.remove(force=True)
+            network.remove()
+        else:
+            client.images.remove(thing.name, force=True)
+    except NotFound:
+        return True
+    except (DockerException, RequestException):
+        return False
+    return True

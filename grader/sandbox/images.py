@@ -24,7 +24,9 @@ import grader_harness
 from grader.config import Settings
 from grader.core.errors import AuthorFault, SystemFault
 from grader.core.spec import SPEC_FILE, LoadedAssignment, default_runners_dir
+from grader.sandbox.containers import HOST_LABEL, OWNER_LABEL, PROCESS_LABEL, sandbox_owner
 from grader.sandbox.engine import docker_client
+from grader.sandbox.workspaces import host_name, process_token
 
 Progress = Callable[[str], None]
 DEBOOTSTRAP_BASE = "grader-base:bookworm"
@@ -156,7 +158,14 @@ def _download_wheels(requirements: list[str], dest: Path, progress: Progress, fr
 def _build(context: Path, tag: str, buildargs: dict[str, str], progress: Progress) -> ImageRef:
     try:
         for chunk in docker_client().api.build(
-            path=str(context), tag=tag, buildargs=buildargs, rm=True, forcerm=True, decode=True
+            path=str(context),
+            tag=tag,
+            buildargs=buildargs,
+            rm=True,
+            forcerm=True,
+            decode=True,
+            # Who built it: an image a crashed build leaves untagged is the janitor's (grader.jobs.janitor).
+            labels={OWNER_LABEL: sandbox_owner(), PROCESS_LABEL: process_token(), HOST_LABEL: host_name()},
         ):
             if "error" in chunk:
                 raise ImageBuildFailed(f"building {tag} failed: {chunk['error'].strip()}")

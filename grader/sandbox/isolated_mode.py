@@ -33,6 +33,7 @@ from grader.core.run_report import ContainerRun, parse_harness_stream
 from grader.core.spec import Isolation, LoadedAssignment
 from grader.sandbox.bridge_relay import LearnerRecord, Relay, create_container
 from grader.sandbox.containers import (
+    check_not_interrupted,
     choose_runtime,
     container_guard,
     hardened_options,
@@ -151,6 +152,7 @@ def run_isolated(
     if relay.system_error is not None:
         raise relay.system_error
     report = parse_harness_stream(run.output, token)
+    check_not_interrupted(run, report.end is not None)
     return RunFacts(
         report=report,
         container=run,

@@ -28,6 +28,7 @@ from grader.core.spec import LoadedAssignment, ServiceSpec
 from grader.sandbox.containers import (
     SandboxUnavailable,
     ServiceContainer,
+    check_not_interrupted,
     internal_network,
     run_container,
     service_container,
@@ -140,6 +141,7 @@ def run_service(assignment: LoadedAssignment, image: str, snapshot: Path, commit
             )
             facts = _facts(learner)
     report = parse_harness_stream(container.output, token)
+    check_not_interrupted(container, report.end is not None)
     if report.end is not None and facts.log:
         # What the run printed, for the author: the tests' output, then the tail of the service's own.
         report.end.output += f"\n--- output of the service ({facts.log_bytes} bytes, tail) ---\n{facts.log}"

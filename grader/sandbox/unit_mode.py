@@ -16,7 +16,6 @@ import re
 import secrets
 import shutil
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,7 +28,8 @@ from grader.core.judge import Canary, RunFacts
 from grader.core.run_report import parse_harness_stream
 from grader.core.spec import LoadedAssignment
 from grader.core.testids import is_test_file
-from grader.sandbox.containers import choose_runtime, run_container, unit_mounts
+from grader.sandbox.containers import check_not_interrupted, choose_runtime, run_container, unit_mounts
+from grader.sandbox.workspaces import new_workspace
 from grader_harness.protocol import ATTRIBUTED_BUDGET, SUBMISSION_DIR, TESTS_ROOT
 
 CANARY_COUNT = 3
@@ -83,8 +83,7 @@ def stage_suites(assignment: LoadedAssignment, dest: Path) -> StagedSuites:
 
 @contextlib.contextmanager
 def staged(assignment: LoadedAssignment, settings: Settings) -> Iterator[StagedSuites]:
-    settings.work_dir.mkdir(parents=True, exist_ok=True)
-    root = Path(tempfile.mkdtemp(prefix="suites-", dir=settings.work_dir))
+    root = new_workspace(settings, "suites")
     try:
         yield stage_suites(assignment, root)
     finally:
@@ -230,6 +229,7 @@ def run_inprocess(assignment: LoadedAssignment, image: str, snapshot: Path, comm
             output_limit=OUTPUT_EXPANSION * output_limit + PROTOCOL_HEADROOM,
         )
     report = parse_harness_stream(container.output, token)
+    check_not_interrupted(container, report.end is not None)
     return RunFacts(
         report=report,
         container=container,
