@@ -175,7 +175,7 @@ def _sqlite_snapshot(source: Path, target: Path) -> None:
     """One step of the online backup API: a consistent copy while other connections write."""
     if not source.is_file():
         raise BackupError(f"no SQLite database at {source}")
-    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
+    src = sqlite3.connect(source, timeout=30)  # read-write open: a WAL database may need its -shm made
     dst = sqlite3.connect(target)
     try:
         src.backup(dst)

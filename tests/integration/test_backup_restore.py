@@ -135,7 +135,12 @@ class Installation:
             credential = session.scalars(
                 select(CredentialRecord).where(CredentialRecord.submission_id == submission_id)
             ).one()
-            return {"row": credential.id, "index": credential.status_index, "document": credential.document}
+            return {
+                "row": credential.id,
+                "index": credential.status_index,
+                "document": credential.document,
+                "issued_at": credential.issued_at,
+            }
 
     def api(self, key: str) -> TestClient:
         return TestClient(create_app(self.settings), headers={"Authorization": f"Bearer {key}"})
@@ -175,6 +180,10 @@ def issue_and_revoke(source: Installation, slug: str) -> tuple[str, dict[str, An
 
 
 def assert_restored(target: Installation, slug: str, key: str, kept: dict[str, Any], revoked: dict[str, Any]) -> None:
+    with session_scope(target.factory) as session:  # rows as they were: documents and stored timestamps unchanged
+        for before in (kept, revoked):
+            row = session.get(CredentialRecord, before["row"])
+            assert row is not None and row.document == before["document"] and row.issued_at == before["issued_at"]
     with target.api(key) as client:  # the API key hashes came back too
         good = checked_by_api(client, kept["row"])
         assert good["verified"] is True and good["revoked"] is False, good
