@@ -24,7 +24,9 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 __all__ = [
     "Allowlist",
+    "Destination",
     "DestinationRefused",
+    "HostVerdict",
     "IPAddress",
     "check_host",
     "check_resolved",
@@ -32,6 +34,7 @@ __all__ = [
     "forbidden_range",
     "is_ip_literal",
     "loose_ipv4",
+    "normalize_host",
 ]
 
 
