@@ -130,6 +130,52 @@ def gradebook_rows(
     return [learner_row(learner, by_learner[learner], counts, ids.get(learner)) for learner in sorted(by_learner)]
 
 
+class RosterEntry(BaseModel):
+    """A learner of a course as its LMS lists them (Names and Roles), with the tenant's learner identity
+    when they have launched (None before their first launch)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    lms_user_id: str
+    learner: str | None = None
+    name: str | None = None
+    email: str | None = None
+
+
+def with_roster(rows: Iterable[GradebookRow], roster: Iterable[RosterEntry], counts: Counts) -> list[GradebookRow]:
+    """The rows plus one empty row (no attempt) for every course member who has none yet, named by their
+    learner identity, else their email, else `lms:<user id>`; sorted by learner."""
+    out = list(rows)
+    seen_learners = {row.learner for row in out}
+    seen_ids = {row.lms_user_id for row in out if row.lms_user_id}
+    for entry in roster:
+        if entry.lms_user_id in seen_ids or (entry.learner is not None and entry.learner in seen_learners):
+            continue
+        learner = entry.learner or entry.email or f"lms:{entry.lms_user_id}"
+        seen_ids.add(entry.lms_user_id)
+        seen_learners.add(learner)
+        out.append(
+            GradebookRow(
+                learner=learner,
+                lms_user_id=entry.lms_user_id,
+                attempts=0,
+                best_score=None,
+                best_percent=None,
+                max_score=None,
+                latest_score=None,
+                latest_percent=None,
+                latest_state="",
+                counts=counts,
+                score=None,
+                passed=False,
+                late=False,
+                credential_id=None,
+                credential_revoked=None,
+            )
+        )
+    return sorted(out, key=lambda row: row.learner)
+
+
 # The first ten columns are the author page's original gradebook, in its order; the rest came with the LMS.
 CSV_COLUMNS = [
     "learner",
@@ -191,9 +237,21 @@ def to_csv(rows: Iterable[GradebookRow]) -> str:
     return buffer.getvalue()
 
 
-def to_document(assignment: str, counts: Counts, rows: Iterable[GradebookRow]) -> dict[str, Any]:
-    return {"assignment": assignment, "counts": counts.value, "rows": [row.model_dump(mode="json") for row in rows]}
+def to_document(
+    assignment: str, counts: Counts, rows: Iterable[GradebookRow], roster_problems: list[str] | None = None
+) -> dict[str, Any]:
+    """The JSON form; `roster_problems` only when the LMS rosters were asked for."""
+    document: dict[str, Any] = {
+        "assignment": assignment,
+        "counts": counts.value,
+        "rows": [row.model_dump(mode="json") for row in rows],
+    }
+    if roster_problems is not None:
+        document["roster_problems"] = roster_problems
+    return document
 
 
-def to_json(assignment: str, counts: Counts, rows: Iterable[GradebookRow]) -> str:
-    return json.dumps(to_document(assignment, counts, rows), indent=2, ensure_ascii=False) + "\n"
+def to_json(
+    assignment: str, counts: Counts, rows: Iterable[GradebookRow], roster_problems: list[str] | None = None
+) -> str:
+    return json.dumps(to_document(assignment, counts, rows, roster_problems), indent=2, ensure_ascii=False) + "\n"

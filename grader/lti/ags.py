@@ -14,6 +14,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from grader.core.errors import SystemFault
+from grader.core.netpolicy import DestinationRefused
 
 LINEITEM_MEDIA = "application/vnd.ims.lis.v2.lineitem+json"
 LINEITEMS_MEDIA = "application/vnd.ims.lis.v2.lineitemcontainer+json"
@@ -54,7 +55,10 @@ def transient_status(status_code: int) -> bool:
     return status_code >= 500 or status_code in (401, 408, 429)
 
 
-def _failure(what: str, url: str, exc_or_response: httpx.HTTPError | httpx.Response) -> AgsError:
+def _failure(what: str, url: str, exc_or_response: httpx.HTTPError | DestinationRefused | httpx.Response) -> AgsError:
+    """Refusals of the outbound guard (a private or loopback address not allowlisted) are final."""
+    if isinstance(exc_or_response, DestinationRefused):
+        return AgsError(f"{what} {url}: {exc_or_response}"[:500], transient=False)
     if isinstance(exc_or_response, httpx.Response):
         code = exc_or_response.status_code
         return AgsError(
@@ -125,7 +129,7 @@ def find_lineitem(
             break
         try:
             response = http.get(url, params=params if first else None, headers=_auth(token, LINEITEMS_MEDIA))
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, DestinationRefused) as exc:
             raise _failure("line items", url, exc) from exc
         if response.status_code != 200:
             raise _failure("line items", url, response)
@@ -151,7 +155,7 @@ def create_lineitem(http: httpx.Client, token: str, lineitems_url: str, item: Li
     headers = {**_auth(token, LINEITEM_MEDIA), "Content-Type": LINEITEM_MEDIA}
     try:
         response = http.post(lineitems_url, json=item.body(), headers=headers)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, DestinationRefused) as exc:
         raise _failure("creating a line item at", lineitems_url, exc) from exc
     if response.status_code not in (200, 201):
         raise _failure("creating a line item at", lineitems_url, response)
@@ -184,7 +188,7 @@ def post_score(http: httpx.Client, token: str, lineitem_url: str, body: dict[str
     headers = {"Authorization": f"Bearer {token}", "Content-Type": SCORE_MEDIA, "Accept": "application/json"}
     try:
         response = http.post(url, json=body, headers=headers)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, DestinationRefused) as exc:
         raise _failure("score", url, exc) from exc
     if not 200 <= response.status_code < 300:
         raise _failure("score", url, response)

@@ -15,10 +15,13 @@ from sqlalchemy.orm import Session
 
 from grader.config import Settings, get_settings
 from grader.core.errors import SystemFault
+from grader.core.gradebook import RosterEntry
+from grader.core.netpolicy import DestinationRefused
 from grader.lti.ags import next_page, transient_status
 from grader.lti.keys import signing_key
 from grader.lti.outbound import platform_client
 from grader.lti.token import NRPS_MEMBERSHIP_READONLY, MemoryTokenCache, TokenCache, TokenSource, ToolClient
+from grader.store.gradebook import learners_by_sub, placement_contexts
 from grader.store.models import LtiContext, LtiRegistration
 
 MEMBERSHIP_MEDIA = "application/vnd.ims.lti-nrps.v2.membershipcontainer+json"
@@ -79,6 +82,8 @@ def fetch_members(http: httpx.Client, token: Callable[[], str], memberships_url:
         headers = {"Authorization": f"Bearer {token()}", "Accept": MEMBERSHIP_MEDIA}
         try:
             response = http.get(url, headers=headers)
+        except DestinationRefused as exc:  # the outbound guard: a private or loopback address, not allowlisted
+            raise RosterUnavailable(f"roster {url}: {exc}"[:500], transient=False) from exc
         except httpx.HTTPError as exc:
             raise RosterUnavailable(f"roster {url}: {type(exc).__name__}: {exc}"[:500]) from exc
         if response.status_code != 200:
@@ -156,3 +161,32 @@ def roster(
         if own_http:
             client.close()
     return sorted(members, key=lambda m: ((m.name or m.family_name or "").lower(), m.user_id))
+
+
+def gradebook_roster(
+    session: Session,
+    tenant_id: str,
+    assignment_id: str,
+    *,
+    settings: Settings | None = None,
+    http: httpx.Client | None = None,
+    cache: TokenCache | None = None,
+) -> tuple[list[RosterEntry], list[str]]:
+    """The active learners (no teaching role) of every course the assignment is placed in, for the
+    gradebook, and what went wrong per course (a course whose roster cannot be read is named there and
+    left out, never failing the export)."""
+    entries: list[RosterEntry] = []
+    problems: list[str] = []
+    for context in placement_contexts(session, tenant_id, assignment_id):
+        try:
+            members = roster(session, context.id, settings=settings, http=http, cache=cache)
+        except RosterUnavailable as exc:
+            problems.append(f"{context.title or context.context_id}: {exc}")
+            continue
+        known = learners_by_sub(session, tenant_id, context.registration_id)
+        entries.extend(
+            RosterEntry(lms_user_id=m.user_id, learner=known.get(m.user_id), name=m.name, email=m.email)
+            for m in members
+            if m.active and not m.instructor
+        )
+    return entries, problems

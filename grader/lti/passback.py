@@ -24,7 +24,7 @@ from grader.config import Settings
 from grader.core.gradebook import AttemptFact, counted_attempt
 from grader.core.webhook_signing import backoff_intervals
 from grader.lti import ags
-from grader.lti.keys import SigningKey, signing_key
+from grader.lti.keys import SigningKey, ToolKeyError, signing_key
 from grader.lti.token import AGS_LINEITEM, AGS_SCORE, TokenCache, TokenSource, TokenUnavailable, ToolClient
 from grader.store import passbacks as store
 from grader.store.db import session_scope
@@ -268,6 +268,8 @@ def _send(http: httpx.Client, tokens: TokenSource, plan: _Plan, clock: Clock) ->
         sent.status_code, sent.error, sent.transient = exc.status_code, str(exc), exc.transient
         if exc.status_code == 401:
             tokens.forget(plan.scopes)
+    except ToolKeyError as exc:  # the operator's passphrase or key row: worth trying again once fixed
+        sent.error = f"the tool's signing key cannot be used: {exc}"
     return sent
 
 

@@ -25,6 +25,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from grader.core.errors import SystemFault
+from grader.core.netpolicy import DestinationRefused
 from grader.lti.keys import SigningKey
 
 AGS_LINEITEM = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"
@@ -192,6 +193,8 @@ def request_token(
     }
     try:
         response = http.post(client.token_url, data=form, headers={"Accept": "application/json"})
+    except DestinationRefused as exc:  # the outbound guard: a private or loopback address, not allowlisted
+        raise TokenUnavailable(f"token endpoint {client.token_url}: {exc}"[:500], transient=False) from exc
     except httpx.HTTPError as exc:
         raise TokenUnavailable(f"token endpoint {client.token_url}: {type(exc).__name__}: {exc}"[:500]) from exc
     if response.status_code != 200:

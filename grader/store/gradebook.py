@@ -10,7 +10,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grader.core.gradebook import AttemptFact, Counts, GradebookRow, gradebook_rows
-from grader.store.models import Assignment, AssignmentVersion, LtiUser, VersionStatus
+from grader.store.models import (
+    Assignment,
+    AssignmentVersion,
+    LtiContext,
+    LtiRegistration,
+    LtiResourceLink,
+    LtiUser,
+    VersionStatus,
+)
 from grader.store.submissions import ClassRow, class_rows
 
 
@@ -61,6 +69,33 @@ def lms_user_ids(session: Session, tenant_id: str) -> dict[str, str]:
     the most recent one's; the others are still in lti_users."""
     users = session.scalars(select(LtiUser).where(LtiUser.tenant_id == tenant_id).order_by(LtiUser.last_launch_at))
     return {user.learner: user.sub for user in users}
+
+
+def placement_contexts(session: Session, tenant_id: str, assignment_id: str) -> list[LtiContext]:
+    """The courses the assignment is placed in (a resource link of it), of active registrations."""
+    return list(
+        session.scalars(
+            select(LtiContext)
+            .join(LtiResourceLink, LtiResourceLink.lti_context_id == LtiContext.id)
+            .join(LtiRegistration, LtiRegistration.id == LtiContext.registration_id)
+            .where(
+                LtiContext.tenant_id == tenant_id,
+                LtiResourceLink.tenant_id == tenant_id,
+                LtiResourceLink.assignment_id == assignment_id,
+                LtiRegistration.active.is_(True),
+            )
+            .distinct()
+            .order_by(LtiContext.id)
+        )
+    )
+
+
+def learners_by_sub(session: Session, tenant_id: str, registration_id: str) -> dict[str, str]:
+    """The platform user ids of a registration that have launched, and the learner each signs in as."""
+    users = session.scalars(
+        select(LtiUser).where(LtiUser.tenant_id == tenant_id, LtiUser.registration_id == registration_id)
+    )
+    return {user.sub: user.learner for user in users}
 
 
 def gradebook(session: Session, tenant_id: str, assignment: Assignment) -> tuple[Counts, list[GradebookRow]]:

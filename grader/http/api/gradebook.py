@@ -10,9 +10,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
-from grader.core.gradebook import to_csv, to_json
-from grader.http.deps import AuthorCaller, SessionDep
+from grader.core.gradebook import to_csv, to_json, with_roster
+from grader.http.deps import AuthorCaller, ServicesDep, SessionDep
 from grader.http.problems import not_found
+from grader.lti import nrps
 from grader.store import catalog, passbacks
 from grader.store.gradebook import gradebook
 
@@ -43,20 +44,31 @@ def gradebook_response(slug: str, text: str, fmt: str) -> Response:
 def get_gradebook(
     assignment_id: str,
     session: SessionDep,
+    found: ServicesDep,
     who: AuthorCaller,
     format: Annotated[Literal["csv", "json"], Query(description="csv or json")] = "json",
+    roster: Annotated[bool, Query(description="add the LMS courses' learners who have not submitted")] = False,
 ) -> Response:
     """One row per learner who submitted: `learner`, `lms_user_id` (the LMS user id of their last launch,
     when they came from one), `attempts`, `best_score`, `best_percent`, `max_score`, `latest_score`,
     `latest_percent`, `latest_state`, `counts` (best or last, from the spec) and `score` (the counted
     one, what LMS passback sends), `passed`, `late` (the counted attempt came after the due date),
-    `credential_id` and `credential_revoked`."""
+    `credential_id` and `credential_revoked`. With `roster=true`, the active learners of every LMS course
+    the assignment is placed in (Names and Roles) who have not submitted get a row too; a course whose
+    roster cannot be read is named in `roster_problems` (JSON) and counted in `X-Roster-Problems`."""
     assignment = catalog.assignment_by_slug(session, who.tenant_id, assignment_id)
     if assignment is None:
         raise not_found("assignment", assignment_id)
     counts, rows = gradebook(session, who.tenant_id, assignment)
-    text = to_csv(rows) if format == "csv" else to_json(assignment.slug, counts, rows)
-    return gradebook_response(assignment.slug, text, format)
+    problems: list[str] | None = None
+    if roster:
+        entries, problems = nrps.gradebook_roster(session, who.tenant_id, assignment.id, settings=found.settings)
+        rows = with_roster(rows, entries, counts)
+    text = to_csv(rows) if format == "csv" else to_json(assignment.slug, counts, rows, problems)
+    answer = gradebook_response(assignment.slug, text, format)
+    if problems is not None:
+        answer.headers["X-Roster-Problems"] = str(len(problems))
+    return answer
 
 
 class PassbackTryOut(BaseModel):

@@ -279,3 +279,20 @@ def test_a_queue_that_is_down_leaves_the_passback_pending_for_the_reconciler(tmp
         (row,) = passbacks.passbacks_of_assignment(session, p.tenant_id, p.assignment_id)
         assert row.status == PassbackStatus.PENDING and row.job_id is None and row.score_given == 81
         assert [r.id for r in passbacks.due_passbacks(session, utcnow() + timedelta(seconds=1))] == [row.id]
+
+
+def test_a_platform_on_a_private_address_is_refused_by_the_outbound_guard_for_good(tmp_path: Path) -> None:
+    from grader.lti.outbound import platform_client
+    from grader.store.models import LtiRegistration
+
+    p = placement(tmp_path, lineitem_url="https://10.20.30.40/lineitems/1")
+    p.user(ANN, "lms-ann")
+    with session_scope(p.factory) as session:
+        registration = session.get(LtiRegistration, p.registration_id)
+        assert registration is not None
+        registration.token_url = "https://10.20.30.40/token"
+    (passback_id,) = record(p, p.grade(ANN, 80))
+    with platform_client(p.settings) as http:
+        result = passback.try_send(p.factory, p.settings, passback_id, http, MemoryTokenCache(), final=False)
+    assert result.outcome is Outcome.FAILED and "refused by rule 'private'" in result.detail
+    assert row_of(p, passback_id).status == PassbackStatus.FAILED

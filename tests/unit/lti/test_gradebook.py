@@ -11,19 +11,33 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from grader.cli.main import app as cli
-from grader.core.gradebook import AttemptFact, Counts, counted_attempt, gradebook_rows, to_csv, to_json
+from grader.core.gradebook import (
+    AttemptFact,
+    Counts,
+    RosterEntry,
+    counted_attempt,
+    gradebook_rows,
+    to_csv,
+    to_json,
+    with_roster,
+)
 from grader.core.policy import Scope
 from grader.http import create_app
+from grader.lti import nrps
 from grader.store import tenancy
 from grader.store.db import session_scope
 from grader.store.gradebook import gradebook
-from grader.store.models import Assignment, Tenant
-from tests.unit.lti.lms_store import Placement, placement
+from grader.store.models import Assignment, LtiRegistration, Tenant
+from tests.unit.lti.lms_store import FakePlatform, Placement, placement
+
+LEARNER = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
+INSTRUCTOR = "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
 
@@ -185,3 +199,69 @@ def test_the_cli_writes_the_gradebook(tmp_path: Path, monkeypatch: pytest.Monkey
     missing = runner.invoke(cli, ["gradebook", "no-such", "-t", slug])
     assert missing.exit_code == 2 and "no assignment 'no-such'" in missing.output
     assert runner.invoke(cli, ["gradebook", "py-ledger", "-t", "nobody"]).exit_code == 2
+
+
+def test_roster_members_without_a_submission_get_an_empty_row() -> None:
+    rows = gradebook_rows([fact("ann@example.org", 1, 90)], Counts.BEST, {"ann@example.org": "lms-ann"})
+    entries = [
+        RosterEntry(lms_user_id="lms-ann", learner="ann@example.org"),  # has a row already
+        RosterEntry(lms_user_id="lms-bo", email="bo@example.org"),  # never launched: named by email
+        RosterEntry(lms_user_id="lms-cy", learner="cy@example.org"),  # launched, never submitted
+        RosterEntry(lms_user_id="lms-dee"),  # nothing but the id
+    ]
+    merged = with_roster(rows, entries, Counts.BEST)
+    assert [(r.learner, r.lms_user_id, r.attempts) for r in merged] == [
+        ("ann@example.org", "lms-ann", 1),
+        ("bo@example.org", "lms-bo", 0),
+        ("cy@example.org", "lms-cy", 0),
+        ("lms:lms-dee", "lms-dee", 0),
+    ]
+    assert merged[1].score is None and not merged[1].passed and merged[1].credential_id is None
+
+
+def test_the_gradebook_roster_comes_from_the_courses_the_assignment_is_placed_in(tmp_path: Path) -> None:
+    p = placement(tmp_path)
+    class_of(p)  # ann launched as lms-ann-7 and submitted
+    p.user("cy@example.org", "lms-cy")  # launched, no submission of this assignment... cy has an errored one
+    members = [
+        {"user_id": "lms-ann-7", "name": "Ann", "roles": [LEARNER]},
+        {"user_id": "lms-dan", "name": "Dan", "email": "dan@example.org", "roles": [LEARNER]},
+        {"user_id": "lms-gone", "name": "Gone", "roles": [LEARNER], "status": "Inactive"},
+        {"user_id": "lms-teacher", "name": "Teacher", "roles": [INSTRUCTOR]},
+    ]
+    platform = FakePlatform(members=members)
+    with session_scope(p.factory) as session, platform.client() as http:
+        entries, problems = nrps.gradebook_roster(session, p.tenant_id, p.assignment_id, settings=p.settings, http=http)
+        assignment = session.get(Assignment, p.assignment_id)
+        assert assignment is not None
+        counts, rows = gradebook(session, p.tenant_id, assignment)
+    assert problems == [] and [e.lms_user_id for e in entries] == ["lms-ann-7", "lms-dan"]
+    merged = {r.learner: r for r in with_roster(rows, entries, counts)}
+    assert set(merged) == {"ann@example.org", "bo@example.org", "cy@example.org", "dan@example.org"}
+    assert merged["dan@example.org"].attempts == 0 and merged["dan@example.org"].lms_user_id == "lms-dan"
+    broken = FakePlatform(members=members)
+    broken.handler = lambda request: httpx.Response(500, text="down")  # type: ignore[method-assign]
+    with session_scope(p.factory) as session, broken.client() as http:
+        entries, problems = nrps.gradebook_roster(session, p.tenant_id, p.assignment_id, settings=p.settings, http=http)
+    assert entries == [] and len(problems) == 1 and "Course 7" in problems[0]
+
+
+def test_the_api_names_a_roster_it_could_not_read(tmp_path: Path) -> None:
+    p = placement(tmp_path)
+    class_of(p)
+    with session_scope(p.factory) as session:  # a private address: the outbound guard refuses it at once
+        registration = session.get(LtiRegistration, p.registration_id)
+        assert registration is not None
+        registration.token_url = "https://10.20.30.40/token"
+    author = api_key(p, Scope.AUTHOR)
+    with TestClient(create_app(p.settings)) as client:
+        answer = client.get(
+            "/api/v1/assignments/py-ledger/gradebook",
+            params={"roster": "true"},
+            headers={"Authorization": f"Bearer {author}"},
+        )
+    assert answer.status_code == 200 and answer.headers["x-roster-problems"] == "1"
+    document = answer.json()
+    (problem,) = document["roster_problems"]
+    assert "Course 7" in problem and "refused by rule 'private'" in problem
+    assert len(document["rows"]) == 3  # the store's learners are all there
