@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -16,6 +18,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -45,6 +48,7 @@ from tests.unit.lti.platform import (
 from tests.unit.test_web_learner import CSRF, Site, make_settings
 
 CHECK = re.compile(r'<code id="lti-check">([^<]+)</code>')
+CHEAP_SCRYPT = {"n": 2**10, "r": 8, "p": 1}
 
 
 class Lms(Site):
@@ -105,22 +109,46 @@ class Lms(Site):
         return values
 
 
-@pytest.fixture
-def lms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Lms]:
-    settings = make_settings(tmp_path)
+@dataclass(frozen=True)
+class Template:
+    """One migrated store with the tenant, its published assignment, the registration and the tool's key,
+    copied for each test (migrating and publishing anew each time would be most of a test's time)."""
+
+    database: Path
+    admin_key: str
+    platform_key: rsa.RSAPrivateKey
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Template]:
+    home = tmp_path_factory.mktemp("lti-template")
+    settings = make_settings(home)
     upgrade(settings.resolved_database_url())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tool_keys, "_SCRYPT", CHEAP_SCRYPT)
+        with TestClient(create_app(settings)) as client:
+            site = Lms(client, settings)
+            admin_key = site.tenant("acme")
+            site.publish_ledger(admin_key)
+            site.register()
+            assert client.get("/lti/jwks").status_code == 200  # creates the tool's key
+    yield Template(database=home / "grader.db", admin_key=admin_key, platform_key=Platform().key)
+
+
+@pytest.fixture
+def lms(template: Template, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Lms]:
+    settings = make_settings(tmp_path)
+    for part in template.database.parent.glob(template.database.name + "*"):  # the WAL with it
+        shutil.copyfile(part, tmp_path / part.name)
     kv = MemoryKV()
-    platform = Platform()
+    platform = Platform(key=template.platform_key)
     monkeypatch.setattr(lti_routes, "_kv", lambda request: kv)
     monkeypatch.setattr(net, "transport", platform.transport())
-    # A cheaper scrypt for the tool key of each test (the blob records its parameters; decrypt follows them).
-    monkeypatch.setattr(tool_keys, "_SCRYPT", {"n": 2**10, "r": 8, "p": 1})
+    # A cheaper scrypt for the tool key (the blob records its parameters; decrypt follows them).
+    monkeypatch.setattr(tool_keys, "_SCRYPT", CHEAP_SCRYPT)
     with TestClient(create_app(settings)) as client:
         site = Lms(client, settings)
-        site.kv, site.platform = kv, platform
-        site.admin_key = site.tenant("acme")
-        site.publish_ledger(site.admin_key)
-        site.register()
+        site.kv, site.platform, site.admin_key = kv, platform, template.admin_key
         yield site
 
 
