@@ -5,6 +5,7 @@ connect to what this returns and nothing else."""
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -28,6 +29,34 @@ def system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in answers))
 
 
+def bounded(resolver: Resolver, timeout_s: float) -> Resolver:
+    """`resolver` with a deadline: getaddrinfo cannot be cancelled, so it finishes in a daemon thread
+    while the caller gets OSError at once (a destination whose DNS hangs costs a request, not a worker)."""
+
+    def resolve(host: str, port: int) -> list[str]:
+        answer: list[list[str]] = []
+        failure: list[OSError] = []
+
+        def run() -> None:
+            try:
+                answer.append(resolver(host, port))
+            except OSError as exc:
+                failure.append(exc)
+            except Exception as exc:  # e.g. UnicodeError from the IDNA codec: a name that does not resolve
+                failure.append(OSError(f"{host} does not resolve: {exc}"))
+
+        thread = threading.Thread(target=run, name=f"resolve {host}", daemon=True)
+        thread.start()
+        thread.join(timeout_s)
+        if failure:
+            raise failure[0]
+        if not answer:
+            raise OSError(f"looking up {host} took more than {timeout_s:g} s")
+        return answer[0]
+
+    return resolve
+
+
 @dataclass(frozen=True)
 class Guard:
     allow: Allowlist = field(default_factory=Allowlist)
@@ -36,7 +65,9 @@ class Guard:
     @classmethod
     def of(cls, settings: Settings, resolver: Resolver | None = None) -> Guard:
         """Raises ValueError when an entry of `settings.outbound_allow` is malformed."""
-        return cls(Allowlist.parse(settings.outbound_allow), resolver or system_resolver)
+        return cls(
+            Allowlist.parse(settings.outbound_allow), resolver or bounded(system_resolver, settings.outbound_timeout_s)
+        )
 
     def addresses(self, host: str, port: int) -> list[IPAddress]:
         """The addresses to connect to for `host`, every one of them checked; one DNS answer, used once.

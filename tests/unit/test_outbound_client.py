@@ -16,6 +16,7 @@ import pytest
 
 from grader import outbound
 from grader.config import Settings
+from grader.outbound.guard import bounded
 from tests.unit.outbound_fakes import CannedNetwork, RoutedNetwork, ScriptedResolver, http_response
 
 PUBLIC = "93.184.216.34"
@@ -192,3 +193,23 @@ def test_the_async_client_is_guarded_the_same_way(
 
     anyio.run(run)
     assert [path for _, path, _ in seen] == ["/async"]
+
+
+def test_a_lookup_that_hangs_is_given_up_and_a_failed_one_reported() -> None:
+    release = threading.Event()
+
+    def hanging(host: str, port: int) -> list[str]:
+        release.wait(30)
+        return [PUBLIC]
+
+    def failing(host: str, port: int) -> list[str]:
+        raise OSError("no such name")
+
+    try:
+        with pytest.raises(OSError, match=r"looking up slow\.example took more than 0\.2 s"):
+            outbound.Guard(resolver=bounded(hanging, 0.2)).addresses("slow.example", 443)
+    finally:
+        release.set()
+    with pytest.raises(OSError, match="no such name"):
+        outbound.Guard(resolver=bounded(failing, 5)).addresses("gone.example", 443)
+    assert outbound.Guard(resolver=bounded(lambda h, p: [PUBLIC], 5)).addresses("ok.example", 443)[0].exploded == PUBLIC
