@@ -71,9 +71,14 @@ class LoginRequest:
     lti_deployment_id: str | None = None
 
 
-def find_registration(session: Session, iss: str, client_id: str | None) -> LtiRegistration:
-    """The registration a login names. Raises LtiRefused('iss' or 'client_id')."""
+def find_registration(
+    session: Session, iss: str, client_id: str | None, deployment_id: str | None = None
+) -> LtiRegistration:
+    """The registration a login names: by issuer and client id, or, when the platform sent no client id,
+    the one registration of the issuer that has the deployment. Raises LtiRefused('iss' or 'client_id')."""
     found = store.active_registrations_for(session, iss, client_id)
+    if len(found) > 1 and deployment_id:
+        found = [r for r in found if deployment_id in store.deployments_of(session, r)] or found
     if not found:
         named = f" and client id {client_id!r}" if client_id else ""
         raise LtiRefused("iss", f"no platform registered here with issuer {iss!r}{named}", status=404)
@@ -95,7 +100,7 @@ def login(session: Session, kv: KeyValue, settings: Settings, request: LoginRequ
         raise LtiRefused("target_link_uri", "the login request has no 'target_link_uri' parameter")
     if lti_claims.origin(request.target_link_uri) != tool_origin(settings):
         raise LtiRefused("target_link_uri", f"the target {request.target_link_uri!r} is not on this tool")
-    registration = find_registration(session, request.iss, request.client_id)
+    registration = find_registration(session, request.iss, request.client_id, request.lti_deployment_id)
     if request.lti_deployment_id and request.lti_deployment_id not in store.deployments_of(session, registration):
         raise LtiRefused(
             "deployment_id", f"the deployment {request.lti_deployment_id!r} is not registered here", status=403

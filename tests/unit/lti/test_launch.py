@@ -145,6 +145,8 @@ def test_several_registrations_of_one_issuer_need_the_client_id(rig: Rig) -> Non
         rig.login(client_id=None)
     assert caught.value.check == "client_id"
     assert rig.login(client_id="client-2")["client_id"] == "client-2"
+    # Without a client id, the deployment picks the registration when only one has it.
+    assert rig.login(client_id=None, lti_deployment_id=DEPLOYMENT)["client_id"] == CLIENT_ID
 
 
 def test_a_good_launch_passes_once(rig: Rig) -> None:
