@@ -169,14 +169,18 @@ def test_the_same_commit_from_a_second_learner_waits_for_review_then_gets_exactl
     assert "ann@example.org" not in json.dumps(document) and first not in json.dumps(document)
 
 
-def test_a_rejected_submission_gets_no_credential_and_the_learner_reads_why(
+def test_the_same_files_under_another_commit_are_flagged_and_a_rejection_issues_nothing(
     stack: Stack, git_server: LoopbackGitServer
 ) -> None:
     url = git_server.publish(f"shared-{uuid.uuid4().hex[:6]}", LEDGER_SOLUTIONS / "reference")
-    stack.submit_and_grade("ann@example.org", url)
-    copied = stack.submit_and_grade("cat@example.org", url)
+    # The same files committed again in a repository of the copier's own: another commit, the same tree.
+    copy = git_server.publish(f"copy-{uuid.uuid4().hex[:6]}", LEDGER_SOLUTIONS / "reference")
+    original = stack.submit_and_grade("ann@example.org", url)
+    copied = stack.submit_and_grade("cat@example.org", copy)
+    assert stack.submission(copied)["commit"] != stack.submission(original)["commit"]
     review = stack.call("GET", "/api/v1/reviews").json()["items"][0]
     assert review["submission_id"] == copied
+    assert [f["other_submission_id"] for f in review["flags"] if f["kind"] == "duplicate-tree"] == [original]
 
     no_reason = stack.call("POST", f"/api/v1/reviews/{review['id']}/decision", json={"approve": False, "reason": " "})
     assert no_reason.status_code == 422 and no_reason.json()["errors"][0]["location"] == "body.reason"
