@@ -174,12 +174,6 @@ def _leftover_folders(work: Path) -> list[str]:
     return sorted(p.name for p in work.iterdir()) if work.is_dir() else []
 
 
-def _tmp_scratch() -> set[str]:
-    return {p.name for p in Path(tempfile.gettempdir()).glob("grader-fetch-*")} | {
-        p.name for p in Path(tempfile.gettempdir()).glob("grader-build-*")
-    }
-
-
 def _store_checks(database: Path) -> dict[str, Any]:
     """Duplicates and credentials, counted in the store itself."""
     import sqlite3
@@ -208,9 +202,11 @@ def _store_checks(database: Path) -> dict[str, Any]:
             "credentials_of_failing_grades": one(
                 "SELECT count(*) FROM credentials c JOIN grades g ON g.id = c.grade_id WHERE g.passed = 0"
             ),
-            "passing_grades_without_credential": one(
+            "held_for_review": one("SELECT count(*) FROM reviews WHERE state = 'pending'"),
+            "passing_grades_without_credential_or_review": one(
                 "SELECT count(*) FROM grades g WHERE g.passed = 1 AND NOT EXISTS "
-                "(SELECT 1 FROM credentials c WHERE c.submission_id = g.submission_id)"
+                "(SELECT 1 FROM credentials c WHERE c.submission_id = g.submission_id) AND NOT EXISTS "
+                "(SELECT 1 FROM reviews r WHERE r.submission_id = g.submission_id)"
             ),
         }
 
@@ -241,6 +237,8 @@ def soak(
     run = Run()
     with tempfile.TemporaryDirectory(prefix="grader-soak-") as tmp, LoopbackGitServer(Path(tmp) / "git") as git:
         home = Path(tmp) / "home"
+        stack_tmp = Path(tmp) / "tmp"
+        stack_tmp.mkdir()
         port = free_port()
         with redis_on_loopback(Path(tmp) / "services") as redis_url:
             env = {
@@ -254,6 +252,8 @@ def soak(
                 "GRADER_LEARNER_SUBMISSIONS_PER_HOUR": "100000",
                 "GRADER_TENANT_SUBMISSIONS_PER_MINUTE": "100000",
                 "GRADER_KEY_PASSPHRASE": "soak passphrase",
+                # The stack's own temp folder: what its processes leave there is theirs, not another grader's.
+                "TMPDIR": str(stack_tmp),
             }
             grader = [sys.executable, "-m", "grader"]
             subprocess.run([*grader, "db", "upgrade"], env=env, check=True, capture_output=True)
@@ -262,13 +262,6 @@ def soak(
             )
             key = json.loads(made.stdout)["admin_key"]
             scratch = Path(tmp) / "sources"
-            urls = {
-                "reference": _publish(git, "reference", _solution_files("reference"), scratch),
-                "partial": _publish(git, "partial", _solution_files("partial"), scratch),
-                "failing": _publish(git, "failing", _solution_files("failing"), scratch),
-            }
-            hostile = {name: _publish(git, f"hostile-{name}", _hostile(code), scratch) for name, code in MALICIOUS.items()}
-            tmp_before = _tmp_scratch()
             with api_and_workers(env, port, Path(tmp) / "serve.log", workers) as base:
                 serve_pid = _serve_pid(port)
                 import httpx
@@ -285,7 +278,8 @@ def soak(
                 stop = threading.Event()
                 sampler = threading.Thread(target=_sample, args=(run, serve_pid, stop), daemon=True)
                 sampler.start()
-                body_of = _bodies(urls, hostile, git.host)
+                body_of = _bodies(git, scratch)
+                run.started = time.monotonic()
                 _push(client, run, _plan(count), body_of, in_flight, timeout_s)
                 stop.set()
                 sampler.join(timeout=10)
@@ -297,7 +291,7 @@ def soak(
                     "containers": leftover_containers(),
                     "networks": leftover_networks(),
                     "folders": _leftover_folders(home / "work"),
-                    "tmp": sorted(_tmp_scratch() - tmp_before),
+                    "tmp": _leftover_folders(stack_tmp),
                 }
                 states = _final_states(client, run)
                 client.close()
@@ -322,21 +316,26 @@ def _sample(run: Run, serve_pid: int, stop: threading.Event) -> None:
         run.samples.append(_memory(serve_pid))
 
 
-def _bodies(urls: dict[str, str], hostile: dict[str, str], git_host: str) -> Callable[[str, int], dict[str, Any]]:
-    names = sorted(hostile)
+def _bodies(git: Any, scratch: Path) -> Callable[[str, int], dict[str, Any]]:
+    """Each submission's request, from a repository of its own (every learner pushes their own commit:
+    the solution plus a file naming them)."""
+    names = sorted(MALICIOUS)
+
+    def repository(index: int, files: dict[str, str]) -> str:
+        mine = files | {"AUTHOR.md": f"soak learner {index}\n"}
+        return _publish(git, f"soak-{index}", mine, scratch)
 
     def body(kind: str, index: int) -> dict[str, Any]:
-        learner = f"soak-{index}@example.org"
-        common = {"assignment": "py-ledger", "learner": learner}
+        common = {"assignment": "py-ledger", "learner": f"soak-{index}@example.org"}
         if kind == "passing":
-            return common | {"repo_url": urls["reference" if index % 2 else "partial"]}
+            return common | {"repo_url": repository(index, _solution_files("reference" if index % 2 else "partial"))}
         if kind == "failing":
-            return common | {"repo_url": urls["failing"]}
+            return common | {"repo_url": repository(index, _solution_files("failing"))}
         if kind == "malicious":
-            return common | {"repo_url": hostile[names[index % len(names)]]}
+            return common | {"repo_url": repository(index, _hostile(MALICIOUS[names[index % len(names)]]))}
         if index % 2:
-            return common | {"repo_url": f"http://{git_host}/no-such-repository-{index}.git"}
-        return common | {"repo_url": urls["reference"], "ref": f"no-such-branch-{index}"}
+            return common | {"repo_url": f"http://{git.host}/no-such-repository-{index}.git"}
+        return common | {"repo_url": repository(index, _solution_files("reference")), "ref": f"no-such-branch-{index}"}
 
     return body
 
@@ -359,6 +358,16 @@ def _push(
         answer = client.post("/api/v1/submissions", json=body_of(kind, index), headers={"Idempotency-Key": f"soak-{index}"})
         return index, answer
 
+    shown = time.monotonic()
+
+    def progress() -> None:
+        nonlocal shown
+        if time.monotonic() - shown >= 30:
+            shown = time.monotonic()
+            minutes = (shown - run.started) / 60
+            settled = len(run.accepted) - len(open_ids)
+            typer.echo(f"[soak] {minutes:.1f} min: accepted {len(run.accepted)}, settled {settled}", err=True)
+
     with ThreadPoolExecutor(max_workers=4) as pool:
         index = 0
         while index < len(plan) and time.monotonic() < deadline:
@@ -373,9 +382,11 @@ def _push(
             index += len(batch)
             time.sleep(1)
             settle()
+            progress()
     while open_ids and time.monotonic() < deadline:
         time.sleep(2)
         settle()
+        progress()
 
 
 def _final_states(client: Any, run: Run) -> Counter[str]:
@@ -408,6 +419,7 @@ def _report(
         "0 duplicate grades": checks["duplicate_grades"] == 0 and checks["submissions_with_two_grades"] == 0,
         "0 duplicate credentials": checks["duplicate_credentials"] == 0,
         "no credential for a failing grade": checks["credentials_of_failing_grades"] == 0,
+        "every passing grade credentialed or held for review": checks["passing_grades_without_credential_or_review"] == 0,
         "no malicious submission passed": malicious_passed == 0,
         "0 leaked containers": not leftovers["containers"],
         "0 leaked networks": not leftovers["networks"],
@@ -418,13 +430,15 @@ def _report(
     lines = [
         f"# Soak: {count} submissions, {workers} workers",
         "",
-        f"- pushed {count} submissions in {elapsed / 60:.1f} min ({count / max(elapsed, 1) * 60:.1f} per minute);"
+        f"- pushed {count} submissions and waited for the last to settle in {elapsed / 60:.1f} min ({count / max(elapsed, 1) * 60:.1f} per minute);"
         f" accepted {len(run.accepted)}, answered otherwise {sum(run.refused.values())} {dict(run.refused)}",
         f"- terminal {terminal}, lost {lost}; store: {checks['states']}",
         f"- grades: duplicates {checks['duplicate_grades']}, submissions with two grades "
         f"{checks['submissions_with_two_grades']}, graded without a grade {checks['graded_without_grade']}",
         f"- credentials: {checks['credentials']}, duplicates {checks['duplicate_credentials']}, for failing grades "
-        f"{checks['credentials_of_failing_grades']}, passing grades without one {checks['passing_grades_without_credential']}",
+        f"{checks['credentials_of_failing_grades']}; passing grades held for an instructor's review (authenticity: "
+        f"the same or similar code as an earlier learner's) {checks['held_for_review']}, passing grades with neither "
+        f"a credential nor a review {checks['passing_grades_without_credential_or_review']}",
         f"- leftovers: containers {len(leftovers['containers'])}, networks {len(leftovers['networks'])}, "
         f"scratch folders {len(leftovers['folders'])}, temp folders {len(leftovers['tmp'])}",
         f"- memory (RSS, MiB; median of the first quarter -> last quarter, peak; {len(run.samples)} samples):"

@@ -1,8 +1,8 @@
 """The reconciler: the store is the source of truth, Redis only a way to hand out work. It puts back
 whatever is open in the store but has no live job or holder: submissions (lost in a Redis restart, a
 worker killed mid-job, an enqueue that failed after the API had committed), uploaded versions still
-waiting for their check, webhook deliveries still pending, and LMS grade passback when the
-passback job is installed.
+waiting for their check, webhook deliveries still pending, and LMS grade passbacks still pending
+(grader.jobs.passback.requeue_pending).
 
 A submission whose worker died is found by its lease (grader.jobs.lease): not renewed for
 `lease_ttl_s`, it is requeued at the next round even though Redis still lists its job as started.
@@ -11,7 +11,6 @@ A submission whose worker died is found by its lease (grader.jobs.lease): not re
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -24,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from grader.config import Settings
 from grader.jobs import lease
+from grader.jobs import passback as passback_jobs
 from grader.jobs.queue import AllowlistJob, enqueue_check, enqueue_grading, enqueue_retry_delivery, job_alive
 from grader.store import catalog, submissions
 from grader.store.db import session_scope
@@ -31,10 +31,8 @@ from grader.store.models import TERMINAL_STATES, Submission, SubmissionState, We
 
 log = logging.getLogger(__name__)
 
-# Another job's pending work, put back the same way: (session, queue, settings, now) -> ids requeued.
+# One kind of pending work, put back: (session, queue, settings, now) -> ids requeued.
 Requeuer = Callable[[Session, Queue, Settings, datetime], list[str]]
-# LMS grade passback registers here by defining `requeue_pending` with this signature in its module.
-PASSBACK_MODULE = "grader.jobs.passback"
 
 
 def _drop_job(queue: Queue, job_id: str | None) -> None:
@@ -115,21 +113,14 @@ def requeue_pending_deliveries(session: Session, queue: Queue, settings: Setting
 
 
 def requeuers() -> list[Requeuer]:
-    """Every kind of work the reconciler puts back; LMS passback's when its module provides one."""
-    found: list[Requeuer] = [
+    """Every kind of work the reconciler puts back, each in its own transaction."""
+    return [
         requeue_abandoned_submissions,
         requeue_lost_submissions,
         requeue_unchecked_versions,
         requeue_pending_deliveries,
+        passback_jobs.requeue_pending,
     ]
-    try:
-        passback = importlib.import_module(PASSBACK_MODULE)
-    except ImportError:
-        return found
-    extra = getattr(passback, "requeue_pending", None)
-    if callable(extra):
-        found.append(extra)
-    return found
 
 
 def reconcile(
