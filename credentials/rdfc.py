@@ -18,8 +18,6 @@ import hashlib
 import itertools
 from collections.abc import Iterable
 
-import pyoxigraph as ox
-
 from credentials.errors import JsonLdProcessingError
 from credentials.nquads import Quad, Unsupported, nquad_line
 
@@ -246,6 +244,8 @@ def canonicalize_quads(quads: Iterable[Quad]) -> str:
 
 def canonicalize_with_oxigraph(quads: list[Quad]) -> str:
     """pyoxigraph's RDFC-1.0 canonical N-Quads of ``quads`` (distinct quads), for tests."""
+    import pyoxigraph as ox  # the oracle only: signing and verifying never load it
+
     # pyoxigraph writes canonical N-Quads with RDFC-1.0 escaping, so its lines are the canonical lines.
     text = "".join(nquad_line(s, p, o, g) for s, p, o, g in quads)
     try:

@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from grader.core.feedback import gradescope_results, junit_xml, learner_view, printable, render_html, render_markdown
 from grader.core.result import GradingResult
 from grader.core.spec import LoadedAssignment
 
@@ -50,6 +49,8 @@ author/    course staff only: junit.xml, results.json and grade.json name every 
 
 
 def _write(path: Path, text: str) -> None:
+    from grader.core.feedback import printable
+
     # Test ids and messages can carry file names that are not UTF-8 (lone surrogates): escape, never crash.
     path.write_text(printable(text), encoding="utf-8")
 
@@ -58,6 +59,9 @@ def write_feedback(result: GradingResult, assignment: LoadedAssignment, director
     """Write DIR/feedback/ (feedback.md, feedback.html, and credential.json when one was issued: all
     learner-safe) and DIR/author/ (junit.xml, results.json, grade.json: everything, hidden tests
     included). Raises OSError when the folder cannot be written."""
+    # The renderers (Jinja2 templates) load here: `grader grade --json` alone never needs them.
+    from grader.core.feedback import gradescope_results, junit_xml, learner_view, render_html, render_markdown
+
     learner, author = directory / LEARNER_DIR, directory / AUTHOR_DIR
     learner.mkdir(parents=True, exist_ok=True)
     author.mkdir(parents=True, exist_ok=True)

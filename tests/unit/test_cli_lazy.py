@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from grader.cli.main import COMMANDS, app, load_command
 
-HEAVY = ("sqlalchemy", "alembic", "docker", "git", "pyld", "rich.markdown", "uvicorn", "redis")
+HEAVY = ("sqlalchemy", "alembic", "docker", "git", "pyld", "pyoxigraph", "jinja2", "rich.markdown", "uvicorn", "redis")
 
 
 def _imported_after(code: str) -> list[str]:
