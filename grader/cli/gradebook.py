@@ -9,12 +9,10 @@ from typing import Annotated
 import typer
 
 from grader.config import get_settings
-from grader.core.gradebook import to_csv, to_json, with_roster
 from grader.jobs.services import store_sessions
-from grader.lti import nrps
+from grader.lti.gradebook import export
 from grader.store import catalog, tenancy
 from grader.store.db import session_scope
-from grader.store.gradebook import gradebook as gradebook_rows
 
 
 class Format(StrEnum):
@@ -42,14 +40,10 @@ def gradebook(
         if row is None:
             typer.echo(f"no assignment {assignment!r} in tenant {tenant!r}", err=True)
             raise typer.Exit(2)
-        counts, rows = gradebook_rows(session, found.id, row)
-        problems: list[str] | None = None
-        if roster:
-            entries, problems = nrps.gradebook_roster(session, found.id, row.id, settings=settings)
-            rows = with_roster(rows, entries, counts)
-            for problem in problems:
-                typer.echo(f"roster left out: {problem}", err=True)
-        text = to_csv(rows) if fmt is Format.CSV else to_json(row.slug, counts, rows, problems)
+        done = export(session, settings, found.id, row, "csv" if fmt is Format.CSV else "json", roster)
+    for problem in done.roster_problems or []:
+        typer.echo(f"roster left out: {problem}", err=True)
+    text = done.text
     if output is None:
         typer.echo(text, nl=False)
         return
@@ -58,4 +52,4 @@ def gradebook(
     except OSError as exc:
         typer.echo(f"cannot write {output}: {exc.strerror or exc}", err=True)
         raise typer.Exit(1) from exc
-    typer.echo(f"{len(rows)} learner(s) written to {output}", err=True)
+    typer.echo(f"{done.learners} learner(s) written to {output}", err=True)

@@ -10,12 +10,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
-from grader.core.gradebook import to_csv, to_json, with_roster
 from grader.http.deps import AuthorCaller, ServicesDep, SessionDep
 from grader.http.problems import not_found
-from grader.lti import nrps
+from grader.lti.gradebook import export
 from grader.store import catalog, passbacks
-from grader.store.gradebook import gradebook
 
 router = APIRouter(prefix="/api/v1/assignments", tags=["assignments"])
 
@@ -59,15 +57,10 @@ def get_gradebook(
     assignment = catalog.assignment_by_slug(session, who.tenant_id, assignment_id)
     if assignment is None:
         raise not_found("assignment", assignment_id)
-    counts, rows = gradebook(session, who.tenant_id, assignment)
-    problems: list[str] | None = None
-    if roster:
-        entries, problems = nrps.gradebook_roster(session, who.tenant_id, assignment.id, settings=found.settings)
-        rows = with_roster(rows, entries, counts)
-    text = to_csv(rows) if format == "csv" else to_json(assignment.slug, counts, rows, problems)
-    answer = gradebook_response(assignment.slug, text, format)
-    if problems is not None:
-        answer.headers["X-Roster-Problems"] = str(len(problems))
+    done = export(session, found.settings, who.tenant_id, assignment, format, roster)
+    answer = gradebook_response(assignment.slug, done.text, format)
+    if done.roster_problems is not None:
+        answer.headers["X-Roster-Problems"] = str(len(done.roster_problems))
     return answer
 
 

@@ -12,15 +12,13 @@ session's tenant.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.orm import Session
 
-from grader.core.gradebook import to_csv as gradebook_to_csv
-from grader.core.gradebook import to_json as gradebook_to_json
 from grader.core.policy import Scope, has_any_scope
 from grader.http.api import credentials as credentials_api
 from grader.http.api.assignments import Upload, accept_tarball
@@ -33,10 +31,10 @@ from grader.http.web.classresults import class_results
 from grader.http.web.forms import flash, problem_text, redirect, see_other, take_flash
 from grader.http.web.rendering import render
 from grader.http.web.sessions import SignedIn, check_csrf, sign_in, sign_out, signed_in
+from grader.lti.gradebook import export as gradebook_export
 from grader.store import catalog, issued, submissions, tenancy
 from grader.store import lti as lti_store
 from grader.store.archive import MAX_ARCHIVE_BYTES
-from grader.store.gradebook import gradebook as gradebook_rows
 from grader.store.models import Assignment, AssignmentVersion, Tenant, VersionStatus
 
 router = APIRouter(include_in_schema=False)
@@ -292,12 +290,13 @@ def revoke(
 
 
 @router.get("/author/assignments/{slug}/gradebook.{fmt}")
-def gradebook_download(slug: str, fmt: str, request: Request, session: SessionDep) -> Response:
-    """The gradebook export (grader.core.gradebook), the same as `GET /api/v1/assignments/{id}/gradebook`."""
+def gradebook_download(slug: str, fmt: str, request: Request, session: SessionDep, roster: bool = False) -> Response:
+    """The gradebook export (grader.lti.gradebook), the same as `GET /api/v1/assignments/{id}/gradebook`;
+    `?roster=true` adds the LMS courses' learners who have not submitted."""
     author = _author(request, session)
     assignment = _own_assignment(session, author, slug)
     if fmt not in ("csv", "json"):
         raise ProblemError(404, "not-found", f"no gradebook format {fmt!r}: csv or json")
-    counts, rows = gradebook_rows(session, author.tenant_id, assignment)
-    text = gradebook_to_csv(rows) if fmt == "csv" else gradebook_to_json(assignment.slug, counts, rows)
-    return gradebook_response(assignment.slug, text, fmt)
+    chosen: Literal["csv", "json"] = "csv" if fmt == "csv" else "json"
+    done = gradebook_export(session, services(request).settings, author.tenant_id, assignment, chosen, roster)
+    return gradebook_response(assignment.slug, done.text, fmt)

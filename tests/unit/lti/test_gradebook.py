@@ -178,6 +178,13 @@ def test_the_author_page_downloads_json_too(tmp_path: Path) -> None:
         rows = {r["learner"]: r for r in download.json()["rows"]}
         assert rows["ann@example.org"]["lms_user_id"] == "lms-ann-7" and rows["ann@example.org"]["best_score"] == 92
         assert client.get("/author/assignments/py-ledger/gradebook.xlsx").status_code == 404
+        with session_scope(p.factory) as session:  # the LMS on a private address: its roster is left out
+            registration = session.get(LtiRegistration, p.registration_id)
+            assert registration is not None
+            registration.token_url = "https://10.20.30.40/token"
+        with_roster_csv = client.get("/author/assignments/py-ledger/gradebook.csv", params={"roster": "true"})
+        assert with_roster_csv.status_code == 200
+        assert {r["learner"] for r in csv.DictReader(io.StringIO(with_roster_csv.text))} == set(rows)
 
 
 def test_the_cli_writes_the_gradebook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
