@@ -7,7 +7,8 @@ the grader the way an administrator does it, and Chromium pages (tests/browser's
 - `lms` (module): the test LMS (tests/lti/platform), registered with the grader through the admin's
   LMS page (client id `grader-tool`, deployment `deployment-1`) and told the grader's tool URLs.
 - `mock_lms` (module): lti-provider-mock, registered from the command line (`grader lti add`).
-- `browser_page`, `page_errors`: tests/browser's (a fresh Chromium page with its own cookies).
+- `browser_page`, `page_errors`, `axe_check`: tests/browser's (a fresh Chromium page with its own cookies;
+  axe-core over a page).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from tests.lti.processes import (
 _playwright_browser = browser_fixtures._playwright_browser
 browser_page = browser_fixtures.browser_page
 page_errors = browser_fixtures.page_errors
+axe_source = browser_fixtures.axe_source
+axe_check = browser_fixtures.axe_check
 
 CLIENT_ID = "grader-tool"
 DEPLOYMENT = "deployment-1"

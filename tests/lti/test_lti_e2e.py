@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -21,6 +22,7 @@ from tests.lti.conftest import CLIENT_ID, OTHER_HOST, author_signed_in
 from tests.lti.processes import MockProvider, Platform, running_platform
 
 GRADING_TIMEOUT_MS = 600_000
+Axe = Callable[[Any], Any]
 SETTLE_S = 6  # after a score arrived: long enough for several passback retries, had one been scheduled
 INSTRUCTOR = "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"
 LEDGER = load_assignment(LEDGER_DIR).spec
@@ -121,12 +123,18 @@ def test_deep_linking_places_an_assignment_with_its_line_item(
 
 
 def test_a_learner_launches_submits_and_the_platform_receives_the_score_once(
-    lti_web: WebStack, lms: Platform, ledger_link: dict[str, Any], browser_page: Any
+    lti_web: WebStack,
+    lms: Platform,
+    ledger_link: dict[str, Any],
+    browser_page: Any,
+    axe_check: Axe,
+    page_errors: list[str],
 ) -> None:
     page = browser_page
     platform_sign_in(page, lms, "learner-1")
     launch(page, lti_web, LEDGER.title)
     assert page.url == f"{lti_web.base_url}/learn/assignments/py-ledger"
+    axe_check(page)
     page.goto(f"{lti_web.base_url}/learn")
     assert "lea.learner@example.org" in page.text_content("main")  # signed in as themselves
     page.go_back()
@@ -139,6 +147,7 @@ def test_a_learner_launches_submits_and_the_platform_receives_the_score_once(
     time.sleep(SETTLE_S)
     found = scores_of(lms.state(), "learner-1")
     assert len(found) == 1, found
+    assert not [e for e in page_errors if "Content Security Policy" in e or "Refused" in e], page_errors
 
 
 def test_a_score_sent_while_the_platform_is_down_arrives_once_when_it_is_back(
@@ -165,7 +174,7 @@ def test_a_score_sent_while_the_platform_is_down_arrives_once_when_it_is_back(
 
 
 def test_an_instructor_launch_shows_the_class_results_and_the_paged_roster(
-    lti_web: WebStack, lms: Platform, ledger_link: dict[str, Any], browser_page: Any
+    lti_web: WebStack, lms: Platform, ledger_link: dict[str, Any], browser_page: Any, axe_check: Axe
 ) -> None:
     page = browser_page
     before = len(lms.state()["roster_requests"])
@@ -174,7 +183,7 @@ def test_an_instructor_launch_shows_the_class_results_and_the_paged_roster(
     assert page.url == f"{lti_web.base_url}/author/assignments/py-ledger"
     assert "Class results" in page.text_content("main")
 
-    page.get_by_role("link", name="The course roster").click()
+    page.get_by_role("link", name="The course roster", exact=True).click()
     page.wait_for_url(re.compile(r"/lti/contexts/[^/]+/roster$"))
     rows = page.locator("#roster tbody tr")
     assert rows.count() == 6, page.text_content("main")  # three pages of two: every `next` was followed
@@ -184,6 +193,7 @@ def test_an_instructor_launch_shows_the_class_results_and_the_paged_roster(
     assert "ines.teacher@example.org" in table
     instructor_row = page.locator("#roster tbody tr", has_text="Ines Teacher").text_content()
     assert "Instructor" in instructor_row
+    axe_check(page)
     pages = [r.get("page", "1") for r in lms.state()["roster_requests"][before:]]
     assert sorted(pages)[:3] == ["1", "2", "3"], pages
 
@@ -239,7 +249,7 @@ def test_a_launch_works_with_third_party_cookies_blocked(
 
 
 def test_a_mock_provider_launch_passes_every_check_and_names_the_missing_assignment(
-    lti_web: WebStack, mock_lms: MockProvider, browser_page: Any
+    lti_web: WebStack, mock_lms: MockProvider, browser_page: Any, axe_check: Axe
 ) -> None:
     """lti-provider-mock launches resource link `1` with no custom claims, so no assignment is named: every
     security check passes (state, signature, nonce, iss, aud, deployment) and the grader says which
@@ -251,10 +261,11 @@ def test_a_mock_provider_launch_passes_every_check_and_names_the_missing_assignm
     page.get_by_role("link", name="Mock course").click()
     page.wait_for_url(f"{lti_web.base_url}/lti/launch")
     assert page.text_content("#lti-check") == "assignment", page.text_content("main")
+    axe_check(page)
 
 
 def test_dynamic_registration_from_the_platforms_page(
-    lti_web: WebStack, browser_page: Any, tmp_path_factory: pytest.TempPathFactory
+    lti_web: WebStack, browser_page: Any, axe_check: Axe, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     page = browser_page
     with running_platform(tmp_path_factory.mktemp("lms-dynamic"), host=OTHER_HOST) as other:
@@ -268,6 +279,7 @@ def test_dynamic_registration_from_the_platforms_page(
         tool = other.state()["tool"]
         assert tool is not None, other.state()["errors"]
         assert tool["client_id"] in page.text_content("#lti-registered")
+        axe_check(page)
         assert tool["launch_url"] == f"{lti_web.base_url}/lti/launch"
         assert tool["jwks_url"] == f"{lti_web.base_url}/lti/jwks"
 
