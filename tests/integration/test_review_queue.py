@@ -38,12 +38,13 @@ from grader.store import catalog, tenancy
 from grader.store.archive import pack_folder, sha256
 from grader.store.db import session_scope, upgrade
 from grader.store.models import CredentialRecord
-from tests.conftest import LEDGER_DIR, LEDGER_SOLUTIONS
+from tests.conftest import LEDGER_DIR, LEDGER_SOLUTIONS, copy_with_spec, solution_files
+from tests.integration.test_ownership import Learner, learners
 from tests.integration.test_service_stack import Services, redis_service
 from tests.unit.fakes import FakeSandbox, fake_image
 
 pytestmark = pytest.mark.integration
-__all__ = ["redis_service"]
+__all__ = ["learners", "redis_service"]
 
 
 class Stack:
@@ -198,3 +199,57 @@ def test_the_same_files_under_another_commit_are_flagged_and_a_rejection_issues_
     approve_now = stack.call("POST", f"/api/v1/reviews/{review['id']}/decision", json={"approve": True})
     assert approve_now.status_code == 409
     assert stack.credentials_of(copied) == 0
+
+
+def _tenant_with_ownership(stack: Stack, tmp_path: Path, method: str) -> tuple[str, str]:
+    """A tenant whose py-ledger asks for `method`; returns (its slug, an admin key)."""
+    spec_dir = tmp_path / f"ledger-{method}"
+    loaded = copy_with_spec(LEDGER_DIR, spec_dir, lambda spec: spec.setdefault("submission", {}).update(ownership=method))
+    archive = pack_folder(spec_dir)
+    with session_scope(stack.ctx.factory) as session:
+        tenant = tenancy.create_tenant(session, f"o-{uuid.uuid4().hex[:8]}", "Ownership test")
+        issuing.init_tenant_keys(session, stack.settings, tenant)
+        published = catalog.publish_version(session, tenant.id, loaded, "", archive, sha256(archive))
+        catalog.settle_check(published.version, None, [])
+        return tenant.slug, tenancy.create_api_key(session, tenant.id, [Scope.ADMIN])[1]
+
+
+def test_the_worker_checks_the_claim_token_the_api_gave(
+    stack: Stack, git_server: LoopbackGitServer, tmp_path: Path, learners: dict[str, Learner]
+) -> None:
+    _, stack.key = _tenant_with_ownership(stack, tmp_path, "claim")
+    token = stack.call("GET", "/api/v1/ownership/claim-token", params={"assignment": "py-ledger", "learner": "ann"}).json()
+    assert token["method"] == "claim"
+    files = {**solution_files(LEDGER_DIR, "reference"), token["claim_file"]: token["token"] + "\n"}
+    url = learners["ann"].repository(git_server, files)
+    mine = stack.submit_and_grade("ann", url)
+    graded = stack.submission(mine)
+    assert graded["passed"] and graded["credential_id"] is not None
+    document = stack.call("GET", f"/api/v1/credentials/{graded['credential_id']}").json()["document"]
+    assert "holds the learner's claim token" in json.dumps(document)
+
+    answer = stack.call("POST", "/api/v1/submissions", json={"assignment": "py-ledger", "learner": "bob", "repo_url": url})
+    theirs = answer.json()["id"]
+    assert grading.run_grading(stack.ctx, theirs) == "rejected"
+    refused = stack.submission(theirs)
+    assert "belongs to another learner" in refused["error"] and refused["score"] is None
+
+
+def test_the_worker_checks_the_signature_against_the_keys_registered_through_the_api(
+    stack: Stack, git_server: LoopbackGitServer, tmp_path: Path, learners: dict[str, Learner]
+) -> None:
+    _, stack.key = _tenant_with_ownership(stack, tmp_path, "signed")
+    ann = learners["ann"]
+    registered = stack.call("POST", "/api/v1/ownership/keys", json={"learner": "ann", "public_key": ann.ssh.public_key})
+    assert registered.status_code == 201
+    url = ann.repository(git_server, solution_files(LEDGER_DIR, "reference"), sign="ssh")
+    mine = stack.submission(stack.submit_and_grade("ann", url))
+    assert mine["credential_id"] is not None
+    document = stack.call("GET", f"/api/v1/credentials/{mine['credential_id']}").json()["document"]
+    assert f"registered SSH key {ann.ssh.fingerprint}" in json.dumps(document)
+
+    bob = learners["bob"]
+    assert stack.call("POST", "/api/v1/ownership/keys", json={"learner": "bob", "public_key": bob.ssh.public_key}).status_code == 201
+    answer = stack.call("POST", "/api/v1/submissions", json={"assignment": "py-ledger", "learner": "bob", "repo_url": url})
+    assert grading.run_grading(stack.ctx, answer.json()["id"]) == "rejected"
+    assert "not by a key you registered" in stack.submission(answer.json()["id"])["error"]
