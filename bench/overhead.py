@@ -108,10 +108,20 @@ def import_profile(command: list[str], env: dict[str, str], count: int = 10) -> 
 
 
 def cprofile_grade(command: list[str], env: dict[str, str], work: Path, count: int = 12) -> list[str]:
-    """cProfile of one whole `grader grade` process: the project's functions by cumulative time."""
+    """cProfile of one whole `grader grade` (the command as the program runs it, less the interpreter's
+    start-up): the project's functions by cumulative time."""
     out = work / "grade.prof"
-    subprocess.run([PYTHON, "-m", "cProfile", "-o", str(out), "-m", "grader", *command[1:]], capture_output=True,
-                   env=env, check=False)  # fmt: skip
+    code = (
+        "import cProfile, sys\n"
+        "from typer.main import get_command\n"
+        "from grader.cli.main import app\n"
+        "args = sys.argv[1:]\n"
+        "cProfile.run('get_command(app).main(args=args, prog_name=\"grader\", standalone_mode=False)', "
+        f"{str(out)!r})\n"
+    )
+    done = subprocess.run([PYTHON, "-c", code, *command[1:]], capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0 or not out.exists():
+        return [f"(cProfile of one grade failed: {done.stderr[-300:]})"]
     stats = pstats.Stats(str(out))
     entries: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
     rows = []
