@@ -117,18 +117,7 @@ def get_passbacks(assignment_id: str, session: SessionDep, who: AuthorCaller) ->
             last_error=view.row.last_error,
             delivered_score_given=view.row.delivered_score_given,
             delivered_at=view.row.delivered_at,
-            audit=[
-                PassbackTryOut(
-                    try_number=t.try_number,
-                    revision=t.revision,
-                    at=t.at,
-                    outcome=t.outcome,
-                    status_code=t.status_code,
-                    error=t.error,
-                    request=t.request,
-                )
-                for t in view.tries
-            ],
+            audit=[PassbackTryOut.model_validate(t, from_attributes=True) for t in view.tries],
         )
         for view in passbacks.passback_views(session, who.tenant_id, assignment.id)
     ]
