@@ -69,15 +69,25 @@ def _sqlite_admission(session: Session, wait_s: float) -> Iterator[None]:
     if not lock.acquire(timeout=wait_s):
         raise _busy(wait_s)
     try:
-        session.commit()  # whatever the session read so far: BEGIN must open a transaction of its own
-        remaining_ms = max(1, int((wait_s - (time.monotonic() - started)) * 1000))
+        if session.in_transaction():
+            session.commit()  # whatever the session read so far: BEGIN must open a transaction of its own
+        waited_s = time.monotonic() - started
         connection = session.connection()
-        connection.exec_driver_sql(f"PRAGMA busy_timeout = {remaining_ms}")
+        # The connection waits `wait_s` for SQLite's lock (request_engine); what the queue here took
+        # comes off that, for this BEGIN only.
+        shortened = waited_s > wait_s / 10
+        if shortened:
+            connection.exec_driver_sql(f"PRAGMA busy_timeout = {max(1, int((wait_s - waited_s) * 1000))}")
+        refused: OperationalError | None = None
         try:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         except OperationalError as exc:
+            refused = exc
+        if shortened:  # the connection goes back to the pool with its own timeout
+            connection.exec_driver_sql(f"PRAGMA busy_timeout = {max(1, int(wait_s * 1000))}")
+        if refused is not None:
             session.rollback()
-            raise _busy(wait_s) from exc
+            raise _busy(wait_s) from refused
         with _committed(session, wait_s):
             yield
     finally:

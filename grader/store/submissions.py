@@ -8,15 +8,16 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import ColumnElement, Integer, ScalarSelect, Table, and_, bindparam, case, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from grader.core.policy import History
 from grader.store.models import (
     TERMINAL_STATES,
+    Assignment,
     AssignmentVersion,
     CredentialRecord,
     GradeRecord,
@@ -24,6 +25,7 @@ from grader.store.models import (
     SubmissionEvent,
     SubmissionState,
     Tenant,
+    UTCDateTime,
     utcnow,
 )
 
@@ -52,24 +54,93 @@ class VersionRef:
     spec_hash: str
 
 
+@dataclass(frozen=True)
+class AdmissionTarget:
+    """An assignment as admission needs it, read in one statement: its id, its versions (oldest first,
+    the order catalog.versions_of gives) and the tenant's own rate limit."""
+
+    assignment_id: str
+    versions: list[VersionRef]
+    tenant_per_minute: int | None
+
+
+# The submit path's statements, built once with bound parameters: SQLAlchemy neither rebuilds nor
+# re-keys them per request (building statements was most of a submission's CPU time).
+_AV = AssignmentVersion
+_TARGET = (
+    select(Assignment.id, _AV.id, _AV.version, _AV.status, _AV.spec_hash, Tenant.submissions_per_minute)
+    .select_from(Assignment)
+    .join(Tenant, Tenant.id == Assignment.tenant_id)
+    .outerjoin(_AV, and_(_AV.assignment_id == Assignment.id, _AV.tenant_id == Assignment.tenant_id))
+    .where(Assignment.tenant_id == bindparam("tenant_id"), Assignment.slug == bindparam("slug"))
+    .order_by(_AV.created_at, _AV.version)
+)
+
+
+def admission_target(session: Session, tenant_id: str, slug: str) -> AdmissionTarget | None:
+    """The assignment `slug` of the tenant with its versions (no spec, no archive), or None."""
+    rows = session.execute(_TARGET, {"tenant_id": tenant_id, "slug": slug}).all()
+    if not rows:
+        return None
+    versions = [VersionRef(r[1], r[2], r[3], r[4]) for r in rows if r[1] is not None]
+    return AdmissionTarget(assignment_id=rows[0][0], versions=versions, tenant_per_minute=rows[0][5])
+
+
 def version_refs(session: Session, tenant_id: str, assignment_id: str) -> list[VersionRef]:
     """An assignment's versions, oldest first (the order catalog.versions_of gives), without their files."""
     rows = session.execute(
-        select(AssignmentVersion.id, AssignmentVersion.version, AssignmentVersion.status, AssignmentVersion.spec_hash)
-        .where(AssignmentVersion.tenant_id == tenant_id, AssignmentVersion.assignment_id == assignment_id)
-        .order_by(AssignmentVersion.created_at, AssignmentVersion.version)
+        select(_AV.id, _AV.version, _AV.status, _AV.spec_hash)
+        .where(_AV.tenant_id == tenant_id, _AV.assignment_id == assignment_id)
+        .order_by(_AV.created_at, _AV.version)
     ).all()
     return [VersionRef(*row) for row in rows]
 
 
 def stored_spec(session: Session, tenant_id: str, version_id: str) -> dict[str, Any] | None:
-    return session.scalar(
-        select(AssignmentVersion.spec).where(AssignmentVersion.tenant_id == tenant_id, AssignmentVersion.id == version_id)
+    return session.scalar(select(_AV.spec).where(_AV.tenant_id == tenant_id, _AV.id == version_id))
+
+
+_S = Submission
+# A submission that ended in `error` (the author's fault or ours, never the learner's) uses no attempt;
+# it keeps its number, so numbers go on from the highest.
+_MINE_SO_FAR = (
+    select(
+        func.count(case((_S.state != SubmissionState.ERROR.value, 1))).label("attempts"),
+        func.max(_S.attempt).label("last_attempt"),
+        func.max(_S.created_at).label("last_at"),
     )
+    .where(
+        _S.tenant_id == bindparam("tenant_id"),
+        _S.assignment_id == bindparam("assignment_id"),
+        _S.learner == bindparam("learner"),
+    )
+    .subquery()
+)
 
 
-def tenant_rate_override(session: Session, tenant_id: str) -> int | None:
-    return session.scalar(select(Tenant.submissions_per_minute).where(Tenant.id == tenant_id))
+def _capped_count(*where: ColumnElement[bool], cap: str) -> ScalarSelect[int]:
+    """How many rows match, counting no further than the bound `cap` (a limit needs no more)."""
+    rows = select(_S.id).where(*where).limit(bindparam(cap, type_=Integer)).subquery()
+    return select(func.count()).select_from(rows).scalar_subquery()
+
+
+_HISTORY = select(
+    _MINE_SO_FAR.c.attempts,
+    _MINE_SO_FAR.c.last_attempt,
+    _MINE_SO_FAR.c.last_at,
+    _capped_count(
+        _S.tenant_id == bindparam("tenant_id"),
+        _S.learner == bindparam("learner"),
+        _S.created_at > bindparam("hour_ago", type_=UTCDateTime),
+        cap="learner_cap",
+    ),
+    _capped_count(
+        _S.tenant_id == bindparam("tenant_id"),
+        _S.created_at > bindparam("minute_ago", type_=UTCDateTime),
+        cap="tenant_cap",
+    ),
+)
+_NO_CAP = 2**31 - 1
 
 
 def learner_history(
@@ -80,60 +151,69 @@ def learner_history(
     now: datetime,
     rate_caps: tuple[int, int] | None = None,
 ) -> History:
-    """What the policy needs to know of this learner on this assignment, and of the tenant's load: three
-    indexed queries. `rate_caps` (learner per hour, tenant per minute) stops each rate count at its limit,
-    so a busy tenant's count costs no more than the limit it is held to."""
-    mine = (
-        Submission.tenant_id == tenant_id,
-        Submission.assignment_id == assignment_id,
-        Submission.learner == learner,
-    )
-    # A submission that ended in `error` (the author's fault or ours, never the learner's) uses no attempt;
-    # it still has its number, so numbers go on from the highest.
-    attempts, last_attempt, last_at = session.execute(
-        select(
-            func.count(case((Submission.state != SubmissionState.ERROR.value, 1))),
-            func.max(Submission.attempt),
-            func.max(Submission.created_at),
-        ).where(*mine)
+    """What the policy needs to know of this learner on this assignment, and of the tenant's load: one
+    statement over three indexes. `rate_caps` (learner per hour, tenant per minute) stops each rate count
+    at its limit, so a busy tenant's count costs no more than the limit it is held to."""
+    learner_cap, tenant_cap = rate_caps or (_NO_CAP, _NO_CAP)
+    attempts, last_attempt, last_at, hour, minute = session.execute(
+        _HISTORY,
+        {
+            "tenant_id": tenant_id,
+            "assignment_id": assignment_id,
+            "learner": learner,
+            "hour_ago": now - timedelta(hours=1),
+            "minute_ago": now - timedelta(minutes=1),
+            "learner_cap": learner_cap,
+            "tenant_cap": tenant_cap,
+        },
     ).one()
-    learner_cap, tenant_cap = rate_caps or (None, None)
-    hour = _count(
-        session,
-        select(Submission.id).where(
-            Submission.tenant_id == tenant_id,
-            Submission.learner == learner,
-            Submission.created_at > now - timedelta(hours=1),
-        ),
-        learner_cap,
-    )
-    minute = _count(
-        session,
-        select(Submission.id).where(Submission.tenant_id == tenant_id, Submission.created_at > now - timedelta(minutes=1)),
-        tenant_cap,
-    )
     return History(
         attempts_used=attempts or 0,
         last_attempt=last_attempt or 0,
-        last_submitted_at=_aware(last_at),
-        learner_last_hour=hour,
-        tenant_last_minute=minute,
+        last_submitted_at=_aware(cast(datetime | str | None, last_at)),
+        learner_last_hour=hour or 0,
+        tenant_last_minute=minute or 0,
     )
 
 
-def _count(session: Session, rows: Select[Any], cap: int | None) -> int:
-    if cap is not None:
-        rows = rows.limit(cap)
-    return session.scalar(select(func.count()).select_from(rows.subquery())) or 0
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    """An aggregate's datetime bypasses the column type: SQLite hands back a naive (UTC) value or text."""
+def _aware(value: datetime | str | None) -> datetime | None:
+    """An aggregate over a subquery may hand back SQLite's stored text or a naive (UTC) datetime."""
     if value is None:
         return None
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+_INSERT_SUBMISSION = insert(cast(Table, Submission.__table__))
+_INSERT_EVENT = insert(cast(Table, SubmissionEvent.__table__))
+
+
+def insert_new_submission(session: Session, submission: Submission) -> bool:
+    """Insert a new (transient) submission and its `queued` event as two plain INSERTs, without the ORM's
+    unit of work (the submit path). False, rolled back, when a unique index refused it (a concurrent
+    request with the same idempotency key, or the same attempt number)."""
+    # Unset attributes are left out, so each column's own default applies (as the ORM's flush would).
+    values = {c.key: v for c in Submission.__table__.columns if (v := getattr(submission, c.key)) is not None}
+    try:
+        session.execute(_INSERT_SUBMISSION, values)
+    except IntegrityError:
+        session.rollback()
+        return False
+    session.execute(
+        _INSERT_EVENT,
+        {
+            "tenant_id": submission.tenant_id,
+            "submission_id": submission.id,
+            "run": submission.run,
+            "state": SubmissionState.QUEUED.value,
+            "stage": "",
+            "status": "accepted",
+            "detail": "",
+            "at": submission.created_at,
+        },
+    )
+    return True
 
 
 def insert_submission(session: Session, submission: Submission) -> Submission | None:

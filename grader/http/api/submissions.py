@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 import anyio
 from fastapi import APIRouter, Header, Query, Request, Response
-from fastapi.responses import HTMLResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
@@ -28,7 +28,7 @@ from grader.core.urlpolicy import UrlRefused, check_ref, check_repo_url
 from grader.http.deps import ServicesDep, SessionDep, SubmitCaller, SubmitOnly
 from grader.http.problems import FieldError, ProblemError, fault_problem, not_found
 from grader.http.schemas import EventOut, FeedbackOut, GradeOut, SubmissionCreate, SubmissionOut, SubmissionPage
-from grader.jobs.queue import enqueue_grading, grade_job_id
+from grader.jobs.queue import enqueue_grading, enqueue_new_grading, grade_job_id
 from grader.jobs.services import Services
 from grader.store import catalog, submissions
 from grader.store.admission import StoreBusy, admission, lock_tenant_rates
@@ -203,12 +203,14 @@ def _policy(session: Session, tenant_id: str, assignment: str, ref: VersionRef) 
     return policy
 
 
-def _target(session: Session, tenant_id: str, body: SubmissionCreate) -> Target:
-    assignment = catalog.assignment_by_slug(session, tenant_id, body.assignment)
-    if assignment is None:
+def _target(session: Session, tenant_id: str, body: SubmissionCreate) -> tuple[Target, int | None]:
+    """Where the submission goes and the tenant's own rate limit (one statement, the policy cached)."""
+    found = submissions.admission_target(session, tenant_id, body.assignment)
+    if found is None:
         raise not_found("assignment", body.assignment)
-    ref = _pick_gradable(assignment.slug, submissions.version_refs(session, tenant_id, assignment.id), body.version)
-    return Target(assignment.id, assignment.slug, ref.id, ref.version, _policy(session, tenant_id, assignment.slug, ref))
+    ref = _pick_gradable(body.assignment, found.versions, body.version)
+    policy = _policy(session, tenant_id, body.assignment, ref)
+    return Target(found.assignment_id, body.assignment, ref.id, ref.version, policy), found.tenant_per_minute
 
 
 def _admit(
@@ -236,6 +238,8 @@ def _admit(
         ref=body.ref,
         attempt=decision.attempt,
         run=1,
+        state=SubmissionState.QUEUED.value,
+        tries=0,
         late=decision.late,
         # The job's id is fixed by the submission's, so it is written with the row: no second write after
         # the commit that could fail once the submission is accepted.
@@ -250,6 +254,14 @@ def _enqueue(services: Services, submission_id: str, run: int) -> None:
     names the job's id)."""
     try:
         enqueue_grading(services.queue, services.settings, submission_id, run)
+    except RedisError as exc:
+        log.warning("could not enqueue %s now (%s); the reconciler will", submission_id, exc)
+
+
+def _enqueue_new(services: Services, submission_id: str) -> None:
+    """A new submission's first run, after its commit (a failure loses nothing: the reconciler enqueues it)."""
+    try:
+        enqueue_new_grading(services.queue, services.settings, submission_id)
     except RedisError as exc:
         log.warning("could not enqueue %s now (%s); the reconciler will", submission_id, exc)
 
@@ -295,8 +307,7 @@ def admit_submission(
         existing = _replay(session, tenant_id, idempotency_key, body_hash)
         if existing is not None:
             return Admitted(existing, True)
-    target = _target(session, tenant_id, body)
-    tenant_limit = submissions.tenant_rate_override(session, tenant_id)
+    target, tenant_limit = _target(session, tenant_id, body)
     wait_s = services.settings.request_db_wait_s
     try:
         with admission(session, tenant_id, target.assignment_id, body.learner, wait_s):
@@ -308,16 +319,16 @@ def admit_submission(
             submission = _admit(session, services, tenant_id, target, body, tenant_limit)
             submission.idempotency_key = idempotency_key
             submission.request_hash = body_hash
-            inserted = submissions.insert_submission(session, submission)
-            if inserted is None:  # the unique indexes refused it: only a request with the same key can
+            if not submissions.insert_new_submission(session, submission):
+                # The unique indexes refused it; under the lock only a request with the same key can.
                 existing = _replay(session, tenant_id, idempotency_key, body_hash) if idempotency_key else None
                 if existing is None:
                     raise ProblemError(409, "conflict", "a concurrent request conflicted with this one; retry it")
                 return Admitted(existing, True)
     except StoreBusy as exc:
         raise _busy(exc, wait_s) from exc
-    _enqueue(services, inserted.id, inserted.run)
-    return Admitted(inserted, False, target)
+    _enqueue_new(services, submission.id)
+    return Admitted(submission, False, target)
 
 
 @router.post(
@@ -333,7 +344,7 @@ def create_submission(
     services: ServicesDep,
     who: SubmitOnly,
     idempotency_key: IdempotencyKey = None,
-) -> SubmissionOut:
+) -> SubmissionOut | JSONResponse:
     """Submit a repository for grading. The answer comes at once; grading runs on a worker."""
     admitted = admit_submission(session, services, who.tenant_id, body, idempotency_key)
     submission = admitted.submission
@@ -341,9 +352,12 @@ def create_submission(
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
         return view(session, submission)
-    response.headers["Location"] = f"/api/v1/submissions/{submission.id}"
-    # Built from what this request wrote: the answer needs no read after the commit.
-    return _out(submission, admitted.target.assignment, admitted.target.version)
+    # Built from what this request wrote: the answer needs no read after the commit, and being a
+    # SubmissionOut already, it is sent as it is rather than validated again on the way out.
+    out = _out(submission, admitted.target.assignment, admitted.target.version)
+    return JSONResponse(
+        out.model_dump(mode="json"), status_code=201, headers={"Location": f"/api/v1/submissions/{submission.id}"}
+    )
 
 
 @router.get("", response_model=SubmissionPage)
