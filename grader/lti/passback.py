@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 import httpx
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from grader.config import Settings
@@ -99,28 +100,53 @@ def record(
     for target in found:
         row = store.passback_for(session, target.link.id, target.user.id)
         if row is None:
-            row = LtiPassback(
-                tenant_id=submission.tenant_id,
-                resource_link_id=target.link.id,
-                lti_user_id=target.user.id,
-                assignment_id=submission.assignment_id,
-                submission_id=counted.submission_id,
-                score_given=counted.score,
-                score_maximum=counted.max_score,
-                comment=comment,
-                revision=1,
-                status=PassbackStatus.PENDING.value,
-                tries=0,
-                next_attempt_at=moment,
-                created_at=moment,
-                updated_at=moment,
-            )
-            session.add(row)
-            to_send.append(row)
-        elif _apply(row, counted, comment, moment):
+            row = _new_row(session, submission, target.link.id, target.user.id, counted, comment, moment)
+            if row is not None:
+                to_send.append(row)
+                continue
+            # Another grading job of this learner made the row first: take it from there.
+            row = store.passback_for(session, target.link.id, target.user.id)
+            assert row is not None
+        if _apply(row, counted, comment, moment):
             to_send.append(row)
     session.flush()
     return to_send
+
+
+def _new_row(
+    session: Session,
+    submission: Submission,
+    link_id: str,
+    user_id: str,
+    counted: AttemptFact,
+    comment: str,
+    now: datetime,
+) -> LtiPassback | None:
+    """The first passback of this (placement, user), or None when a concurrent job inserted it first."""
+    assert counted.score is not None and counted.max_score is not None
+    row = LtiPassback(
+        tenant_id=submission.tenant_id,
+        resource_link_id=link_id,
+        lti_user_id=user_id,
+        assignment_id=submission.assignment_id,
+        submission_id=counted.submission_id,
+        score_given=counted.score,
+        score_maximum=counted.max_score,
+        comment=comment,
+        revision=1,
+        status=PassbackStatus.PENDING.value,
+        tries=0,
+        next_attempt_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        return None
+    return row
 
 
 # Sending: one try ------------------------------------------------------------------------------------

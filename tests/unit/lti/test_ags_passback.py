@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -296,3 +297,20 @@ def test_a_platform_on_a_private_address_is_refused_by_the_outbound_guard_for_go
         result = passback.try_send(p.factory, p.settings, passback_id, http, MemoryTokenCache(), final=False)
     assert result.outcome is Outcome.FAILED and "refused by rule 'private'" in result.detail
     assert row_of(p, passback_id).status == PassbackStatus.FAILED
+
+
+def test_a_row_a_concurrent_grading_job_made_first_is_taken_over(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = placement(tmp_path)
+    p.user(ANN, "lms-ann")
+    (passback_id,) = record(p, p.grade(ANN, 70))
+    real = passbacks.passback_for
+    calls: list[int] = []
+
+    def missed_once(session: Any, link_id: str, user_id: str) -> LtiPassback | None:
+        calls.append(1)  # the first look misses the row, as a job racing the one that inserted it would
+        return None if len(calls) == 1 else real(session, link_id, user_id)
+
+    monkeypatch.setattr(passbacks, "passback_for", missed_once)
+    assert record(p, p.grade(ANN, 90)) == [passback_id]
+    row = row_of(p, passback_id)
+    assert (row.revision, row.score_given, row.status) == (2, 90, PassbackStatus.PENDING)
