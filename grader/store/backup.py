@@ -215,15 +215,21 @@ def backup(settings: Settings, target: Path) -> BackupReport:
                 revision, counts = _export_tables(engine, work, members)
         finally:
             engine.dispose()
-        key_files = _key_files(keys_dir)
+        # The keys after the store: a key made in between is then in the archive too (the store's mirror
+        # of public keys is brought up to date at the next issuance), never the other way round. Copied
+        # first, so that what is summed is what is archived, whatever a rotation does meanwhile.
+        for path in _key_files(keys_dir):
+            name = f"{KEYS_DIR}/{path.relative_to(keys_dir).as_posix()}"
+            (work / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, work / name)
+            members[name] = work / name
         manifest = {
             "format": FORMAT,
             "created_at": datetime.now(UTC).isoformat(),
             "dialect": engine.dialect.name,
             "revision": revision,
             "tables": counts,
-            "members": {name: _sha256(path) for name, path in members.items()}
-            | {f"{KEYS_DIR}/{p.relative_to(keys_dir).as_posix()}": _sha256(p) for p in key_files},
+            "members": {name: _sha256(path) for name, path in members.items()},
         }
         partial = work / "archive.tar.gz"
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -231,10 +237,8 @@ def backup(settings: Settings, target: Path) -> BackupReport:
             _add_bytes(tar, MANIFEST, json.dumps(manifest, indent=2).encode())
             for name, path in members.items():
                 tar.add(path, arcname=name, recursive=False)
-            for path in key_files:
-                tar.add(path, arcname=f"{KEYS_DIR}/{path.relative_to(keys_dir).as_posix()}", recursive=False)
         os.replace(partial, target)
-    return BackupReport(target, engine.dialect.name, revision, counts, sorted(manifest["members"]))
+    return BackupReport(target, engine.dialect.name, revision, counts, sorted(members))
 
 
 def _export_tables(engine: Engine, work: Path, members: dict[str, Path]) -> tuple[str, dict[str, int]]:
