@@ -7,6 +7,8 @@ learner's, and the one whose score waits for the platform's score endpoint to co
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import time
 from collections.abc import Callable
@@ -93,6 +95,14 @@ def the_submission(web: WebStack, submission_id: str) -> dict[str, Any]:
     return found
 
 
+def passbacks_of(web: WebStack, lms_user_id: str) -> list[dict[str, Any]]:
+    """The grader's passback log for py-ledger (GET /api/v1/assignments/py-ledger/passbacks), one user's rows."""
+    with web.client() as client:
+        answer = client.get("/api/v1/assignments/py-ledger/passbacks")
+    assert answer.status_code == 200, answer.text
+    return [row for row in answer.json() if row["lms_user_id"] == lms_user_id]
+
+
 def check_score(score: dict[str, Any], web: WebStack, submission: dict[str, Any]) -> None:
     assert score["scoreGiven"] == pytest.approx(submission["score"])
     assert score["scoreMaximum"] == pytest.approx(submission["max_score"])
@@ -147,6 +157,8 @@ def test_a_learner_launches_submits_and_the_platform_receives_the_score_once(
     time.sleep(SETTLE_S)
     found = scores_of(lms.state(), "learner-1")
     assert len(found) == 1, found
+    [row] = passbacks_of(lti_web, "learner-1")
+    assert [(t["outcome"], t["status_code"]) for t in row["audit"]] == [("delivered", 200)], row
     assert not [e for e in page_errors if "Content Security Policy" in e or "Refused" in e], page_errors
 
 
@@ -169,8 +181,16 @@ def test_a_score_sent_while_the_platform_is_down_arrives_once_when_it_is_back(
     received = lms.wait_for("score for learner-2", lambda s: scores_of(s, "learner-2"), timeout=180)
     check_score(received[0]["score"], lti_web, the_submission(lti_web, submission_id))
     time.sleep(SETTLE_S)
-    found = scores_of(lms.state(), "learner-2")
+    state = lms.state()
+    found = scores_of(state, "learner-2")
     assert len(found) == 1, found
+
+    # The grader's passback audit tells the same story: each refused try, then one delivery.
+    [row] = passbacks_of(lti_web, "learner-2")
+    assert row["status"] == "delivered" and row["delivered_score_given"] == found[0]["score"]["scoreGiven"]
+    outcomes = [(t["outcome"], t["status_code"]) for t in row["audit"]]
+    refused_here = sum(1 for r in state["refused_scores"] if (r["score"] or {}).get("userId") == "learner-2")
+    assert outcomes == [("retry", 503)] * refused_here + [("delivered", 200)], outcomes
 
 
 def test_an_instructor_launch_shows_the_class_results_and_the_paged_roster(
@@ -196,6 +216,15 @@ def test_an_instructor_launch_shows_the_class_results_and_the_paged_roster(
     axe_check(page)
     pages = [r.get("page", "1") for r in lms.state()["roster_requests"][before:]]
     assert sorted(pages)[:3] == ["1", "2", "3"], pages
+
+    # The gradebook with the course roster: every learner of the course has a row with their LMS user id.
+    page.go_back()
+    link = page.get_by_role("link", name=re.compile("Download the gradebook with the course roster"))
+    book = page.request.get(lti_web.base_url + link.get_attribute("href"))
+    assert book.status == 200, book.text()
+    rows = list(csv.DictReader(io.StringIO(book.text())))
+    assert {r["lms_user_id"] for r in rows} >= {f"learner-{n}" for n in range(1, 6)}, rows
+    assert "instructor-1" not in {r["lms_user_id"] for r in rows}
 
 
 def test_a_replayed_launch_is_refused(
