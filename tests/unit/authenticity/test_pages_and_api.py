@@ -5,6 +5,7 @@ so the similarity check has code to compare. Redis is not running here."""
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import shutil
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from fastapi.testclient import TestClient
 from grader.config import Settings, claim_secret
 from grader.core.ownership import OwnershipRequirement, claim_token
 from grader.core.policy import Scope
+from grader.core.spec import load_assignment
 from grader.fetch.repository import Snapshot
 from grader.grading.ports import GradingPorts
 from grader.http import create_app
@@ -26,7 +28,7 @@ from grader.jobs.queue import connect, make_queue
 from grader.store import submissions
 from grader.store.db import make_engine, session_factory, upgrade
 from grader.store.models import Submission
-from tests.conftest import LEDGER_SOLUTIONS
+from tests.conftest import LEDGER_DIR, LEDGER_SOLUTIONS
 from tests.unit.fakes import COMMIT, FakeSandbox, RecordedMetrics, fake_image
 from tests.unit.test_web_author import Authoring
 from tests.unit.test_web_learner import make_settings
@@ -184,3 +186,31 @@ def test_an_approval_without_a_queue_says_so_and_can_be_sent_again(service: Serv
     assert answer.json()["review"]["state"] == "approved"
     submit_only = service.key("acme", Scope.SUBMIT)
     assert service.api("GET", "/api/v1/reviews", submit_only).status_code == 403
+
+
+def test_a_failing_duplicate_waits_for_nothing_and_a_disabled_check_does_not_run(service: Service) -> None:
+    key = service.tenant("acme")
+    service.publish_ledger(key, {"submission": {"similarity": {"enabled": False}}})
+    first = service.submit_and_grade(key, "ann@example.org")
+    ctx = service.context()
+    failing = GradingPorts(fetch=SolutionFetcher(), build=fake_image, run=FakeSandbox(failing=_all_tests()))
+    answer = service.api(
+        "POST", "/api/v1/submissions", key, json={"assignment": "py-ledger", "learner": "bob", "repo_url": "https://git.example/b.git"}
+    )
+    second = answer.json()["id"]
+    assert grading.run_grading(dataclasses.replace(ctx, ports=failing), second) == "graded"
+    assert service.api("GET", f"/api/v1/submissions/{second}", key).json()["passed"] is False
+    assert service.api("GET", "/api/v1/reviews", key).json()["items"] == []  # nothing to hold: no credential anyway
+    third = service.submit_and_grade(key, "cat@example.org")
+    (review,) = service.api("GET", "/api/v1/reviews", key).json()["items"]
+    assert review["submission_id"] == third
+    assert {f["kind"] for f in review["flags"]} == {"duplicate-commit"}  # no similarity flag: the check is off
+    detail = service.api("GET", f"/api/v1/reviews/{review['id']}", key).json()
+    assert detail["similarity"] is None and detail["matches"] == []
+    assert {f["other_submission_id"] for f in review["flags"]} == {first, second}
+
+
+def _all_tests() -> set[str]:
+
+    loaded = load_assignment(LEDGER_DIR)
+    return {t for ids in (loaded.manifest or loaded.test_ids).values() for t in ids}
