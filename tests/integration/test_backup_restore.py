@@ -2,7 +2,7 @@
 worker's own issue stage before a backup verify after a restore into a fresh store and keys folder, by
 the API and offline with the restored status list and DID document; revoked ones still show revoked;
 the restored status list keeps handing out fresh indices. On SQLite (the online backup API, a writer
-busy meanwhile) and PostgreSQL (a logical export), into SQLite and into PostgreSQL."""
+busy meanwhile) and PostgreSQL (a logical export), each into SQLite and into PostgreSQL."""
 
 from __future__ import annotations
 
@@ -194,7 +194,7 @@ def assert_restored(target: Installation, slug: str, key: str, kept: dict[str, A
         offline_bad = checked_offline(client, slug, revoked["document"])
         assert not offline_bad.verified and offline_bad.check("status").outcome == "failed"
     # The restored keys sign, and the restored list never hands out an index it gave before.
-    fresh = target.issue(slug, "cy@example.org")
+    fresh = target.issue(slug, f"cy-{uuid.uuid4().hex[:6]}@example.org")
     assert fresh["index"] not in (kept["index"], revoked["index"])
     assert fresh["document"]["issuer"]["id"] == kept["document"]["issuer"]["id"]
     with target.api(key) as client:
@@ -349,3 +349,12 @@ def test_postgres_backup_restores_into_postgres_and_into_sqlite(postgres_url: st
     restored = cli(into_sqlite, "service", "restore", str(archive))
     assert restored.returncode == 0, restored.stderr
     assert_restored(Installation(into_sqlite), "pgacme", key, kept, revoked)
+
+    # And back: that SQLite store's snapshot imported into PostgreSQL (the fourth pairing).
+    keystores.forget_all()
+    again = tmp_path / "from-sqlite.tar.gz"
+    store_backup.backup(into_sqlite, again)
+    back_to_postgres = settings_at(tmp_path / "pg-again", schema_url(postgres_url, "bk_back"))
+    report = store_backup.restore(back_to_postgres, again)
+    assert report.method == "logical" and report.dialect == "sqlite"
+    assert_restored(Installation(back_to_postgres), "pgacme", key, kept, revoked)
