@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
 from grader.core.ownership import OwnershipProof
 from grader.core.similarity import SimilarityOutcome
@@ -109,9 +109,6 @@ def similarity_flags(outcome: SimilarityOutcome | None) -> list[Flag]:
 def needs_review(issuable: bool, flags: Sequence[Flag]) -> bool:
     """Whether the credential waits for an instructor: only one that would be issued, and only with a flag."""
     return issuable and bool(flags)
-
-
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_REASON)]
 
 
 class Decision(BaseModel):

@@ -36,6 +36,7 @@ from grader.core.result import GradingResult
 from grader.core.review import ReviewState, duplicate_flags, needs_review, ownership_flags, similarity_flags
 from grader.core.similarity import (
     TOP_MATCHES,
+    Fingerprinter,
     Match,
     Region,
     SimilarityOutcome,
@@ -170,7 +171,7 @@ def unpack(data: bytes) -> NDArray[np.int64]:
     return np.frombuffer(data, dtype="<i8")
 
 
-ENGINE = CopydetectFingerprinter()
+ENGINE: Fingerprinter = CopydetectFingerprinter()
 
 
 # The worker step -------------------------------------------------------------------------------------
