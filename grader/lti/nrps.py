@@ -108,15 +108,6 @@ def fetch_members(http: httpx.Client, token: Callable[[], str], memberships_url:
     return list(members.values())
 
 
-def _tool_client(registration: LtiRegistration) -> ToolClient:
-    return ToolClient(
-        registration_id=registration.id,
-        client_id=registration.client_id,
-        token_url=registration.token_url,
-        audience=registration.token_audience,
-    )
-
-
 def roster(
     session: Session,
     context_id: str,
@@ -145,7 +136,7 @@ def roster(
     try:
         tokens = TokenSource(
             client,
-            _tool_client(registration),
+            ToolClient.of(registration),
             lambda: signing_key(session, resolved, registration.tenant_id),
             cache or _PROCESS_TOKENS,
         )

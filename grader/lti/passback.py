@@ -220,16 +220,10 @@ def _plan(session: Session, row: LtiPassback) -> _Plan:
         resource_link_id=target.link.resource_link_id,
         tag=LINEITEM_TAG,
     )
-    registration = target.registration
     return _Plan(
         revision=row.revision,
         tenant_id=row.tenant_id,
-        client=ToolClient(
-            registration_id=registration.id,
-            client_id=registration.client_id,
-            token_url=registration.token_url,
-            audience=registration.token_audience,
-        ),
+        client=ToolClient.of(target.registration),
         user_id=target.user.sub,
         score_given=row.score_given,
         score_maximum=row.score_maximum,

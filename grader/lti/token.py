@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 from grader.core.errors import SystemFault
 from grader.core.netpolicy import DestinationRefused
 from grader.lti.keys import SigningKey
+from grader.store.models import LtiRegistration
 
 AGS_LINEITEM = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"
 AGS_LINEITEM_READONLY = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem.readonly"
@@ -72,6 +73,15 @@ class ToolClient:
     @property
     def assertion_audience(self) -> str:
         return self.audience or self.token_url
+
+    @classmethod
+    def of(cls, registration: LtiRegistration) -> ToolClient:
+        return cls(
+            registration_id=registration.id,
+            client_id=registration.client_id,
+            token_url=registration.token_url,
+            audience=registration.token_audience,
+        )
 
 
 class AccessToken(BaseModel):
