@@ -102,6 +102,56 @@ def verify(stack: Stack, accepted: list[str], warm: str) -> dict[str, Any]:
     return report
 
 
+def sampled(stack: Stack, seconds: float, database: str, work: Path) -> dict[str, Any]:
+    """The API again, under the sampling profiler (bench/sampler.py), driven by wrk's POSTs for
+    `seconds`: where the server's time goes, and its CPU per accepted submission."""
+    import signal
+
+    import httpx
+
+    if stack.api is not None:
+        from bench.stack import _stop
+
+        _stop(stack.api)
+        stack.api = None
+    out = work / f"sampled-{database}.json"
+    port = stack.base.rsplit(":", 1)[1]
+    log = (work / f"sampled-{database}.log").open("wb")
+    process = subprocess.Popen([sys.executable, "-m", "bench.sampler", str(out), port], cwd=ROOT, env=stack.env,
+                               stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{stack.base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        posts = wrk(stack, "submit", seconds, f"{database}-sampled", work)
+    finally:
+        assert process.stdin is not None
+        process.stdin.close()  # the sampler's signal to stop the server and write its profile
+        try:
+            process.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+        log.close()
+    if not out.exists():
+        return {"rows": [f"(the sampled API wrote no profile: {(work / f'sampled-{database}.log').read_text()[-400:]})"]}
+    found: dict[str, Any] = json.loads(out.read_text())
+    busy = max(1, int(found["busy_samples"]))
+    accepted = max(1, len(posts["accepted_ids"]))
+    rows = [
+        f"{database}: {found['cpu_s'] * 1000 / accepted:.0f} ms of the API process's CPU per accepted submission "
+        f"({accepted} accepted in {seconds:.0f} s under the sampler)",
+        f"{database}: innermost frame by library, share of busy samples: "
+        + ", ".join(f"{name} {count / busy:.0%}" for name, count in found["leaf_library"][:6]),
+    ]
+    rows += [f"{database}: {count / busy:.0%} of busy samples in {name}" for name, count in found["inclusive"][:12]]
+    return {"rows": rows, "cpu_s": found["cpu_s"], "accepted": accepted}
+
+
 def measure(database: str, args: argparse.Namespace, work: Path) -> tuple[list[Row], dict[str, Any]]:
     with running_stack(args.runtime, postgres=database == "postgres") as stack:
         with stack.client() as client:  # the tenant's first request warms the API's caches
@@ -110,6 +160,7 @@ def measure(database: str, args: argparse.Namespace, work: Path) -> tuple[list[R
         posts = wrk(stack, "submit", args.seconds, f"{database}-post", work)
         after = wrk(stack, "get", args.healthz_seconds, f"{database}-h2", work)
         checked = verify(stack, posts["accepted_ids"], warm)
+        profile = sampled(stack, args.profile_seconds, database, work) if args.profile_seconds > 0 else {"rows": []}
     healthz = [before["per_second"], after["per_second"]]
     accepted_rate = len(posts["accepted_ids"]) / (posts["duration_us"] / 1e6)
     refused = {k: v for k, v in posts["statuses"].items() if k != "201"}
@@ -144,6 +195,7 @@ def measure(database: str, args: argparse.Namespace, work: Path) -> tuple[list[R
         "posts": {k: v for k, v in posts.items() if k not in ("accepted_ids", "wrk_output")},
         "healthz": [{k: v for k, v in h.items() if k not in ("accepted_ids", "wrk_output")} for h in (before, after)],
         "check": checked,
+        "profile": profile["rows"],
     }
     if not checked["ok"]:
         raise SystemExit(f"{database}: accepted submissions not persisted and enqueued exactly once: {checked}")
@@ -157,7 +209,8 @@ def run(args: argparse.Namespace) -> Section:
         name="api",
         title="3. API: a deadline rush of submissions",
         command=f".venv/bin/python -m bench.api_load --seconds {args.seconds:.0f} "
-        f"--healthz-seconds {args.healthz_seconds:.0f} --databases {args.databases}",
+        f"--healthz-seconds {args.healthz_seconds:.0f} --databases {args.databases} "
+        f"--profile-seconds {args.profile_seconds:.0f}",
         started=now_utc(),
     )
     with tempfile.TemporaryDirectory(prefix="bench-api-") as folder:
@@ -165,6 +218,7 @@ def run(args: argparse.Namespace) -> Section:
             rows, details = measure(database, args, Path(folder))
             section.rows += rows
             section.details[database] = details
+            section.profile += details["profile"]
             check = details["check"]
             section.notes.append(
                 f"{database}: {check['accepted']} submissions accepted in {args.seconds:.0f} s; afterwards "
@@ -186,6 +240,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--healthz-seconds", type=float, default=10)
     parser.add_argument("--databases", default="sqlite,postgres")
+    parser.add_argument("--profile-seconds", type=float, default=10, help="POSTs under the sampling profiler (0: none)")
     parser.add_argument("--runtime", default="runc", help="for the upload's check of the assignment (no grading is measured)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
     args = parser.parse_args()

@@ -25,7 +25,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.overhead import GRADER, TEN, timed_command  # noqa: E402
+from bench.overhead import GRADER, TEN, import_profile, timed_command  # noqa: E402
 from bench.report import Goal, Row, Section, interleaved, now_utc, print_section, write_section  # noqa: E402
 
 
@@ -73,6 +73,9 @@ def run(args: argparse.Namespace) -> Section:
             cold.append(elapsed)
             subprocess.run(["docker", "image", "rm", "-f", tag], capture_output=True, check=False)
         _, tag = build(TEN, env)
+        section.profile = [
+            f"cached build, start-up: {row}" for row in import_profile([*GRADER, "assignment", "build", str(TEN)], env)
+        ]
         samples = interleaved(
             {
                 "inspect": lambda: timed_command(["docker", "image", "inspect", "--format", "{{.Id}}", tag]),

@@ -95,15 +95,15 @@ def import_profile(command: list[str], env: dict[str, str], count: int = 10) -> 
     done = subprocess.run(
         [PYTHON, "-X", "importtime", "-m", "grader", *command[1:]], capture_output=True, text=True, env=env, check=False
     )
-    rows: list[tuple[int, str]] = []
+    rows: list[tuple[int, str, int]] = []
     for line in done.stderr.splitlines():
         match = re.match(r"import time:\s+\d+ \|\s+(\d+) \| (\s*)(\S+)", line)
         if match and len(match.group(2)) <= 2:  # the imports the program asked for, and their first level
-            rows.append((int(match.group(1)), match.group(3)))
-    total = sum(us for us, name in rows if not name.startswith(" "))
+            rows.append((int(match.group(1)), match.group(3), len(match.group(2))))
+    total = sum(us for us, _, depth in rows if depth == 0)
     top = sorted(rows, reverse=True)[:count]
-    return [f"import {name}: {us / 1e6:.3f} s cumulative" for us, name in top] + [
-        f"(all top-level imports of one grade: {total / 1e6:.3f} s)"
+    return [f"import {name}: {us / 1e6:.3f} s cumulative" for us, name, _ in top] + [
+        f"(all the imports of the command: {total / 1e6:.3f} s)"
     ]
 
 

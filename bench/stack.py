@@ -272,3 +272,51 @@ def _upload(stack: Stack) -> None:
 def publish_learners(stack: Stack, count: int, prefix: str = "l") -> list[str]:
     """One repository per learner on the loopback git server; returns their URLs."""
     return [stack.git.publish(f"{prefix}{i}", learner_source(stack.work, i)) for i in range(count)]
+
+
+PROFILE_JOB = """
+import cProfile, json, pstats, sys
+from grader.jobs.context import context
+from grader.jobs.grading import run_grading
+
+ids, out, count = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+for sid in ids[:-1]:  # warm: the context, the Docker client, the keys, the caches a worker keeps
+    run_grading(context(), sid)
+profiler = cProfile.Profile()
+profiler.enable()
+state = run_grading(context(), ids[-1])
+profiler.disable()
+entries = pstats.Stats(profiler).stats
+rows = []
+for (file, line, name), (_, _, own, cumulative, _) in sorted(entries.items(), key=lambda item: -item[1][3]):
+    if "/grader/" in file and name != "<module>":
+        where = file.split("/grader/", 1)[1]
+        rows.append(f"{cumulative:.3f} s cumulative, {own:.3f} s own: {where}:{line} {name}")
+    if len(rows) >= count:
+        break
+total = sum(v[2] for k, v in entries.items())
+sql = sum(v[2] for k, v in entries.items() if "sqlalchemy" in k[0])
+rows.append(f"(the job: {state}; own time in SQLAlchemy {sql:.3f} s of {total:.3f} s profiled)")
+open(out, "w").write(json.dumps(rows))
+"""
+
+
+def profile_warm_job(stack: Stack, count: int = 14) -> list[str]:
+    """cProfile of one grading job as a worker runs it once warm (two jobs before it), in a process of
+    its own with the workers' environment: the project's functions by cumulative time."""
+    urls = publish_learners(stack, 3, prefix="profiled-")
+    with stack.client() as client:
+        ids = [stack.submit(client, f"profiled-{i}@example.org", url) for i, url in enumerate(urls)]
+    out = stack.work / "job-profile.json"
+    done = subprocess.run(
+        [sys.executable, "-c", PROFILE_JOB, json.dumps(ids), str(out), str(count)],
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    if done.returncode != 0 or not out.exists():
+        return [f"(profiling a job failed: {done.stderr[-400:]})"]
+    rows: list[str] = json.loads(out.read_text())
+    return rows

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.overhead import TEN, bare_docker_run, timed_command  # noqa: E402
 from bench.report import Goal, Row, Section, now_utc, print_section, write_section  # noqa: E402
-from bench.stack import Stack, publish_learners, running_stack  # noqa: E402
+from bench.stack import Stack, profile_warm_job, publish_learners, running_stack  # noqa: E402
 
 
 def wait_registered(stack: Stack, count: int, timeout: float = 120) -> None:
@@ -109,6 +109,7 @@ def run(args: argparse.Namespace) -> Section:
             points.append({"series": "service (API + workers)", "workers": count, "per_second": rates["service"]})
             points.append({"series": "bare docker run", "workers": count, "per_second": rates["bare"]})
             print(f"{count} worker(s): service {rates['service']:.2f}/s, bare {rates['bare']:.2f}/s", flush=True)
+        section.profile = [f"one grading job, warm: {row}" for row in profile_warm_job(stack)]
     section.details = {"points": points, "runtime": args.runtime, "submissions": args.submissions}
     section.notes.append(
         f"Each drain is one sample of {args.submissions} submissions (a rate over the whole drain), service and "
