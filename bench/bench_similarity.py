@@ -7,7 +7,7 @@ no two are alike and every set has the size real code gives. Measured, per round
 
 - fingerprinting the new submission (what the grade stage adds: copydetect's tokeniser and winnowing);
 - the check itself (grader.jobs.similarity.compare): reading the candidates' fingerprints from the
-  store, intersecting, ranking, and computing the matching regions of the flagged top matches.
+  store, intersecting, ranking, and computing the matching regions of the top matches.
 
 The grading time is one real grade of the same solution (py-ledger's reference: the loopback git
 server, the Docker sandbox in isolated unit mode, the judge), unless `--no-grade`, which reads the
@@ -122,6 +122,7 @@ def measure(url: str, work_id: str, rounds: int) -> dict[str, Any]:
     return {
         "compared": outcome.compared,
         "flagged": sum(m.flagged for m in outcome.matches),
+        "kept": len(outcome.matches),
         "fingerprint_s": statistics.median(fingerprint_s),
         "check_s": statistics.median(check_s),
         "samples_check_s": check_s,
@@ -159,7 +160,8 @@ def report(figures: dict[str, Any], grade_s: float, grade_what: str, earlier: in
             "| step | median |",
             "|---|---|",
             f"| fingerprinting the submission (in the grade stage) | {figures['fingerprint_s'] * 1000:.0f} ms |",
-            f"| the check: {figures['compared']:,} earlier submissions compared, {figures['flagged']} flagged with regions | "
+            f"| the check: {figures['compared']:,} earlier submissions compared, top {figures['kept']} kept with regions "
+            f"({figures['flagged']} flagged) | "
             f"{figures['check_s'] * 1000:.0f} ms |",
             f"| grading: {grade_what} | {grade_s:.2f} s |",
             "",

@@ -203,7 +203,7 @@ def compare(
     session: Session, work: SubmissionWork, policy: SimilarityPolicy, timeout_s: float, max_candidates: int
 ) -> SimilarityOutcome:
     """Compare one run's fingerprints with other learners' earlier work on the assignment, newest first,
-    until done or `timeout_s` has passed; regions for the top matches."""
+    until done or `timeout_s` has passed; the top matches keep their matching regions."""
     started = time.monotonic()
     mine = unpack(work.fingerprints)
     total = authenticity.count_candidates(session, work)
@@ -242,7 +242,7 @@ def _with_regions(session: Session, work: SubmissionWork, matches: list[Match]) 
     for match in matches:
         other = authenticity.work_of(session, work.tenant_id, match.other_submission_id)
         theirs = [SourceFile.model_validate(f) for f in other.sources] if other is not None else []
-        regions = ENGINE.regions(mine, theirs) if match.flagged and theirs else []
+        regions = ENGINE.regions(mine, theirs) if theirs else []
         out.append(match.model_copy(update={"regions": regions}))
     return out
 
