@@ -120,6 +120,10 @@ class Platform:
             "/_control/links", {"title": title, "custom": custom or {}, "line_item": line_item, "url": url}
         )
 
+    def rotate_key(self) -> str:
+        """The platform signs with a new key from now on (its JWKS shows only that one); returns its kid."""
+        return str(self._control("/_control/rotate-key", {})["kid"])
+
     def scores_down(self, down: bool) -> None:
         self._control("/_control/scores", {"down": down})
 

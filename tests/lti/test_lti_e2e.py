@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
+import jwt
 import pytest
 
 from grader.core.spec import load_assignment
@@ -38,10 +39,11 @@ def platform_sign_in(page: Any, lms: Platform, person: str) -> None:
     page.wait_for_url(re.compile(r"/course$"))
 
 
-def launch(page: Any, web: WebStack, title: str) -> None:
-    """Click the course link; the platform and the grader exchange the login and the id_token."""
-    page.get_by_role("link", name=title).click()
-    page.wait_for_url(re.compile("^" + re.escape(web.base_url) + r"/(learn|author|lti)/"))
+def launch(page: Any, web: WebStack, title: str, by_post: bool = False) -> None:
+    """Click the course link (or its "by a POST login" twin); the platform and the grader exchange the
+    login and the id_token."""
+    page.get_by_role("link", name=f"{title}, by a POST login" if by_post else title, exact=True).click()
+    page.wait_for_url(re.compile("^" + re.escape(web.base_url) + r"/(learn|author|lti)(/|$)"))
 
 
 def submit_reference(page: Any, web: WebStack, name: str) -> str:
@@ -256,6 +258,40 @@ def test_a_replayed_launch_is_refused(
         fresh = dict(parse_qsl(urlsplit(login.headers["location"]).query))["state"]
         replayed = client.post("/lti/launch", data={"id_token": sent["id_token"], "state": fresh})
     assert replayed.status_code in (400, 401, 403) and 'id="lti-check">nonce<' in replayed.text, replayed.text
+
+
+def test_a_login_initiated_by_post_launches_too(
+    lti_web: WebStack, lms: Platform, ledger_link: dict[str, Any], browser_page: Any
+) -> None:
+    platform_sign_in(browser_page, lms, "learner-3")
+    launch(browser_page, lti_web, LEDGER.title, by_post=True)
+    assert browser_page.url == f"{lti_web.base_url}/learn/assignments/py-ledger"
+
+
+def test_a_platform_that_rotated_its_key_is_trusted_with_the_new_one(
+    lti_web: WebStack, lms: Platform, ledger_link: dict[str, Any], browser_page: Any
+) -> None:
+    """The grader has the platform's old key cached; the launch names a kid it does not know, so it reads
+    the platform's JWKS again."""
+    before = [x["id_token"] for x in lms.state()["launches"]]
+    assert before, "an earlier launch would have cached the old key"
+    kid = lms.rotate_key()
+    platform_sign_in(browser_page, lms, "learner-2")
+    launch(browser_page, lti_web, LEDGER.title)
+    assert browser_page.url == f"{lti_web.base_url}/learn/assignments/py-ledger"
+    signed = lms.state()["launches"][-1]["id_token"]
+    assert jwt.get_unverified_header(signed)["kid"] == kid
+    assert all(jwt.get_unverified_header(t)["kid"] != kid for t in before)
+
+
+def test_an_instructor_on_a_link_without_an_assignment_is_asked_to_place_one(
+    lti_web: WebStack, lms: Platform, browser_page: Any
+) -> None:
+    lms.add_link("Course tools")
+    platform_sign_in(browser_page, lms, "instructor-1")
+    launch(browser_page, lti_web, "Course tools")
+    assert browser_page.url == f"{lti_web.base_url}/author"
+    assert "place one from the course with Deep Linking" in browser_page.text_content("main")
 
 
 def test_a_launch_works_with_third_party_cookies_blocked(

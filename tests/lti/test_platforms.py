@@ -205,6 +205,18 @@ def test_a_resource_link_launch_carries_a_signed_id_token_with_the_advantage_cla
     assert platform.state()["launches"][-1]["id_token"] == form.fields["id_token"]
 
 
+def test_a_rotated_key_signs_the_next_launch_and_is_the_only_one_published(platform: Platform) -> None:
+    old = httpx.get(platform.url("/jwks")).json()["keys"]
+    kid = platform.rotate_key()
+    new = httpx.get(platform.url("/jwks")).json()["keys"]
+    assert [k["kid"] for k in new] == [kid] and kid not in [k["kid"] for k in old]
+    link = platform.add_link("After rotation")
+    with signed_in(platform, "learner-1") as client:
+        form = launch_form(platform, client, f"/launch/{link['id']}")
+    assert jwt.get_unverified_header(form.fields["id_token"])["kid"] == kid
+    assert verified(platform, form.fields["id_token"])["sub"] == "learner-1"
+
+
 def test_login_initiation_by_post_sends_the_same_parameters(platform: Platform) -> None:
     link = platform.add_link("Posted")
     with signed_in(platform, "learner-2") as client:

@@ -11,7 +11,7 @@ What the tool calls: `/auth` (the OIDC authorization endpoint: answers with an a
 
 What the tests call: `/_control/state` (everything the tool sent, as JSON), `/_control/tool`,
 `/_control/links`, `/_control/scores` ({"down": true} makes the score endpoint answer 503 until it is
-set back)."""
+set back), `/_control/rotate-key` (a new signing key, the only one its JWKS then shows)."""
 
 from __future__ import annotations
 
@@ -110,7 +110,9 @@ def create_app(state: PlatformState) -> FastAPI:
             return RedirectResponse("/", status_code=303)
         with state.lock:
             links = "".join(
-                f'<li><a href="/launch/{link.id}">{html.escape(link.title)}</a></li>' for link in state.links.values()
+                f'<li><a href="/launch/{link.id}">{html.escape(link.title)}</a>'
+                f' (<a href="/launch/{link.id}?post=1">{html.escape(link.title)}, by a POST login</a>)</li>'
+                for link in state.links.values()
             )
         extra = '<p><a href="/deep-link/start">Add an activity from the tool</a></p>' if person.is_instructor else ""
         return page(
@@ -434,6 +436,11 @@ def create_app(state: PlatformState) -> FastAPI:
         data = await _json(request)
         link = state.add_link(data["title"], data.get("custom"), data.get("url", ""), data.get("line_item"))
         return {"id": link.id, "line_item_id": link.line_item_id}
+
+    @app.post("/_control/rotate-key")
+    def control_rotate_key() -> dict[str, Any]:
+        state.rotate_key()
+        return {"kid": platform_config(state).get_jwks()["keys"][0]["kid"]}
 
     @app.post("/_control/scores")
     async def control_scores(request: Request) -> dict[str, Any]:

@@ -76,15 +76,8 @@ class PlatformState:
         self.issuer = issuer.rstrip("/")
         self.page_size = page_size
         self.lock = threading.RLock()
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.private_pem = key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode()
-        self.public_pem = (
-            key.public_key()
-            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-            .decode()
-        )
+        self.private_pem = self.public_pem = ""
+        self.rotate_key()
         self.registration_token = secrets.token_urlsafe(16)
         self.context = {"id": "course-101", "label": "CS101", "title": "Software Projects 101"}
         self.people: dict[str, Person] = {p.id: p for p in default_people()}
@@ -104,6 +97,20 @@ class PlatformState:
         self.token_refusals: list[str] = []
         self.registrations: list[dict[str, Any]] = []
         self.errors: list[str] = []
+
+    def rotate_key(self) -> None:
+        """A new signing key; the JWKS then publishes only it (the kid, its thumbprint, changes)."""
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        private = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode()
+        public = (
+            key.public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .decode()
+        )
+        with self.lock:
+            self.private_pem, self.public_pem = private, public
 
     def url(self, path: str) -> str:
         return self.issuer + path
