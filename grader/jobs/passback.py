@@ -51,6 +51,8 @@ def enqueue_passback(queue: Queue, settings: Settings, row: LtiPassback) -> str:
     if row.job_id and row.job_id.startswith(same_revision) and job_alive(queue.connection, row.job_id):
         return row.job_id
     job_id = passback_job_id(row)
+    if job_alive(queue.connection, job_id):
+        return job_id
     with contextlib.suppress(NoSuchJobError):
         AllowlistJob.fetch(job_id, connection=queue.connection, serializer=queue.serializer).delete()
     retry = Retry(
