@@ -225,7 +225,8 @@ def compare(
     else:
         compared = min(total, max_candidates)
     complete = complete and compared >= total
-    matches = _with_regions(session, work, top_matches(scores, policy.threshold, TOP_MATCHES))
+    # The regions share the time bound: past it, the remaining matches keep their scores only.
+    matches = _with_regions(session, work, top_matches(scores, policy.threshold, TOP_MATCHES), started + timeout_s)
     return SimilarityOutcome(
         checked_at=utcnow(),
         compared=compared,
@@ -236,10 +237,13 @@ def compare(
     )
 
 
-def _with_regions(session: Session, work: SubmissionWork, matches: list[Match]) -> list[Match]:
+def _with_regions(session: Session, work: SubmissionWork, matches: list[Match], deadline: float) -> list[Match]:
     mine = [SourceFile.model_validate(f) for f in work.sources]
     out = []
     for match in matches:
+        if time.monotonic() > deadline:
+            out.append(match)
+            continue
         other = authenticity.work_of(session, work.tenant_id, match.other_submission_id)
         theirs = [SourceFile.model_validate(f) for f in other.sources] if other is not None else []
         regions = ENGINE.regions(mine, theirs) if theirs else []

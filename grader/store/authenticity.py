@@ -131,10 +131,10 @@ def similarity_candidates(session: Session, work: SubmissionWork, limit: int) ->
     for submission_id, fingerprints in rows:
         if submission_id in seen:  # an older run of a submission already compared
             continue
-        seen.add(submission_id)
-        yield submission_id, fingerprints
         if len(seen) >= limit:
             return
+        seen.add(submission_id)
+        yield submission_id, fingerprints
 
 
 def count_candidates(session: Session, work: SubmissionWork) -> int:

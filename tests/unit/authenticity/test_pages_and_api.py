@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from grader.config import Settings, claim_secret
 from grader.core.ownership import OwnershipRequirement, claim_token
 from grader.core.policy import Scope
+from grader.core.similarity import SimilarityPolicy
 from grader.core.spec import load_assignment
 from grader.fetch.repository import Snapshot
 from grader.grading.ports import GradingPorts
@@ -25,7 +26,8 @@ from grader.http import create_app
 from grader.jobs import grading
 from grader.jobs.context import Context
 from grader.jobs.queue import connect, make_queue
-from grader.store import submissions
+from grader.jobs.similarity import compare
+from grader.store import authenticity, submissions
 from grader.store.db import make_engine, session_factory, upgrade
 from grader.store.models import Submission
 from tests.conftest import LEDGER_DIR, LEDGER_SOLUTIONS
@@ -214,3 +216,22 @@ def _all_tests() -> set[str]:
 
     loaded = load_assignment(LEDGER_DIR)
     return {t for ids in (loaded.manifest or loaded.test_ids).values() for t in ids}
+
+
+def test_the_check_stops_at_its_time_bound_and_says_so(service: Service) -> None:
+    key = service.tenant("acme")
+    service.publish_ledger(key)
+    service.submit_and_grade(key, "ann@example.org")
+    second = service.submit_and_grade(key, "bob@example.org")
+    with service.context().factory() as session:
+        row = session.get(Submission, second)
+        assert row is not None
+        work = authenticity.work_of(session, row.tenant_id, second)
+        assert work is not None
+        bounded = compare(session, work, SimilarityPolicy(), timeout_s=1e-9, max_candidates=100)
+        assert (bounded.compared, bounded.candidates, bounded.complete) == (0, 1, False)
+        assert bounded.matches == []
+        full = compare(session, work, SimilarityPolicy(), timeout_s=60, max_candidates=100)
+        assert (full.compared, full.complete) == (1, True) and full.matches[0].regions
+        capped = compare(session, work, SimilarityPolicy(), timeout_s=60, max_candidates=0)
+        assert capped.compared == 0 and not capped.complete
