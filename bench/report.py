@@ -247,6 +247,10 @@ def render_section(section: Section) -> list[str]:
     lines = [f"## {section.title}", "", f"Command: `{section.command}`", ""]
     lines += section_table(section)
     lines.append("")
+    noted = [row for row in section.rows if row.note]
+    lines += [f"- {row.figure}: {row.note}" for row in noted]
+    if noted:
+        lines.append("")
     for note in section.notes:
         lines.append(note)
     if section.notes:

@@ -27,7 +27,7 @@ def plan(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
     submissions = args.submissions or (6 if quick else 200)
     out = ["--out", str(args.out)]
     steps = [
-        ("overhead", ["-m", "bench.overhead", "--runs", str(runs), "--service-runs", str(runs), *out]),
+        ("overhead", ["-m", "bench.overhead", "--runs", str(runs), "--service-runs", str(min(runs, 10)), *out]),
         ("throughput", ["-m", "bench.throughput", "--submissions", str(submissions), "--workers", "1,2,4", *out]),
         ("api", ["-m", "bench.api_load", "--seconds", "5" if quick else "30", "--healthz-seconds",
                  "3" if quick else "10", *out]),
@@ -39,7 +39,7 @@ def plan(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
     if not quick:
         steps += [
             ("credentials-stages", ["bench/bench_credentials.py", "--out", str(args.out)]),
-            ("grading", ["bench/bench_grading.py", "--rounds", "5", "--out", str(args.out)]),
+            ("grading", ["bench/bench_grading.py", "--rounds", "3", "--out", str(args.out)]),
             ("similarity", ["bench/bench_similarity.py", "--out", str(args.out)]),
         ]
     if args.only:
