@@ -366,6 +366,56 @@ class ClassRow:
         self.credential = credential
 
 
+@dataclass(frozen=True)
+class Outlook:
+    """What the API shows beside a submission: its assignment's slug, its version's number, its latest
+    grade and its credential."""
+
+    assignment: str
+    version: str
+    grade: GradeRecord | None
+    credential: CredentialRecord | None
+
+
+def outlooks(session: Session, tenant_id: str, rows: Sequence[Submission]) -> dict[str, Outlook]:
+    """The outlook of each submission, by id, in four queries however many rows (none loads a version's
+    spec or archive)."""
+    if not rows:
+        return {}
+    ids = [s.id for s in rows]
+    slugs: dict[str, str] = {
+        assignment_id: slug
+        for assignment_id, slug in session.execute(
+            select(Assignment.id, Assignment.slug).where(
+                Assignment.tenant_id == tenant_id, Assignment.id.in_({s.assignment_id for s in rows})
+            )
+        )
+    }
+    numbers: dict[str, str] = {
+        version_id: number
+        for version_id, number in session.execute(
+            select(_AV.id, _AV.version).where(_AV.tenant_id == tenant_id, _AV.id.in_({s.assignment_version_id for s in rows}))
+        )
+    }
+    latest: dict[str, GradeRecord] = {}
+    for grade in session.scalars(
+        select(GradeRecord).where(GradeRecord.tenant_id == tenant_id, GradeRecord.submission_id.in_(ids))
+    ):
+        held = latest.get(grade.submission_id)
+        if held is None or grade.run > held.run:
+            latest[grade.submission_id] = grade
+    credentials = {
+        c.submission_id: c
+        for c in session.scalars(
+            select(CredentialRecord).where(CredentialRecord.tenant_id == tenant_id, CredentialRecord.submission_id.in_(ids))
+        )
+    }
+    return {
+        s.id: Outlook(slugs[s.assignment_id], numbers[s.assignment_version_id], latest.get(s.id), credentials.get(s.id))
+        for s in rows
+    }
+
+
 def class_rows(session: Session, tenant_id: str, assignment_id: str, learner: str | None = None) -> list[ClassRow]:
     """Every submission of an assignment (or of one learner's), oldest first, with its latest grade and
     credential: three queries, each filtered by the tenant."""
