@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     # LMS grade passback (grader.lti.passback): the same backoff as webhooks, in rounds. A round is one
     # job with its rq retries; a platform still down after it gets another round from the reconciler
     # an hour on, until `lti_passback_max_tries` tries in all.
-    lti_passback_retries: int = Field(default=6, ge=0, le=20, description="Retries of one passback round.")
+    lti_passback_retries: int = Field(default=6, ge=1, le=20, description="Retries of one passback round.")
     lti_passback_retry_base_s: int = Field(default=10, ge=1, le=3600, description="First passback retry delay.")
     lti_passback_max_tries: int = Field(default=40, ge=1, le=1000, description="Tries of one score in all.")
     # Outbound guard (grader.outbound, docs/outbound.md): webhooks, LMS platforms, did:web documents.

@@ -5,21 +5,19 @@ was lost or whose retries ran out while the platform was still down."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from datetime import datetime, timedelta
 
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Queue, Retry
-from rq.exceptions import NoSuchJobError
+from rq import Queue
 from sqlalchemy.orm import Session
 
 from grader.config import Settings
 from grader.core.errors import SystemFault
-from grader.core.webhook_signing import backoff_intervals
 from grader.jobs.context import Context, context, is_last_try
-from grader.jobs.queue import PASSBACK_JOB, AllowlistJob, job_alive
+from grader.jobs.queue import enqueue_passback as queue_passback
+from grader.jobs.queue import job_alive
 from grader.lti import passback
 from grader.lti.outbound import platform_client
 from grader.lti.token import RedisTokenCache
@@ -38,37 +36,9 @@ class PassbackFailed(SystemFault, RuntimeError):
     code = "passback-failed"
 
 
-def passback_job_id(row: LtiPassback) -> str:
-    """A fresh id for each round (revision and tries so far), so a finished round never blocks the next."""
-    return f"passback-{row.id}-r{row.revision}-t{row.tries}"
-
-
 def enqueue_passback(queue: Queue, settings: Settings, row: LtiPassback) -> str:
-    """Enqueue a round of tries for the row's pending score, unless a job for this revision is alive
-    (a re-run grading job, a reconciler pass). A new revision gets its own job even while an older
-    one waits for a retry: the claim keeps them from sending at once, and each sends what is pending."""
-    same_revision = f"passback-{row.id}-r{row.revision}-"
-    if row.job_id and row.job_id.startswith(same_revision) and job_alive(queue.connection, row.job_id):
-        return row.job_id
-    job_id = passback_job_id(row)
-    if job_alive(queue.connection, job_id):
-        return job_id
-    with contextlib.suppress(NoSuchJobError):
-        AllowlistJob.fetch(job_id, connection=queue.connection, serializer=queue.serializer).delete()
-    retry = Retry(
-        max=settings.lti_passback_retries,
-        interval=backoff_intervals(settings.lti_passback_retries, settings.lti_passback_retry_base_s),
-    )
-    queue.enqueue(
-        PASSBACK_JOB,
-        row.id,
-        job_id=job_id,
-        retry=retry if settings.lti_passback_retries else None,
-        job_timeout=JOB_TIMEOUT_S,
-        result_ttl=3600,
-        failure_ttl=86400,
-    )
-    return job_id
+    """grader.jobs.queue.enqueue_passback for a row."""
+    return queue_passback(queue, settings, row.id, row.revision, row.tries, row.job_id)
 
 
 def send_passback(passback_id: str) -> str:

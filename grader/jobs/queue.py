@@ -151,6 +151,28 @@ def enqueue_retry_delivery(queue: Queue, settings: Settings, delivery_id: str, a
     return True
 
 
+def passback_job_id(passback_id: str, revision: int, tries: int) -> str:
+    """A fresh id for each round of an LMS passback (its revision and tries so far), so a finished
+    round never blocks the next."""
+    return f"passback-{passback_id}-r{revision}-t{tries}"
+
+
+def enqueue_passback(
+    queue: Queue, settings: Settings, passback_id: str, revision: int, tries: int, current_job_id: str | None
+) -> str:
+    """A round of tries for a passback's pending score, unless a job for this revision is alive (a re-run
+    grading job, a reconciler pass). A new revision gets its own job even while an older one waits for
+    a retry: the passback's claim keeps them from sending at once, and each sends what is pending."""
+    same_revision = f"passback-{passback_id}-r{revision}-"
+    if current_job_id and current_job_id.startswith(same_revision) and job_alive(queue.connection, current_job_id):
+        return current_job_id
+    retry = Retry(
+        max=settings.lti_passback_retries,
+        interval=backoff_intervals(settings.lti_passback_retries, settings.lti_passback_retry_base_s),
+    )
+    return _replace(queue, passback_job_id(passback_id, revision, tries), PASSBACK_JOB, passback_id, retry, 120)
+
+
 def job_alive(connection: Redis, job_id: str | None) -> bool:
     if not job_id:
         return False

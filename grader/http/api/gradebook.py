@@ -9,11 +9,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
+from redis.exceptions import RedisError
 
 from grader.http.deps import AuthorCaller, ServicesDep, SessionDep
-from grader.http.problems import not_found
+from grader.http.problems import ProblemError, not_found
+from grader.jobs.queue import enqueue_passback
 from grader.lti.gradebook import export
 from grader.store import catalog, passbacks
+from grader.store.models import PassbackStatus, utcnow
 
 router = APIRouter(prefix="/api/v1/assignments", tags=["assignments"])
 
@@ -100,24 +103,54 @@ def get_passbacks(assignment_id: str, session: SessionDep, who: AuthorCaller) ->
     assignment = catalog.assignment_by_slug(session, who.tenant_id, assignment_id)
     if assignment is None:
         raise not_found("assignment", assignment_id)
-    return [
-        PassbackOut(
-            id=view.row.id,
-            learner=view.user.learner,
-            lms_user_id=view.user.sub,
-            resource_link_id=view.link.resource_link_id,
-            status=view.row.status,
-            score_given=view.row.score_given,
-            score_maximum=view.row.score_maximum,
-            revision=view.row.revision,
-            tries=view.row.tries,
-            next_attempt_at=view.row.next_attempt_at,
-            lineitem_url=view.row.lineitem_url or view.link.ags_lineitem_url,
-            last_status_code=view.row.last_status_code,
-            last_error=view.row.last_error,
-            delivered_score_given=view.row.delivered_score_given,
-            delivered_at=view.row.delivered_at,
-            audit=[PassbackTryOut.model_validate(t, from_attributes=True) for t in view.tries],
+    return [_passback_out(view) for view in passbacks.passback_views(session, who.tenant_id, assignment.id)]
+
+
+def _passback_out(view: passbacks.PassbackView) -> PassbackOut:
+    return PassbackOut(
+        id=view.row.id,
+        learner=view.user.learner,
+        lms_user_id=view.user.sub,
+        resource_link_id=view.link.resource_link_id,
+        status=view.row.status,
+        score_given=view.row.score_given,
+        score_maximum=view.row.score_maximum,
+        revision=view.row.revision,
+        tries=view.row.tries,
+        next_attempt_at=view.row.next_attempt_at,
+        lineitem_url=view.row.lineitem_url or view.link.ags_lineitem_url,
+        last_status_code=view.row.last_status_code,
+        last_error=view.row.last_error,
+        delivered_score_given=view.row.delivered_score_given,
+        delivered_at=view.row.delivered_at,
+        audit=[PassbackTryOut.model_validate(t, from_attributes=True) for t in view.tries],
+    )
+
+
+@router.post("/{assignment_id}/passbacks/{passback_id}/retry", status_code=202, response_model=PassbackOut)
+def retry_passback(
+    assignment_id: str, passback_id: str, session: SessionDep, found: ServicesDep, who: AuthorCaller
+) -> PassbackOut:
+    """Send a failed (or still pending) passback again now, with a fresh count of tries: after the
+    registration, the course's scopes or the platform were put right. A delivered one is refused (409):
+    only a changed grade is sent again."""
+    assignment = catalog.assignment_by_slug(session, who.tenant_id, assignment_id)
+    row = passbacks.passback_of(session, who.tenant_id, passback_id)
+    if assignment is None or row is None or row.assignment_id != assignment.id:
+        raise not_found("passback", passback_id)
+    if row.status == PassbackStatus.DELIVERED.value:
+        raise ProblemError(
+            409, "passback-delivered", f"passback {passback_id} was delivered; only a changed grade is sent again"
         )
-        for view in passbacks.passback_views(session, who.tenant_id, assignment.id)
-    ]
+    row.status = PassbackStatus.PENDING.value
+    row.tries = 0
+    row.next_attempt_at = utcnow()
+    row.last_error = None
+    session.commit()
+    try:
+        row.job_id = enqueue_passback(found.queue, found.settings, row.id, row.revision, row.tries, row.job_id)
+        session.commit()
+    except RedisError:
+        pass  # pending in the store: the reconciler enqueues it once Redis answers
+    (view,) = passbacks.passback_views(session, who.tenant_id, assignment.id, only=row.id)
+    return _passback_out(view)

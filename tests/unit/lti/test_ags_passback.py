@@ -314,3 +314,27 @@ def test_a_row_a_concurrent_grading_job_made_first_is_taken_over(tmp_path: Path,
     assert record(p, p.grade(ANN, 90)) == [passback_id]
     row = row_of(p, passback_id)
     assert (row.revision, row.score_given, row.status) == (2, 90, PassbackStatus.PENDING)
+
+
+def test_a_failed_passback_can_be_sent_again_from_the_api(tmp_path: Path) -> None:
+    p = placement(tmp_path, lineitem_url=f"{LINEITEMS_URL}/42")
+    p.user(ANN, "lms-ann")
+    (passback_id,) = record(p, p.grade(ANN, 80))
+    assert send_round(p, passback_id, FakePlatform(score_down=9, down_status=403), MemoryTokenCache(), 3) == [
+        Outcome.FAILED
+    ]
+    with session_scope(p.factory) as session:
+        key = tenancy.create_api_key(session, p.tenant_id, [Scope.AUTHOR])[1]
+        stranger = tenancy.create_tenant(session, "elsewhere", "Elsewhere")
+        other = tenancy.create_api_key(session, stranger.id, [Scope.ADMIN])[1]
+    path = f"/api/v1/assignments/py-ledger/passbacks/{passback_id}/retry"
+    with TestClient(create_app(p.settings)) as client:
+        assert client.post(path, headers={"Authorization": f"Bearer {other}"}).status_code == 404
+        again = client.post(path, headers={"Authorization": f"Bearer {key}"})
+        assert again.status_code == 202, again.text  # Redis is down here: the reconciler would enqueue it
+        assert (again.json()["status"], again.json()["tries"]) == ("pending", 0)
+        working = FakePlatform()
+        assert send_round(p, passback_id, working, MemoryTokenCache(), 2) == [Outcome.DELIVERED]
+        assert [s["scoreGiven"] for s in working.scores] == [80]
+        delivered = client.post(path, headers={"Authorization": f"Bearer {key}"})
+        assert delivered.status_code == 409 and "only a changed grade" in delivered.json()["detail"]
