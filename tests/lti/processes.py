@@ -124,6 +124,11 @@ class Platform:
         """The platform signs with a new key from now on (its JWKS shows only that one); returns its kid."""
         return str(self._control("/_control/rotate-key", {})["kid"])
 
+    def twist_next_launch(self, **twist: Any) -> None:
+        """The next id_token spoilt (tests/lti/platform/app.py `twisted`): claims, drop, exp_shift,
+        iat_shift, forge, kid."""
+        self._control("/_control/twist", twist)
+
     def scores_down(self, down: bool) -> None:
         self._control("/_control/scores", {"down": down})
 

@@ -294,6 +294,33 @@ def test_an_instructor_on_a_link_without_an_assignment_is_asked_to_place_one(
     assert "place one from the course with Deep Linking" in browser_page.text_content("main")
 
 
+DEPLOYMENT_CLAIM = "https://purl.imsglobal.org/spec/lti/claim/deployment_id"
+SPOILT = {
+    "exp": {"exp_shift": -600},
+    "iat": {"iat_shift": 600},
+    "aud": {"claims": {"aud": "another-tool", "azp": "another-tool"}},
+    "azp": {"claims": {"aud": [CLIENT_ID, "another-tool"]}, "drop": ["azp"]},
+    "deployment_id": {"claims": {DEPLOYMENT_CLAIM: "deployment-unknown"}},
+    "signature": {"forge": True},
+    "kid": {"kid": "a-kid-the-platform-never-published"},
+}
+
+
+@pytest.mark.parametrize("check", list(SPOILT))
+def test_a_spoilt_id_token_from_the_platform_is_refused(
+    check: str, lti_web: WebStack, lms: Platform, ledger_link: dict[str, Any], browser_page: Any
+) -> None:
+    """The platform signs (or forges) a token that is wrong in one way; the launch page names that check."""
+    platform_sign_in(browser_page, lms, "learner-4")
+    lms.twist_next_launch(**SPOILT[check])
+    launch(browser_page, lti_web, LEDGER.title)
+    assert browser_page.url == f"{lti_web.base_url}/lti/launch"
+    assert browser_page.text_content("#lti-check") == check, browser_page.text_content("main")
+    # Nothing was left signed in: the grader's pages still ask who this is.
+    browser_page.goto(f"{lti_web.base_url}/learn")
+    assert "/sign-in" in browser_page.url
+
+
 def test_a_launch_works_with_third_party_cookies_blocked(
     lti_web: WebStack, lms: Platform, ledger_link: dict[str, Any], _playwright_browser: Any
 ) -> None:

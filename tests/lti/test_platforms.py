@@ -217,6 +217,22 @@ def test_a_rotated_key_signs_the_next_launch_and_is_the_only_one_published(platf
     assert verified(platform, form.fields["id_token"])["sub"] == "learner-1"
 
 
+def test_a_twisted_launch_spoils_only_the_next_id_token(platform: Platform) -> None:
+    link = platform.add_link("Twisted")
+    with signed_in(platform, "learner-1") as client:
+        platform.twist_next_launch(exp_shift=-600, claims={"aud": ["tool-client", "x"]}, drop=["azp"])
+        spoilt = launch_form(platform, client, f"/launch/{link['id']}").fields["id_token"]
+        claims = jwt.decode(spoilt, options={"verify_signature": False})
+        assert claims["exp"] < time.time() and claims["aud"] == ["tool-client", "x"] and "azp" not in claims
+        with pytest.raises(jwt.ExpiredSignatureError):
+            verified(platform, spoilt)
+        platform.twist_next_launch(forge=True)
+        forged = launch_form(platform, client, f"/launch/{link['id']}").fields["id_token"]
+        with pytest.raises(jwt.InvalidSignatureError):
+            verified(platform, forged)
+        assert verified(platform, launch_form(platform, client, f"/launch/{link['id']}").fields["id_token"])
+
+
 def test_login_initiation_by_post_sends_the_same_parameters(platform: Platform) -> None:
     link = platform.add_link("Posted")
     with signed_in(platform, "learner-2") as client:

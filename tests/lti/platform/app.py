@@ -11,7 +11,8 @@ What the tool calls: `/auth` (the OIDC authorization endpoint: answers with an a
 
 What the tests call: `/_control/state` (everything the tool sent, as JSON), `/_control/tool`,
 `/_control/links`, `/_control/scores` ({"down": true} makes the score endpoint answer 503 until it is
-set back), `/_control/rotate-key` (a new signing key, the only one its JWKS then shows)."""
+set back), `/_control/rotate-key` (a new signing key, the only one its JWKS then shows), `/_control/twist` (the next
+id_token spoilt: expired, future-dated, another audience, forged, an unknown kid...)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from lti1p3platform.exceptions import LtiDeepLinkingResponseException, LtiException
@@ -207,6 +209,10 @@ def create_app(state: PlatformState) -> FastAPI:
             form = message.lti_launch()
         except Exception as error:  # the library raises bare exceptions on a bad preflight
             return refuse(f"launch refused: {type(error).__name__}: {error}")
+        with state.lock:
+            twist, state.twist = state.twist, {}
+        if twist:
+            form["id_token"] = twisted(form["id_token"], twist, state)
         with state.lock:
             state.launches.append(
                 {
@@ -437,6 +443,13 @@ def create_app(state: PlatformState) -> FastAPI:
         link = state.add_link(data["title"], data.get("custom"), data.get("url", ""), data.get("line_item"))
         return {"id": link.id, "line_item_id": link.line_item_id}
 
+    @app.post("/_control/twist")
+    async def control_twist(request: Request) -> dict[str, Any]:
+        data = dict(await _json(request))
+        with state.lock:
+            state.twist = data
+        return {"twist": data}
+
     @app.post("/_control/rotate-key")
     def control_rotate_key() -> dict[str, Any]:
         state.rotate_key()
@@ -453,6 +466,28 @@ def create_app(state: PlatformState) -> FastAPI:
 
 
 LIS_COURSE = "http://purl.imsglobal.org/vocab/lis/v2/course#CourseOffering"
+
+
+def twisted(token: str, twist: dict[str, Any], state: PlatformState) -> str:
+    """The library's id_token spoilt as `twist` says, signed again: "claims" merged in, "drop" removed,
+    "exp_shift"/"iat_shift" seconds from now, "forge" (signed by a key the JWKS does not have, under the
+    published kid), "kid" (signed by such a key under that unknown kid). What a broken or hostile platform
+    sends; the tool must refuse each."""
+    claims = jwt.decode(token, options={"verify_signature": False})
+    kid = str(jwt.get_unverified_header(token)["kid"])
+    claims.update(twist.get("claims", {}))
+    for name in twist.get("drop", []):
+        claims.pop(name, None)
+    now = int(time.time())
+    if "exp_shift" in twist:
+        claims["exp"] = now + int(twist["exp_shift"])
+    if "iat_shift" in twist:
+        claims["iat"] = now + int(twist["iat_shift"])
+    key: Any = state.private_pem
+    if twist.get("forge") or twist.get("kid"):
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        kid = str(twist.get("kid") or kid)
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
 
 
 def _headers(request: Request) -> Mapping[str, str]:

@@ -87,6 +87,7 @@ class PlatformState:
         self.pending: dict[str, dict[str, Any]] = {}  # lti_message_hint -> what the login is for
         self.used_assertions: set[str] = set()
         self.scores_down = False
+        self.twist: dict[str, Any] = {}  # what to spoil in the next id_token (see app.twisted)
         # What the tool did, in order.
         self.launches: list[dict[str, Any]] = []
         self.scores: list[dict[str, Any]] = []
