@@ -97,6 +97,7 @@ def add(
     }
     try:
         data = lti_registration.registration_in(fields)
+        lti_registration.check_platform_urls(get_settings(), data)
     except ValueError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc

@@ -16,6 +16,7 @@ from urllib.parse import urlencode, urlsplit
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
+from grader import outbound
 from grader.config import Settings, session_secret
 from grader.lti import claims as lti_claims
 from grader.lti import net
@@ -135,6 +136,31 @@ def registration_in(fields: dict[str, str], source: str = "manual") -> store.Reg
     )
 
 
+# The service itself calls a platform's token and key set URLs (the login URL is only a browser redirect),
+# so a registration may not point them at addresses the outbound guard refuses.
+SERVER_SIDE_URLS = ("token_url", "jwks_url")
+
+
+class PlatformUrlRefused(ValueError):
+    """A registration's server-side URL points where the outbound guard refuses to connect."""
+
+    def __init__(self, field: str, refusal: outbound.DestinationRefused) -> None:
+        self.field = field
+        self.rule = refusal.rule
+        super().__init__(f"{field}: {refusal}")
+
+
+def check_platform_urls(settings: Settings, data: store.RegistrationIn) -> None:
+    """Refuse a registration whose token or key set URL the service must never call (loopback, private,
+    link-local... unless the operator's allowlist says otherwise). Raises PlatformUrlRefused naming the
+    field and the rule."""
+    for field in SERVER_SIDE_URLS:
+        try:
+            outbound.check_destination(settings, getattr(data, field))
+        except outbound.DestinationRefused as exc:
+            raise PlatformUrlRefused(field, exc) from exc
+
+
 # Invitations -------------------------------------------------------------------------------------------
 
 
@@ -238,6 +264,10 @@ def register_dynamically(
         else None,
         source="dynamic",
     )
+    try:
+        check_platform_urls(settings, data)
+    except PlatformUrlRefused as exc:
+        raise LtiRefused("registration", str(exc), status=422) from exc
     try:
         return store.create_registration(session, tenant.id, data)
     except store.RegistrationConflict as exc:

@@ -184,6 +184,8 @@ def lti_stack(redis_service: Any, tmp_path_factory: pytest.TempPathFactory) -> I
     env = stack_env(
         home, redis_service.redis_url, port, "git.invalid", queue=f"grader-lti-{port}", passphrase="lti pass"
     )
+    # The platform's services answer on `localhost`, a name the outbound guard refuses unless allowed.
+    env["GRADER_OUTBOUND_ALLOW"] = json.dumps(["127.0.0.1", "localhost"])
     stack = Stack(api=f"http://127.0.0.1:{port}", env=env, home=home, git=git)
     platform = MiniPlatform(port=free_port(), tool=stack.api)
     server = platform.serve()

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field, HttpUrl, UrlConstraints
 
 from grader.http.deps import AdminCaller, ServicesDep, SessionDep
-from grader.http.problems import ProblemError, not_found
+from grader.http.problems import FieldError, ProblemError, not_found
 from grader.lti import registration as lti_registration
 from grader.store import lti as store
 from grader.store.models import LtiRegistration, Tenant
@@ -94,8 +94,11 @@ def list_registrations(session: SessionDep, who: AdminCaller) -> list[Registrati
 
 
 @router.post("/registrations", status_code=201, response_model=RegistrationOut)
-def create_registration(body: RegistrationIn, session: SessionDep, who: AdminCaller) -> RegistrationOut:
-    """Register a platform. 409 when its (issuer, client_id) is registered already."""
+def create_registration(
+    body: RegistrationIn, session: SessionDep, service: ServicesDep, who: AdminCaller
+) -> RegistrationOut:
+    """Register a platform. 409 when its (issuer, client_id) is registered already; 422 naming the field
+    when its token or key set URL points where the service may not connect (docs/outbound.md)."""
     data = store.RegistrationIn(
         issuer=body.issuer,
         client_id=body.client_id,
@@ -106,6 +109,15 @@ def create_registration(body: RegistrationIn, session: SessionDep, who: AdminCal
         name=body.name,
         token_audience=body.token_audience,
     )
+    try:
+        lti_registration.check_platform_urls(service.settings, data)
+    except lti_registration.PlatformUrlRefused as exc:
+        raise ProblemError(
+            422,
+            "destination-refused",
+            str(exc),
+            errors=[FieldError(location=f"body.{exc.field}", message=str(exc))],
+        ) from exc
     try:
         row = store.create_registration(session, who.tenant_id, data)
     except store.RegistrationConflict as exc:

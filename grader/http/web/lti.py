@@ -369,6 +369,7 @@ def add_registration(
     }
     try:
         data = lti_registration.registration_in(form)
+        lti_registration.check_platform_urls(services(request).settings, data)
         made = store.create_registration(session, author.tenant_id, data)
     except (ValueError, store.RegistrationConflict) as exc:
         session.rollback()

@@ -26,6 +26,8 @@ ADD = [
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("GRADER_HOME", str(tmp_path))
     monkeypatch.setenv("GRADER_PUBLIC_URL", "https://grader.example")
+    # canvas.example does not resolve: the operator's allowlist lets a registration name it.
+    monkeypatch.setenv("GRADER_OUTBOUND_ALLOW", '["canvas.example"]')
     get_settings.cache_clear()
     settings = Settings(home=tmp_path)
     upgrade(settings.resolved_database_url())
@@ -62,3 +64,12 @@ def test_bad_input_is_named(home: Path) -> None:
     assert code == 2 and "jwks_url" in out
     code, out = run("list", "--tenant", "nobody")
     assert code == 1 and "no tenant 'nobody'" in out
+
+
+def test_a_platform_whose_token_url_is_a_private_address_is_refused(home: Path) -> None:
+    private = [a if "canvas.example/token" not in a else "http://10.0.0.7/token" for a in ADD]
+    code, out = run(*private)
+    assert code == 2
+    assert "token_url" in out and "private" in out
+    code, out = run("list", "--json")
+    assert "10.0.0.7" not in out

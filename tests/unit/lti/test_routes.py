@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from grader.config import Settings
 from grader.core.policy import Scope
 from grader.http import create_app
 from grader.http.web import lti as lti_routes
@@ -45,7 +46,8 @@ from tests.unit.lti.platform import (
     MemoryKV,
     Platform,
 )
-from tests.unit.test_web_learner import CSRF, Site, make_settings
+from tests.unit.test_web_learner import CSRF, Site
+from tests.unit.test_web_learner import make_settings as web_settings
 
 CHECK = re.compile(r'<code id="lti-check">([^<]+)</code>')
 CHEAP_SCRYPT = {"n": 2**10, "r": 8, "p": 1}
@@ -117,6 +119,15 @@ class Template:
     database: Path
     admin_key: str
     platform_key: rsa.RSAPrivateKey
+
+
+# The platforms of these tests answer through httpx.MockTransport under names that do not resolve; the
+# operator's allowlist is what lets a registration name them.
+TEST_PLATFORM_HOSTS = ["canvas.example", "lms.example.edu", "moodle.example", "a.example", "bb.example"]
+
+
+def make_settings(home: Path) -> Settings:
+    return web_settings(home).model_copy(update={"outbound_allow": TEST_PLATFORM_HOSTS})
 
 
 @pytest.fixture(scope="module")
@@ -299,6 +310,10 @@ def test_the_registrations_api(lms: Lms) -> None:
     assert second.status_code == 201  # several registrations of one issuer
     bad = lms.client.post("/api/v1/lti/registrations", json={**body, "jwks_url": "not a url"}, headers=admin)
     assert bad.status_code == 422
+    metadata = {**body, "client_id": "3", "jwks_url": "http://169.254.169.254/latest/meta-data/"}
+    inside = lms.client.post("/api/v1/lti/registrations", json=metadata, headers=admin)
+    assert inside.status_code == 422 and inside.json()["type"].endswith("/destination-refused")
+    assert inside.json()["errors"][0]["location"] == "body.jwks_url" and "link-local" in inside.json()["detail"]
     rid = made.json()["id"]
     added = lms.client.post(
         f"/api/v1/lti/registrations/{rid}/deployments", json={"deployment_id": "2:def"}, headers=admin
