@@ -456,9 +456,13 @@ async def follow_submission(
 ) -> EventSourceResponse:
     """Live progress: one `state` event per change, then `end` once the submission is finished.
     Reconnect with `Last-Event-ID` to resume where the stream broke."""
-    with session_scope(services.factory) as session:
-        _own(session, who.tenant_id, submission_id)
+    await anyio.to_thread.run_sync(_check_own, services, who.tenant_id, submission_id)  # a query: off the loop
     return event_stream(request, services, who.tenant_id, submission_id, last_event_after(last_event_id))
+
+
+def _check_own(services: Services, tenant_id: str, submission_id: str) -> None:
+    with session_scope(services.factory) as session:
+        _own(session, tenant_id, submission_id)
 
 
 def _graded(session: Session, tenant_id: str, submission_id: str) -> tuple[Submission, GradeRecord, AssignmentVersion]:

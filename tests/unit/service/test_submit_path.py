@@ -40,3 +40,19 @@ def test_the_answer_to_a_new_submission_is_what_get_and_list_show(api: Api) -> N
             assert row is not None and row.job_id == grade_job_id(row.id, 1) and row.request_hash
             events = session.scalars(select(SubmissionEvent).where(SubmissionEvent.submission_id == row.id)).all()
             assert [(e.state, e.status) for e in events] == [("queued", "accepted")]
+
+
+def test_the_event_stream_checks_the_owner_and_ends_for_a_finished_submission(api: Api) -> None:
+    key = api.tenant("acme")
+    other = api.tenant("globex")
+    assert api.publish(key, folder_files(LEDGER, {"submission": {"cooldown_s": 0}})).status_code == 202
+    made = api.call("POST", "/api/v1/submissions", key, json=submission()).json()
+    assert api.call("GET", f"/api/v1/submissions/{made['id']}/events", other).status_code == 404
+    factory = session_factory(engine_for(api.settings.resolved_database_url()))
+    with session_scope(factory) as session:  # finished, so the stream ends after the history
+        row = session.get(Submission, made["id"])
+        assert row is not None
+        row.state = "rejected"
+    stream = api.call("GET", f"/api/v1/submissions/{made['id']}/events", key)
+    assert stream.status_code == 200
+    assert "event: state" in stream.text and "event: end" in stream.text
