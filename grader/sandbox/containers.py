@@ -210,10 +210,11 @@ def wait_for_exit(
 
 
 def check_not_interrupted(run: ContainerRun, reported_end: bool) -> None:
-    """Raises SandboxInterrupted when a container was killed by a signal the worker did not send (not its
-    deadline, not its output cap, not out of memory) before its harness reported the end: the engine
-    stopped it (a restart of the Docker engine stops every container). The harness ignores SIGTERM, so
-    nothing but a kill from outside ends it this way."""
+    """Raises SandboxInterrupted when a tester container was killed by a signal the worker did not send
+    (not its deadline, not its output cap, not out of memory) before its harness reported the end: the
+    engine stopped it (a restart of the Docker engine stops every container). The harness ignores
+    SIGTERM, and in isolated and service mode no learner code runs beside it, so nothing but a kill from
+    outside ends it this way. Not for in-process mode, where learner code could kill the harness."""
     if run.timed_out or run.output_truncated or run.oom_killed or reported_end:
         return
     if run.exit_code in _KILLED_EXITS:

@@ -118,8 +118,11 @@ class FaultStack:
         return str(answer.json()["id"])
 
     def submission(self, submission_id: str) -> dict[str, Any]:
+        """The submission as the API shows it; an answer other than 200 (a 503 while the store is busy)
+        is shown as state "" so that waiting goes on."""
         with self.client() as client:
-            body: dict[str, Any] = client.get(f"/api/v1/submissions/{submission_id}").json()
+            answer = client.get(f"/api/v1/submissions/{submission_id}")
+        body: dict[str, Any] = answer.json() if answer.status_code == 200 else {"state": "", "answer": answer.text}
         return body
 
     def history(self, submission_id: str) -> list[dict[str, Any]]:
@@ -220,10 +223,10 @@ def receiver_on(port: int) -> Iterator[PortReceiver]:
         receiver.server_close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
     """The API on SQLite with its own Redis, the ledger assignment published (checked by a pool that
-    is stopped afterwards): tests start the workers they need."""
+    is stopped afterwards), once for the suite: each test starts the workers it needs."""
     state_dir = Path(tempfile.mkdtemp(prefix="grader-fault-services-"))
     services = start_services(state_dir, postgres=False)
     home = tmp_path_factory.mktemp("fault-home")

@@ -46,8 +46,10 @@ def test_a_docker_restart_mid_run_is_retried_as_a_system_fault(
         history = fault_stack.history(submission_id)
         retried = [e for e in history if e["state"] == "retrying"]
         assert retried and all(e["stage"] == "run" for e in retried), history
-        assert "Docker engine" in retried[0]["detail"]
+        # The engine's connection dropped, or it refused the retry's containers while shutting down.
+        assert all("Docker engine" in e["detail"] or "http+docker" in e["detail"] for e in retried), retried
         assert not any(e["state"] in ("rejected", "error") for e in history)
-        assert fault_stack.counts(submission_id) == (1, 1)
+        grades, credentials = fault_stack.counts(submission_id)
+        assert grades == 1 and credentials <= 1  # none when held for review (the same code as a learner's before)
         # What the restart stopped is removed (by the worker, or by the janitor once the engine is back).
         wait_until(lambda: _sandboxes(engine) == [], 60, "no sandbox container left in the restarted engine")

@@ -23,9 +23,10 @@ def test_deliveries_to_a_receiver_down_for_long_arrive_once_it_is_back(fault_sta
         submission_id = fault_stack.submit("reference")
         fault_stack.wait_state(submission_id, ("graded",), timeout=180)
         # Down through more than one whole series of tries: the deliveries are still pending, not failed.
+        expected = 1 + bool(fault_stack.submission(submission_id)["credential_id"])
         wait_until(
             lambda: all(d["attempts"] > SERIES for d in deliveries(fault_stack, endpoint))
-            and len(deliveries(fault_stack, endpoint)) == 2,
+            and len(deliveries(fault_stack, endpoint)) == expected,
             120,
             "more tries than one series",
         )
@@ -40,6 +41,6 @@ def test_deliveries_to_a_receiver_down_for_long_arrive_once_it_is_back(fault_sta
             time.sleep(3)  # any duplicate try would arrive in this time
             logged = deliveries(fault_stack, endpoint)
             assert accepted_per_delivery(receiver) == {d["id"]: 1 for d in logged}
-            assert sorted(d["event_type"] for d in logged) == ["credential.issued", "submission.graded"]
+            assert sorted(d["event_type"] for d in logged) == ["credential.issued", "submission.graded"][2 - expected :]
             bodies = {hit["headers"]["grader-delivery"]: hit["body"] for hit in receiver.received}
             assert all(submission_id.encode() in body for body in bodies.values())

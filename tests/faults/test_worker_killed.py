@@ -41,7 +41,7 @@ def test_a_worker_killed_mid_run_is_cleaned_up_and_its_submission_graded_once(fa
     graded_after = time.monotonic() - killed_at
     assert done["state"] == "graded" and done["passed"] is True, done
     grades, credentials = fault_stack.counts(submission_id)
-    assert grades == 1 and credentials == 1
+    assert grades == 1 and credentials <= 1  # none when held for review (the same code as a learner's before)
     runs = [e for e in fault_stack.history(submission_id) if e["stage"] == "run" and e["status"] == "start"]
     assert len(runs) == 2  # the killed try and the one that finished
     assert leftover_containers() == []
