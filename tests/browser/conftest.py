@@ -36,7 +36,8 @@ import pytest
 from rich.console import Console
 
 from grader.demo.gitserver import LoopbackGitServer
-from grader.demo.stack import assignment_tarball, follow_to_the_end, free_port, wait_checked
+from grader.demo.stack import follow_to_the_end, free_port, wait_checked
+from tests.distinct import publish_own, tarball_without_similarity
 from tests.integration.test_service_stack import (
     Services,
     Stack,
@@ -99,7 +100,7 @@ class WebStack:
             with self.client() as client:
                 upload = client.post(
                     "/api/v1/assignments",
-                    content=assignment_tarball(LEDGER_DIR),
+                    content=tarball_without_similarity(LEDGER_DIR),  # many learners, one solution: tests/distinct.py
                     headers={"Content-Type": "application/gzip"},
                     timeout=120,
                 )
@@ -113,7 +114,7 @@ class WebStack:
         """A bundled py-ledger solution published to the git server, submitted and followed to its end."""
         self.publish_ledger()
         n = next(_names)
-        url = self.git.publish(f"web-{solution}-{n}", LEDGER_DIR / "solutions" / solution)
+        url = publish_own(self.git, f"web-{solution}-{n}", LEDGER_DIR / "solutions" / solution)
         with self.client() as client:
             created = client.post(
                 "/api/v1/submissions",

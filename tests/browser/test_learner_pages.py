@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.browser.conftest import LEDGER_DIR, WebStack
+from tests.distinct import publish_own
 
 Axe = Callable[[Any], Any]
 GRADING_TIMEOUT_MS = 600_000
@@ -80,7 +81,7 @@ def test_learner_flow_end_to_end(
     page.wait_for_url(re.compile(r"/learn/assignments/py-ledger$"))
     axe_check(page)
     fits_on_a_phone(page)
-    repo = web_stack.git.publish(f"browser-reference-{next(_n)}", LEDGER_DIR / "solutions" / "reference")
+    repo = publish_own(web_stack.git, f"browser-reference-{next(_n)}", LEDGER_DIR / "solutions" / "reference")
     page.get_by_label("Git repository URL").fill(repo)
     page.get_by_role("button", name="Submit for grading").click()
     page.wait_for_url(re.compile(r"/learn/submissions/[0-9a-f]+$"))
