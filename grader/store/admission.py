@@ -176,7 +176,9 @@ def _postgres_wait(wait_ms: int) -> Any:
 def request_engine(url: str, wait_s: float) -> Engine:
     """An engine for the API's requests: any wait for a database lock ends after `wait_s` seconds (a
     request answers 503 then) instead of the workers' 30 s."""
-    engine = make_engine(url)
+    # As many connections as the API has pool threads (40), so a request never queues for one behind
+    # others; and should it have to, no longer than it would wait for a lock.
+    engine = make_engine(url, pool_size=20, max_overflow=20, pool_timeout=wait_s)
     wait_ms = max(1, int(wait_s * 1000))
     dialect = normalize_url(url).split(":", 1)[0].split("+", 1)[0]
     if dialect == "sqlite":
