@@ -109,7 +109,11 @@ def enqueue_new_grading(queue: Queue, settings: Settings, submission_id: str) ->
 def enqueue_review_issue(queue: Queue, settings: Settings, review_id: str) -> str:
     """The issue stage of an approved review (grader.jobs.review), once per review."""
     retry = Retry(max=settings.job_retries, interval=backoff_intervals(settings.job_retries, settings.job_retry_base_s))
-    return _replace(queue, f"review-{review_id}", REVIEW_JOB, review_id, retry, 300)
+    return _replace(queue, review_job_id(review_id), REVIEW_JOB, review_id, retry, 300)
+
+
+def review_job_id(review_id: str) -> str:
+    return f"review-{review_id}"
 
 
 def check_job_id(version_id: str) -> str:

@@ -1,8 +1,9 @@
 """The reconciler: the store is the source of truth, Redis only a way to hand out work. It puts back
 whatever is open in the store but has no live job or holder: submissions (lost in a Redis restart, a
 worker killed mid-job, an enqueue that failed after the API had committed), uploaded versions still
-waiting for their check, webhook deliveries still pending, and LMS grade passbacks still pending
-(grader.jobs.passback.requeue_pending).
+waiting for their check, webhook deliveries still pending, LMS grade passbacks still pending
+(grader.jobs.passback.requeue_pending) and approved reviews still without their credential
+(grader.jobs.review.requeue_unissued_approvals).
 
 A submission whose worker died is found by its lease (grader.jobs.lease): not renewed for
 `lease_ttl_s`, it is requeued at the next round even though Redis still lists its job as started.
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from grader.config import Settings
 from grader.jobs import lease
 from grader.jobs import passback as passback_jobs
+from grader.jobs import review as review_jobs
 from grader.jobs.queue import AllowlistJob, enqueue_check, enqueue_grading, enqueue_retry_delivery, job_alive
 from grader.store import catalog, submissions
 from grader.store.db import session_scope
@@ -120,6 +122,7 @@ def requeuers() -> list[Requeuer]:
         requeue_unchecked_versions,
         requeue_pending_deliveries,
         passback_jobs.requeue_pending,
+        review_jobs.requeue_unissued_approvals,
     ]
 
 

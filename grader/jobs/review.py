@@ -9,8 +9,13 @@ submission: a retried or repeated job issues what is missing and nothing more.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import datetime, timedelta
 
+from rq import Queue
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from grader.config import Settings
 from grader.core.evidence import Evidence
 from grader.core.grade import Grade
 from grader.core.review import ReviewState
@@ -79,3 +84,24 @@ def _announce(ctx: Context, submission_id: str, credential_id: str) -> None:
         ids = [d.id for d in deliveries]
     for delivery_id in ids:
         jobs.enqueue_delivery(ctx.queue, ctx.settings, delivery_id)
+
+
+def requeue_unissued_approvals(session: Session, queue: Queue, settings: Settings, now: datetime) -> list[str]:
+    """For the reconciler: reviews approved more than `stuck_after_s` ago whose submission has no
+    credential and whose issue job is gone (Redis was down when the approval was sent, or restarted
+    since) get their job again. Returns the reviews' ids."""
+    cutoff = now - timedelta(seconds=settings.stuck_after_s)
+    waiting = session.scalars(
+        select(Review)
+        .outerjoin(CredentialRecord, CredentialRecord.submission_id == Review.submission_id)
+        .where(Review.state == ReviewState.APPROVED.value, Review.decided_at < cutoff, CredentialRecord.id.is_(None))
+        .order_by(Review.decided_at)
+        .limit(500)
+    )
+    requeued = []
+    for review in waiting:
+        if jobs.job_alive(queue.connection, jobs.review_job_id(review.id)):
+            continue
+        jobs.enqueue_review_issue(queue, settings, review.id)
+        requeued.append(review.id)
+    return requeued

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +34,12 @@ from grader.issuing import tenant as issuing
 from grader.jobs import context, grading
 from grader.jobs import queue as jobs
 from grader.jobs.context import Context
+from grader.jobs.reconciler import reconcile
 from grader.jobs.services import build_services
 from grader.store import catalog, tenancy
 from grader.store.archive import pack_folder, sha256
 from grader.store.db import session_scope, upgrade
-from grader.store.models import CredentialRecord
+from grader.store.models import CredentialRecord, utcnow
 from tests.conftest import LEDGER_DIR, LEDGER_SOLUTIONS, copy_with_spec, solution_files
 from tests.integration.test_ownership import Learner, learners
 from tests.integration.test_service_stack import Services, redis_service
@@ -253,3 +255,25 @@ def test_the_worker_checks_the_signature_against_the_keys_registered_through_the
     answer = stack.call("POST", "/api/v1/submissions", json={"assignment": "py-ledger", "learner": "bob", "repo_url": url})
     assert grading.run_grading(stack.ctx, answer.json()["id"]) == "rejected"
     assert "not by a key you registered" in stack.submission(answer.json()["id"])["error"]
+
+
+def test_an_approval_whose_job_was_lost_is_issued_by_the_reconciler(
+    stack: Stack, git_server: LoopbackGitServer
+) -> None:
+    url = git_server.publish(f"shared-{uuid.uuid4().hex[:6]}", LEDGER_SOLUTIONS / "reference")
+    stack.submit_and_grade("ann@example.org", url)
+    second = stack.submit_and_grade("bob@example.org", url)
+    review = stack.call("GET", "/api/v1/reviews").json()["items"][0]
+    assert stack.call("POST", f"/api/v1/reviews/{review['id']}/decision", json={"approve": True}).status_code == 200
+    connection = jobs.connect(stack.settings.redis_url)
+    queue = jobs.make_queue(stack.settings, connection)
+    queue.empty()  # Redis lost the issue job (restarted empty); the approval is in the store
+    connection.delete(f"rq:job:{jobs.review_job_id(review['id'])}")
+    stack.work_the_queue()
+    assert stack.credentials_of(second) == 0
+
+    later = utcnow() + timedelta(seconds=stack.settings.stuck_after_s + 1)
+    assert review["id"] in reconcile(stack.ctx.factory, queue, stack.settings, now=later)
+    stack.work_the_queue()
+    assert stack.credentials_of(second) == 1
+    assert review["id"] not in reconcile(stack.ctx.factory, queue, stack.settings, now=later)  # issued: done
