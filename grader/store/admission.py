@@ -112,6 +112,9 @@ def _committed(session: Session, wait_s: float) -> Iterator[None]:
     (rolled back: nothing of it stays)."""
     try:
         yield
+    except OperationalError as exc:  # a lock timed out (or the connection went) under the body: nothing stays
+        session.rollback()
+        raise _busy(wait_s) from exc
     except BaseException:
         session.rollback()
         raise

@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import cast
 
 import pytest
 from rq.job import Job
@@ -170,7 +171,7 @@ def test_a_locked_database_answers_503_with_retry_after_and_a_retry_makes_one_su
     redis = connect(api_only.env["GRADER_REDIS_URL"])
     job = Job.fetch(grade_job_id(accepted.json()["id"], 1), connection=redis, serializer=JSONSerializer)
     assert job.args == [accepted.json()["id"]]
-    queued = redis.lrange(f"rq:queue:{api_only.env['GRADER_QUEUE_NAME']}", 0, -1)
+    queued = cast(list[bytes], redis.lrange(f"rq:queue:{api_only.env['GRADER_QUEUE_NAME']}", 0, -1))
     assert [j.decode() for j in queued].count(job.id) == 1
 
 

@@ -9,6 +9,7 @@ from tests.integration.test_service_stack import Services, postgres_service
 from tests.unit.service.test_policy_races import services as services
 from tests.unit.service.test_policy_races import (
     test_a_cooldown_admits_exactly_one_of_many_concurrent_submissions,
+    test_a_locked_store_is_refused_at_once_with_nothing_written,
     test_a_tenant_rate_limit_holds_across_learners,
     test_an_attempt_limit_admits_exactly_that_many_numbered_one_to_n,
     test_the_database_refuses_a_repeated_attempt_number,
@@ -19,6 +20,7 @@ pytestmark = pytest.mark.integration
 __all__ = [
     "postgres_service",
     "test_a_cooldown_admits_exactly_one_of_many_concurrent_submissions",
+    "test_a_locked_store_is_refused_at_once_with_nothing_written",
     "test_a_tenant_rate_limit_holds_across_learners",
     "test_an_attempt_limit_admits_exactly_that_many_numbered_one_to_n",
     "test_the_database_refuses_a_repeated_attempt_number",

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from pydantic import ValidationError
 from redis.exceptions import RedisError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
@@ -304,12 +305,16 @@ def admit_submission(
     store's lock was not obtained in time (nothing was written; the same request may be sent again)."""
     _check_url(body, services)
     body_hash = submissions.request_hash(body.model_dump())
-    if idempotency_key:
-        existing = _replay(session, tenant_id, idempotency_key, body_hash)
-        if existing is not None:
-            return Admitted(existing, True)
-    target, tenant_limit = _target(session, tenant_id, body)
     wait_s = services.settings.request_db_wait_s
+    try:
+        if idempotency_key:
+            existing = _replay(session, tenant_id, idempotency_key, body_hash)
+            if existing is not None:
+                return Admitted(existing, True)
+        target, tenant_limit = _target(session, tenant_id, body)
+    except OperationalError as exc:  # even a read can wait on a lock (PostgreSQL): past the wait, nothing done
+        session.rollback()
+        raise _busy(StoreBusy(f"the store did not answer within {wait_s:g} s; nothing was saved"), wait_s) from exc
     try:
         with admission(session, tenant_id, target.assignment_id, body.learner, wait_s):
             if idempotency_key:  # a request with this key may have committed while this one waited

@@ -6,16 +6,18 @@ admitted as the policy allows and no more, with unique attempt numbers, through 
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from sqlalchemy import select
+from sqlalchemy import create_engine, select
 from sqlalchemy.exc import IntegrityError
 
 from grader.config import Settings
@@ -27,7 +29,7 @@ from grader.http.schemas import SubmissionCreate
 from grader.jobs.services import Services, build_services
 from grader.store import catalog, tenancy
 from grader.store.archive import pack_folder, sha256
-from grader.store.db import session_scope, upgrade
+from grader.store.db import normalize_url, session_scope, upgrade
 from grader.store.models import Submission
 from tests.conftest import LEDGER_DIR
 
@@ -133,7 +135,7 @@ def test_a_cooldown_admits_exactly_one_of_many_concurrent_submissions(services: 
 def test_an_attempt_limit_admits_exactly_that_many_numbered_one_to_n(services: Services, tmp_path: Path) -> None:
     published = publish(services, tmp_path, {"cooldown_s": 0, "max_attempts": 3})
     outcomes = at_once(services, published, lambda _: "bea@example.org")
-    assert sorted(attempt for status, _, attempt in outcomes if status == 201) == [1, 2, 3], outcomes
+    assert sorted(a for status, _, a in outcomes if status == 201 and a is not None) == [1, 2, 3], outcomes
     assert {(status, code) for status, code, _ in outcomes if status != 201} == {(409, "attempts-exhausted")}
     assert stored_attempts(services, published) == [("bea@example.org", n) for n in (1, 2, 3)]
 
@@ -167,3 +169,48 @@ def test_the_database_refuses_a_repeated_attempt_number(services: Services, tmp_
         with pytest.raises(IntegrityError):
             session.flush()
         session.rollback()
+
+
+@contextmanager
+def store_locked(url: str) -> Iterator[None]:
+    """Another connection holding the whole store: SQLite's write lock, or PostgreSQL's lock on the table."""
+    if url.startswith("sqlite"):
+        holder = sqlite3.connect(url.split("///", 1)[1], isolation_level=None, timeout=30)
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            yield
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        return
+    engine = create_engine(normalize_url(url))
+    with engine.connect() as connection:
+        connection.exec_driver_sql("LOCK TABLE submissions IN ACCESS EXCLUSIVE MODE")
+        try:
+            yield
+        finally:
+            connection.rollback()
+    engine.dispose()
+
+
+def test_a_locked_store_is_refused_at_once_with_nothing_written(services: Services, tmp_path: Path) -> None:
+    published = publish(services, tmp_path, {"cooldown_s": 0, "max_attempts": None})
+    settings = services.settings.model_copy(update={"request_db_wait_s": 0.5})
+    impatient = for_requests(build_services(settings))
+    body = SubmissionCreate(assignment=published.slug, learner="dee@example.org", repo_url="https://git.example/d/r.git")
+    with (
+        store_locked(services.settings.resolved_database_url()),
+        impatient.factory() as session,
+        pytest.raises(ProblemError) as refused,
+    ):
+        submit(session, impatient, published.tenant_id, body, "locked-key")
+    assert refused.value.status == 503 and refused.value.code == "database-busy"
+    assert refused.value.headers["Retry-After"] == "1"
+    assert stored_attempts(services, published) == []
+    with impatient.factory() as session:  # the same request once the lock is gone: accepted, once
+        made, replayed = submit(session, impatient, published.tenant_id, body, "locked-key")
+    with impatient.factory() as session:
+        again, replayed_again = submit(session, impatient, published.tenant_id, body, "locked-key")
+    assert (replayed, replayed_again, again.id) == (False, True, made.id)
+    assert stored_attempts(services, published) == [("dee@example.org", 1)]
+    impatient.redis.close()
