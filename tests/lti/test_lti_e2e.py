@@ -21,6 +21,7 @@ import pytest
 
 from grader.core.spec import load_assignment
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, LEDGER_DIR, WebStack
+from tests.distinct import publish_own
 from tests.lti.conftest import CLIENT_ID, OTHER_HOST, author_signed_in
 from tests.lti.processes import MockProvider, Platform, running_platform
 
@@ -47,8 +48,9 @@ def launch(page: Any, web: WebStack, title: str, by_post: bool = False) -> None:
 
 
 def submit_reference(page: Any, web: WebStack, name: str) -> str:
-    """On the assignment page: submit the bundled reference solution and follow it to its grade."""
-    repo = web.git.publish(name, LEDGER_DIR / "solutions" / "reference")
+    """On the assignment page: submit the bundled reference solution, in a repository of this learner's
+    own (tests/distinct.py), and follow it to its grade."""
+    repo = publish_own(web.git, name, LEDGER_DIR / "solutions" / "reference")
     page.get_by_label("Git repository URL").fill(repo)
     page.get_by_role("button", name="Submit for grading").click()
     page.wait_for_url(re.compile(r"/learn/submissions/[0-9a-f]+$"))
