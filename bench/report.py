@@ -290,8 +290,8 @@ def render(sections: list[Section], context: dict[str, Any]) -> str:
     lines = [
         "# Benchmarks on the real stack",
         "",
-        f"Command: `{context['command']}`. Run {context['date']} on commit {context['commit']}, "
-        f"{context['machine']}.",
+        f"Command: `{context['command']}`. Started on commit {context['commit']}, report written "
+        f"{context['date']}; {context['machine']}.",
         "",
         "Every figure is the median of its samples, printed beside a baseline measured in the same run "
         "(interleaved pair by pair where both are timed); ratios are ratios of medians. "
@@ -385,9 +385,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Assemble report.md, report.json and throughput.png")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
     parser.add_argument("--command", default="make bench", help="the command that produced the sections")
+    parser.add_argument("--commit", default="", help="the checkout's commit when the run began (default: now)")
     args = parser.parse_args()
     sections = read_sections(args.out)
-    context = {"command": args.command, "date": now_utc(), "commit": git_commit(), "machine": machine()}
+    context = {"command": args.command, "date": now_utc(), "commit": args.commit or git_commit(), "machine": machine()}
     text = render(sections, context)
     (args.out / "report.md").write_text(text)
     (args.out / "report.json").write_text(

@@ -62,6 +62,8 @@ def main() -> None:
         extra.append(f"--only {args.only}")
     if extra:
         command = f".venv/bin/python -m bench.run {'--quick ' if args.quick else ''}{' '.join(extra)}"
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                            check=False).stdout.strip()  # fmt: skip
     if not args.only:  # a whole run: no section of an earlier run may stand in for a failed one
         for old in (args.out / "sections").glob("*.json"):
             old.unlink()
@@ -73,7 +75,8 @@ def main() -> None:
         print(f"== {name}: exit {done.returncode} after {time.monotonic() - started:.0f} s", flush=True)
         if done.returncode != 0:
             failed.append(name)
-    subprocess.run([PYTHON, "-m", "bench.report", "--out", str(args.out), "--command", command], cwd=ROOT, check=True)
+    report = [PYTHON, "-m", "bench.report", "--out", str(args.out), "--command", command, "--commit", commit]
+    subprocess.run(report, cwd=ROOT, check=True)
     if failed:
         sys.exit(f"benchmarks that failed (their sections are missing or stale): {', '.join(failed)}")
 
