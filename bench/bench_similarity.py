@@ -2,7 +2,7 @@
 beside the time of grading that submission.
 
 The store (SQLite, as on one machine) holds 1,000 earlier submissions of other learners: each is one of
-the corpus's solutions (tests/data/similarity) with a share of its fingerprints replaced at random, so
+the corpus's solutions (py-ledger's bundled ones and tests/data/similarity) with a share of its fingerprints replaced at random, so
 no two are alike and every set has the size real code gives. Measured, per round:
 
 - fingerprinting the new submission (what the grade stage adds: copydetect's tokeniser and winnowing);
@@ -46,8 +46,12 @@ LEDGER = ROOT / "assignments" / "py-ledger"
 REPLACED = 0.2  # the share of an earlier submission's fingerprints replaced by random ones
 
 
-def corpus_sources(name: str) -> list[SourceFile]:
-    root = CORPUS / name
+def corpus_dirs() -> list[Path]:
+    bundled = [LEDGER / "solutions" / name for name in ("reference", "partial", "failing")]
+    return bundled + [d for d in sorted(CORPUS.iterdir()) if d.is_dir()]
+
+
+def corpus_sources(root: Path) -> list[SourceFile]:
     return select_sources([(p.relative_to(root).as_posix(), p.read_bytes()) for p in root.rglob("*") if p.is_file()], SimilarityPolicy())
 
 
@@ -55,7 +59,7 @@ def populate(url: str, earlier: int, rng: random.Random) -> tuple[str, str]:
     """A store with `earlier` submissions of other learners and one new one; returns (tenant, new work id)."""
     upgrade(url)
     factory = session_factory(make_engine(url))
-    bases = {d.name: corpus_sources(d.name) for d in sorted(CORPUS.iterdir()) if d.is_dir()}
+    bases = {d.name: corpus_sources(d) for d in corpus_dirs()}
     prints = {name: sorted(ENGINE.fingerprint(files)) for name, files in bases.items()}
     archive = pack_folder(LEDGER)
     with session_scope(factory) as session:
@@ -103,7 +107,7 @@ def populate(url: str, earlier: int, rng: random.Random) -> tuple[str, str]:
 
 def measure(url: str, work_id: str, rounds: int) -> dict[str, Any]:
     factory = session_factory(make_engine(url))
-    files = corpus_sources("renamed")
+    files = corpus_sources(CORPUS / "renamed")
     policy = SimilarityPolicy()
     fingerprint_s, check_s, outcome = [], [], None
     for _ in range(rounds):

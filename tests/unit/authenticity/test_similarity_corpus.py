@@ -1,5 +1,5 @@
-"""Similarity on a small corpus of solutions to py-ledger (tests/data/similarity): the bundled
-reference, partial and failing solutions, a copy of the reference with its names changed, one with
+"""Similarity on a small corpus of solutions to py-ledger: the bundled reference, partial and failing
+solutions (assignments/py-ledger/solutions) and, in tests/data/similarity, a copy of the reference with its names changed, one with
 its functions and methods in another order, and three solutions written independently of it.
 
 Copies are flagged against the original; independently written solutions are not flagged against
@@ -18,20 +18,26 @@ from grader.core.similarity import SimilarityPolicy, SourceFile, pair_score, sel
 from grader.jobs.similarity import ENGINE
 
 CORPUS = Path(__file__).resolve().parents[2] / "data" / "similarity"
+BUNDLED_SOLUTIONS = Path(__file__).resolve().parents[3] / "assignments" / "py-ledger" / "solutions"
 THRESHOLD = SimilarityPolicy().threshold  # the default every assignment gets
 INDEPENDENT = ["failing", "independent-a", "independent-b", "independent-c"]
 BUNDLED = ["reference", "partial"]
 
 
+def corpus_dirs() -> list[Path]:
+    bundled = [BUNDLED_SOLUTIONS / name for name in ("reference", "partial", "failing")]
+    return bundled + [d for d in CORPUS.iterdir() if d.is_dir()]
+
+
 def sources(name: str) -> list[SourceFile]:
-    root = CORPUS / name
+    root = next(d for d in corpus_dirs() if d.name == name)
     files = [(p.relative_to(root).as_posix(), p.read_bytes()) for p in root.rglob("*") if p.is_file()]
     return select_sources(files, SimilarityPolicy())
 
 
 @pytest.fixture(scope="module")
 def prints() -> dict[str, frozenset[int]]:
-    return {d.name: ENGINE.fingerprint(sources(d.name)) for d in CORPUS.iterdir() if d.is_dir()}
+    return {d.name: ENGINE.fingerprint(sources(d.name)) for d in corpus_dirs()}
 
 
 def score(prints: dict[str, frozenset[int]], a: str, b: str) -> float:
