@@ -98,6 +98,7 @@ class Sample:
 class Run:
     accepted: dict[str, str] = field(default_factory=dict)  # submission id -> kind
     refused: Counter[str] = field(default_factory=Counter)  # kind -> answers other than 201/202
+    retried: int = 0  # 503 answers asked again with the same idempotency key
     samples: list[Sample] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
 
@@ -354,8 +355,16 @@ def _push(
                 open_ids.discard(submission_id)
 
     def post(index: int) -> tuple[int, Any]:
+        """Submit as a careful client does: a 503 (the store busy) is asked again after its Retry-After,
+        with the same idempotency key, so that a request accepted meanwhile is answered as such."""
         kind = plan[index]
-        answer = client.post("/api/v1/submissions", json=body_of(kind, index), headers={"Idempotency-Key": f"soak-{index}"})
+        body = body_of(kind, index)
+        for _ in range(5):
+            answer = client.post("/api/v1/submissions", json=body, headers={"Idempotency-Key": f"soak-{index}"})
+            if answer.status_code != 503:
+                break
+            run.retried += 1
+            time.sleep(min(float(answer.headers.get("Retry-After") or 1), 10))
         return index, answer
 
     shown = time.monotonic()
@@ -431,7 +440,8 @@ def _report(
         f"# Soak: {count} submissions, {workers} workers",
         "",
         f"- pushed {count} submissions and waited for the last to settle in {elapsed / 60:.1f} min ({count / max(elapsed, 1) * 60:.1f} per minute);"
-        f" accepted {len(run.accepted)}, answered otherwise {sum(run.refused.values())} {dict(run.refused)}",
+        f" accepted {len(run.accepted)}, answered otherwise {sum(run.refused.values())} {dict(run.refused)};"
+        f" 503 (store busy) asked again with the same idempotency key {run.retried}",
         f"- terminal {terminal}, lost {lost}; store: {checks['states']}",
         f"- grades: duplicates {checks['duplicate_grades']}, submissions with two grades "
         f"{checks['submissions_with_two_grades']}, graded without a grade {checks['graded_without_grade']}",
