@@ -22,19 +22,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from grader.core.errors import FaultKind, disposition, fault_detail
-from grader.core.evidence import Evidence
-from grader.core.grade import Grade
 from grader.core.result import GradingResult
-from grader.core.spec import AssignmentSpec, LoadedAssignment
-from grader.grading.issue import issue_stage
+from grader.core.spec import LoadedAssignment
 from grader.grading.pipeline import grade_repository
-from grader.grading.stopwatch import Stopwatch
 from grader.jobs import lease, similarity
 from grader.jobs import passback as passback_jobs
 from grader.jobs import queue as jobs
 from grader.jobs.context import Context, context, is_last_try
 from grader.jobs.history import Stages, fault, progress
-from grader.jobs.tenant_issuer import SubmissionIssuer
+from grader.jobs.tenant_issuer import issue_once
 from grader.notify import webhooks
 from grader.store import catalog, submissions
 from grader.store.db import session_scope
@@ -111,25 +107,10 @@ def _grade_stage(ctx: Context, submission_id: str, stages: Stages | None = None)
 
 
 def _issue_stage(ctx: Context, submission_id: str, grade_id: str) -> str | None:
-    """The one issue stage (grader.grading.issue) with the tenant's issuer; at most one credential per
-    submission. Returns the stored credential's id, or None when none was issued."""
-    with session_scope(ctx.factory) as session:
-        existing = session.scalar(select(CredentialRecord).where(CredentialRecord.submission_id == submission_id))
-        if existing is not None:
-            return existing.id
-        record = session.get(GradeRecord, grade_id)
-        assert record is not None
-        version = session.get(AssignmentVersion, record.assignment_version_id)
-        assert version is not None
-        grade = Grade.model_validate(record.grade)
-        evidence = Evidence.model_validate(record.evidence)
-        spec = AssignmentSpec.model_validate(version.spec)
-    issuer = SubmissionIssuer(ctx, submission_id, grade_id)
-    watch = Stopwatch(progress(ctx, submission_id))
-    issue_stage(grade, evidence, spec, issuer, watch)
-    for stage, seconds in watch.timings.items():
-        ctx.metrics.stage(stage, seconds)
-    return issuer.row_id
+    """The one issue stage with the tenant's issuer; returns the stored credential's id, or None when
+    none was issued."""
+    credential_id, _new = issue_once(ctx, submission_id, grade_id, progress(ctx, submission_id))
+    return credential_id
 
 
 def _row(session: Session, submission_id: str) -> Submission:

@@ -16,19 +16,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grader.config import Settings
-from grader.core.evidence import Evidence
-from grader.core.grade import Grade
 from grader.core.review import ReviewState
-from grader.core.spec import AssignmentSpec
-from grader.grading.issue import issue_stage
-from grader.grading.stopwatch import Stopwatch
 from grader.jobs import queue as jobs
 from grader.jobs.context import Context, context
 from grader.jobs.history import event
-from grader.jobs.tenant_issuer import SubmissionIssuer
+from grader.jobs.tenant_issuer import issue_once
 from grader.notify import webhooks
 from grader.store.db import session_scope
-from grader.store.models import AssignmentVersion, CredentialRecord, GradeRecord, Review, Submission, SubmissionState
+from grader.store.models import CredentialRecord, Review, Submission, SubmissionState
 
 
 def issue_approved(review_id: str) -> str | None:
@@ -44,29 +39,15 @@ def run_issue_approved(ctx: Context, review_id: str) -> str | None:
         if review is None or review.state != ReviewState.APPROVED.value:
             return None
         submission_id, grade_id = review.submission_id, review.grade_id
-        existing = session.scalar(select(CredentialRecord).where(CredentialRecord.submission_id == submission_id))
-        if existing is not None:
-            return existing.id
-        record = session.get(GradeRecord, grade_id)
-        assert record is not None
-        version = session.get(AssignmentVersion, record.assignment_version_id)
-        assert version is not None
-        grade = Grade.model_validate(record.grade)
-        evidence = Evidence.model_validate(record.evidence)
-        spec = AssignmentSpec.model_validate(version.spec)
-    issuer = SubmissionIssuer(ctx, submission_id, grade_id)
 
     def on_event(stage: str, status: str, detail: str) -> None:
         if status in ("start", "done", "fail", "skipped"):  # the submission stays graded meanwhile
             event(ctx, submission_id, SubmissionState.GRADED, stage, status, detail)
 
-    watch = Stopwatch(on_event)
-    issue_stage(grade, evidence, spec, issuer, watch)
-    for stage, seconds in watch.timings.items():
-        ctx.metrics.stage(stage, seconds)
-    if issuer.row_id is not None:
-        _announce(ctx, submission_id, issuer.row_id)
-    return issuer.row_id
+    credential_id, new = issue_once(ctx, submission_id, grade_id, on_event)
+    if new and credential_id is not None:
+        _announce(ctx, submission_id, credential_id)
+    return credential_id
 
 
 def _announce(ctx: Context, submission_id: str, credential_id: str) -> None:

@@ -12,10 +12,12 @@ from sqlalchemy.exc import IntegrityError
 from grader.core.evidence import Evidence
 from grader.core.grade import Grade
 from grader.core.spec import AssignmentSpec
+from grader.grading.issue import issue_stage
+from grader.grading.stopwatch import StageEvent, Stopwatch
 from grader.issuing import tenant as issuing
 from grader.jobs.context import Context
 from grader.store.db import session_scope
-from grader.store.models import CredentialRecord, Submission, Tenant
+from grader.store.models import AssignmentVersion, CredentialRecord, GradeRecord, Submission, Tenant
 
 
 def credential_id_for(submission_id: str) -> str:
@@ -71,3 +73,26 @@ class SubmissionIssuer:
                 return winner.document
             self.row_id = credential.id
             return document
+
+
+def issue_once(ctx: Context, submission_id: str, grade_id: str, on_event: StageEvent) -> tuple[str | None, bool]:
+    """The one issue stage (grader.grading.issue) of a stored grade with the tenant's issuer, at most one
+    credential per submission: the grading job's issue stage and an approved review's both run it.
+    Returns (the credential row's id or None when none was issued, whether this call issued it)."""
+    with session_scope(ctx.factory) as session:
+        existing = session.scalar(select(CredentialRecord).where(CredentialRecord.submission_id == submission_id))
+        if existing is not None:
+            return existing.id, False
+        record = session.get(GradeRecord, grade_id)
+        assert record is not None
+        version = session.get(AssignmentVersion, record.assignment_version_id)
+        assert version is not None
+        grade = Grade.model_validate(record.grade)
+        evidence = Evidence.model_validate(record.evidence)
+        spec = AssignmentSpec.model_validate(version.spec)
+    issuer = SubmissionIssuer(ctx, submission_id, grade_id)
+    watch = Stopwatch(on_event)
+    issue_stage(grade, evidence, spec, issuer, watch)
+    for stage, seconds in watch.timings.items():
+        ctx.metrics.stage(stage, seconds)
+    return issuer.row_id, issuer.row_id is not None
