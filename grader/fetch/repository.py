@@ -85,6 +85,18 @@ class FetchUnavailable(SystemFault):
     label = "fetch failed (system fault)"
 
 
+class FetchDiskFull(SystemFault):
+    """The worker's own disk could not take the snapshot (no space, a quota, a read-only mount): a fault
+    of our side, retried, never the learner's. A repository over the size cap is refused by the cap."""
+
+    code = "workspace-full"
+    label = "fetch failed (system fault)"
+
+
+# What git says when the disk it writes to (ours, not the learner's) fails it.
+_DISK_TROUBLE = ("no space left on device", "disk quota exceeded", "read-only file system")
+
+
 class Snapshot(BaseModel):
     url: str
     commit: str
@@ -143,6 +155,8 @@ def _explain(error: str, url: RepoUrl) -> Exception:
         return FetchRefused("redirect", f"{url.url} redirects elsewhere; submit the final URL")
     if "couldn't find remote ref" in text or "not our ref" in text or "unadvertised object" in text:
         return FetchFailed(f"the ref does not exist in {url.url}")
+    if any(marker in text for marker in _DISK_TROUBLE):
+        return FetchDiskFull(f"the worker's disk could not take the snapshot of {url.url}: {error.strip()[-300:]}")
     if any(marker in text for marker in _UNREACHABLE):
         detail = error.strip().splitlines()[-1][-300:] if error.strip() else "no answer"
         return FetchUnavailable(f"could not reach the git host {url.host_port}: {detail}")

@@ -8,7 +8,7 @@ import pytest
 
 from grader.core.errors import FaultKind, disposition
 from grader.core.urlpolicy import check_repo_url
-from grader.fetch.repository import FetchFailed, FetchRefused, FetchUnavailable, _explain
+from grader.fetch.repository import FetchDiskFull, FetchFailed, FetchRefused, FetchUnavailable, _explain
 
 HOSTS = ["github.com", "127.0.0.1:8080"]
 
@@ -69,3 +69,17 @@ def test_a_host_that_does_not_answer_is_a_fault_of_the_system(stderr: str) -> No
 def test_the_learners_own_faults_stay_theirs(url: str, stderr: str, kind: type[Exception]) -> None:
     fault = explain(stderr, url)
     assert isinstance(fault, kind) and disposition(fault).kind is FaultKind.LEARNER, fault
+
+
+@pytest.mark.parametrize(
+    "stderr",
+    [
+        "error: unable to write file .git/objects/pack/tmp_pack_x: No space left on device\nfatal: write error",
+        "fatal: write error: Disk quota exceeded",
+        "error: unable to create temporary file: Read-only file system",
+    ],
+)
+def test_our_disk_failing_git_is_a_fault_of_the_system(stderr: str) -> None:
+    fault = explain(stderr)
+    assert isinstance(fault, FetchDiskFull) and disposition(fault).kind is FaultKind.SYSTEM and disposition(fault).retry
+
