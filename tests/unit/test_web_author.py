@@ -11,13 +11,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from starlette.requests import Request
 
 from grader.core.policy import Scope
 from grader.http import create_app
+from grader.http.api.assignments import capped_form
+from grader.http.problems import ProblemError
 from grader.store import catalog, submissions, tenancy
+from grader.store.archive import MAX_ARCHIVE_BYTES
 from grader.store.db import session_scope, upgrade
 from grader.store.models import (
     ApiKey,
@@ -327,3 +332,44 @@ def test_a_learner_session_opens_no_author_page(site: Authoring) -> None:
     site.sign_in("acme", "ann@example.org")
     assert site.client.get("/author", follow_redirects=False).headers["location"] == "/author/sign-in"
     assert site.client.get("/author/assignments/py-ledger/gradebook.csv", follow_redirects=False).status_code == 303
+
+
+
+def oversized_multipart(token: str, chunks: list[int]) -> Iterator[bytes]:
+    """A multipart body larger than the upload cap, counting in `chunks` how many of its chunks were read."""
+    yield (
+        f'--b\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{token}\r\n'
+        '--b\r\nContent-Disposition: form-data; name="archive"; filename="big.tar.gz"\r\n'
+        "Content-Type: application/gzip\r\n\r\n"
+    ).encode()
+    for _ in range(MAX_ARCHIVE_BYTES // CHUNK + 40):
+        chunks.append(1)
+        yield b"\0" * CHUNK
+    yield b"\r\n--b--\r\n"
+
+
+CHUNK = 1024 * 1024
+
+
+def test_an_oversized_upload_on_the_page_is_refused_and_nothing_stored(site: Authoring) -> None:
+    site.author_sign_in(site.key("acme", Scope.AUTHOR))
+    body = oversized_multipart(site.csrf("/author"), [])
+    answer = site.client.post("/author/upload", content=body, headers={"Content-Type": "multipart/form-data; boundary=b"})
+    assert answer.status_code == 413
+    with session_scope(site.factory) as session:
+        assert session.scalars(select(AssignmentVersion)).all() == []
+
+
+def test_the_form_is_refused_while_it_is_read_not_after_it_was_spooled() -> None:
+    read: list[int] = []
+    body = oversized_multipart("t", read)
+
+    async def receive() -> dict[str, Any]:
+        chunk = next(body, None)
+        return {"type": "http.request", "body": chunk or b"", "more_body": chunk is not None}
+
+    scope = {"type": "http", "method": "POST", "headers": [(b"content-type", b"multipart/form-data; boundary=b")]}
+    with pytest.raises(ProblemError) as refused:
+        anyio.run(capped_form, Request(scope, receive))
+    assert refused.value.status == 413
+    assert len(read) <= MAX_ARCHIVE_BYTES // CHUNK + 2  # stopped at the cap, 40 MiB were never read

@@ -13,7 +13,7 @@ import anyio
 from fastapi import APIRouter, Request, Response
 from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartParser
 
 from grader.core.spec import SPEC_FILE, LoadedAssignment, SpecError, SpecIssue, load_assignment
@@ -122,15 +122,21 @@ async def _read_upload(request: Request, upload: Upload) -> None:
         raise ProblemError(422, "bad-archive", f"a file in the upload cannot be stored: {exc.strerror}") from exc
 
 
-async def _read_multipart(request: Request, dest: Path) -> None:
+async def capped_form(request: Request, max_files: int = MAX_FILES) -> FormData:
+    """A multipart form parsed from the body as it arrives, refused (413) once the body passes the upload
+    cap, so an oversized upload is never spooled whole. Raises ProblemError (400 for a malformed body)."""
     body = _capped_body(request, MAX_ARCHIVE_BYTES + _MULTIPART_SLACK)
-    parser = MultiPartParser(request.headers, body, max_files=MAX_FILES, max_fields=100)
+    parser = MultiPartParser(request.headers, body, max_files=max_files, max_fields=100)
     try:
-        form = await parser.parse()
+        return await parser.parse()
     except ProblemError:
         raise
     except Exception as exc:  # the multipart parser raises several types for malformed bodies
         raise ProblemError(400, "bad-multipart", f"the multipart body could not be read: {exc}") from exc
+
+
+async def _read_multipart(request: Request, dest: Path) -> None:
+    form = await capped_form(request)
     try:
         parts = [p for p in form.getlist("files") if isinstance(p, UploadFile)]
         if not parts:

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import anyio
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.orm import Session
+from starlette.datastructures import UploadFile as StarletteUpload
 
 from grader.core.policy import Scope, has_any_scope
 from grader.http.api import credentials as credentials_api
-from grader.http.api.assignments import Upload, accept_tarball
+from grader.http.api.assignments import Upload, accept_tarball, capped_form
 from grader.http.api.assignments import regrade_submissions as regrade_rows
 from grader.http.api.gradebook import gradebook_response
 from grader.http.deps import Caller, SessionDep, services
@@ -144,18 +145,36 @@ def home(request: Request, session: SessionDep) -> HTMLResponse:
     return _home(request, session, _author(request, session))
 
 
-@router.post("/author/upload", response_model=None)
-async def upload(
-    request: Request,
-    session: SessionDep,
-    archive: Annotated[UploadFile | None, File()] = None,
-    csrf_token: Annotated[str | None, Form()] = None,
-) -> Response:
-    check_csrf(request, csrf_token)
-    author = _author(request, session)
-    if archive is None or not archive.filename:
-        return _home(request, session, author, 422, error="Choose the assignment folder as a .tar.gz file.")
-    data = await archive.read(MAX_ARCHIVE_BYTES + 1)
+@router.post(
+    "/author/upload",
+    response_model=None,
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"archive": {"type": "string", "format": "binary"}, "csrf_token": {"type": "string"}},
+                    }
+                }
+            }
+        }
+    },
+)
+async def upload(request: Request, session: SessionDep) -> Response:
+    # The form is parsed here from the capped stream (grader.http.api.assignments.capped_form), not by
+    # FastAPI ahead of the handler, which would spool an upload of any size before the cap applies.
+    form = await capped_form(request, max_files=1)
+    try:
+        token = form.get("csrf_token")
+        check_csrf(request, token if isinstance(token, str) else None)
+        author = _author(request, session)
+        archive = form.get("archive")
+        if not isinstance(archive, StarletteUpload) or not archive.filename:
+            return _home(request, session, author, 422, error="Choose the assignment folder as a .tar.gz file.")
+        data = await archive.read(MAX_ARCHIVE_BYTES + 1)
+    finally:
+        await form.close()
     folder = Upload()
     try:
         # Unpacking, validation and the store's write are synchronous: on a worker thread, never the loop.
