@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import json
 import os
@@ -37,6 +38,19 @@ PublishFiles = Callable[[dict[str, str]], str]
 
 # tests/data holds assignments (with their authors' own test suites) that the tests grade: not ours to collect.
 collect_ignore = ["data"]
+
+# One Playwright and one Chromium for the whole session (tests/browser_fixtures.py says why).
+pytest_plugins = ["tests.browser_fixtures"]
+
+
+def run_in_fresh_thread(function: Callable[..., Any], *args: Any) -> Any:
+    """`anyio.run(function, *args)` on a thread of its own: the session's Playwright (sync API) keeps an
+    event loop marked running in the main thread, where anyio refuses to start another. Re-raises what
+    the function raised."""
+    import anyio
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(anyio.run, function, *args).result()
 
 
 @pytest.fixture(scope="session")

@@ -32,7 +32,7 @@ from grader.lti import claims as c
 from grader.store import catalog
 from grader.store.db import engine_for, session_factory, session_scope
 from grader.store.models import AssignmentVersion
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, LEDGER_DIR
+from tests.browser.conftest import LEDGER_DIR
 from tests.integration.test_service_stack import Stack, _start, _stop, _wait_ready, redis_service, stack_env
 
 __all__ = ["redis_service"]
@@ -220,15 +220,9 @@ def lti_stack(redis_service: Any, tmp_path_factory: pytest.TempPathFactory) -> I
 
 
 @pytest.fixture
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+def browser(_playwright_browser: Any) -> Any:
+    """The session's Chromium (tests/browser_fixtures.py): one Playwright per session."""
+    return _playwright_browser
 
 
 def test_a_cross_site_launch_signs_the_learner_in_on_the_assignment(lti_stack: LtiStack, browser: Any) -> None:

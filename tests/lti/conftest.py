@@ -21,7 +21,6 @@ from typing import Any
 
 import pytest
 
-from tests.browser import conftest as browser_fixtures
 from tests.browser.conftest import WebStack, running_web_stack
 from tests.integration.test_service_stack import Services, running_services
 from tests.lti.processes import (
@@ -32,13 +31,6 @@ from tests.lti.processes import (
     running_mock_provider,
     running_platform,
 )
-
-# tests/browser's fixtures, for the tests of this folder too.
-_playwright_browser = browser_fixtures._playwright_browser
-browser_page = browser_fixtures.browser_page
-page_errors = browser_fixtures.page_errors
-axe_source = browser_fixtures.axe_source
-axe_check = browser_fixtures.axe_check
 
 CLIENT_ID = "grader-tool"
 DEPLOYMENT = "deployment-1"

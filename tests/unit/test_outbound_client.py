@@ -10,13 +10,13 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import anyio
 import httpx
 import pytest
 
 from grader import outbound
 from grader.config import Settings
 from grader.outbound.guard import bounded
+from tests.conftest import run_in_fresh_thread
 from tests.unit.outbound_fakes import CannedNetwork, RoutedNetwork, ScriptedResolver, http_response
 
 PUBLIC = "93.184.216.34"
@@ -191,7 +191,7 @@ def test_the_async_client_is_guarded_the_same_way(
         async with outbound.async_client(settings(tmp_path, "127.0.0.1")) as http:
             assert (await http.get(f"http://127.0.0.1:{port}/async")).text == "inside"
 
-    anyio.run(run)
+    run_in_fresh_thread(run)  # the session's Playwright may hold the main thread's loop
     assert [path for _, path, _ in seen] == ["/async"]
 
 

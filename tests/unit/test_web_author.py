@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -34,6 +33,7 @@ from grader.store.models import (
     Tenant,
     utcnow,
 )
+from tests.conftest import run_in_fresh_thread
 from tests.unit.service.test_api import LEDGER, folder_files, tarball
 from tests.unit.test_web_learner import CSRF, Site, make_settings
 
@@ -370,6 +370,6 @@ def test_the_form_is_refused_while_it_is_read_not_after_it_was_spooled() -> None
 
     scope = {"type": "http", "method": "POST", "headers": [(b"content-type", b"multipart/form-data; boundary=b")]}
     with pytest.raises(ProblemError) as refused:
-        anyio.run(capped_form, Request(scope, receive))
+        run_in_fresh_thread(capped_form, Request(scope, receive))
     assert refused.value.status == 413
     assert len(read) <= MAX_ARCHIVE_BYTES // CHUNK + 2  # stopped at the cap, 40 MiB were never read
