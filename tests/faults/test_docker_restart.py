@@ -46,8 +46,11 @@ def test_a_docker_restart_mid_run_is_retried_as_a_system_fault(
         history = fault_stack.history(submission_id)
         retried = [e for e in history if e["state"] == "retrying"]
         assert retried and all(e["stage"] == "run" for e in retried), history
-        # The engine's connection dropped, or it refused the retry's containers while shutting down.
-        assert all("Docker engine" in e["detail"] or "http+docker" in e["detail"] for e in retried), retried
+        # The engine's connection dropped, or it refused the retry's containers while shutting down: the
+        # reason names the engine or its connection (the words depend on the moment the restart hit).
+        assert all(any(w in e["detail"].lower() for w in ("docker", "connection")) for e in retried), [
+            e["detail"] for e in retried
+        ]
         assert not any(e["state"] in ("rejected", "error") for e in history)
         grades, credentials = fault_stack.counts(submission_id)
         assert grades == 1 and credentials <= 1  # none when held for review (the same code as a learner's before)
