@@ -168,10 +168,12 @@ async def upload(request: Request, session: SessionDep) -> Response:
     try:
         token = form.get("csrf_token")
         check_csrf(request, token if isinstance(token, str) else None)
-        author = _author(request, session)
+        # The store's reads (the author, the page's lists) run on a worker thread too, never the loop.
+        author = await anyio.to_thread.run_sync(_author, request, session)
         archive = form.get("archive")
         if not isinstance(archive, StarletteUpload) or not archive.filename:
-            return _home(request, session, author, 422, error="Choose the assignment folder as a .tar.gz file.")
+            missing = "Choose the assignment folder as a .tar.gz file."
+            return await anyio.to_thread.run_sync(lambda: _home(request, session, author, 422, error=missing))
         data = await archive.read(MAX_ARCHIVE_BYTES + 1)
     finally:
         await form.close()
@@ -188,7 +190,10 @@ async def upload(request: Request, session: SessionDep) -> Response:
             if refused.code == "invalid-assignment"
             else f"{archive.filename} was not accepted. {problem_text(refused)}"
         )
-        return _home(request, session, author, status, error=summary, errors=errors)
+        page = await anyio.to_thread.run_sync(
+            lambda: _home(request, session, author, status, error=summary, errors=errors)
+        )
+        return page
     finally:
         folder.close()
     slug, number = result.assignment.slug, result.version.version
