@@ -382,7 +382,10 @@ def fetch_snapshot(
     checked = check_repo_url(url, settings.allowed_hosts, settings.allowed_schemes)
     if ref is not None:
         check_ref(ref)
-    with tempfile.TemporaryDirectory(prefix="grader-fetch-") as tmp:
+    # The bare clone's scratch sits beside `dest`, in the caller's workspace (a worker's is named for its
+    # process, so the janitor removes both if the worker dies mid-fetch) and on the workspace disk.
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".fetch-", dir=dest.parent) as tmp:
         scratch = Path(tmp)
         home = scratch / "home"
         home.mkdir()

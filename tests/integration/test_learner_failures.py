@@ -3,10 +3,8 @@ reason, in bounded time, with nothing left behind and the worker unharmed."""
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -121,5 +119,4 @@ def test_worker_is_unharmed_after_hostile_runs(
     and no work folder or fetch scratch folder is left behind."""
     result = grade_url(publish_solution("reference"), quick_ledger)
     assert result.grade.passed and result.grade.percent == 100.0
-    assert list(grading_settings.work_dir.iterdir()) == []
-    assert not list(Path(tempfile.gettempdir()).glob("grader-fetch-*"))
+    assert list(grading_settings.work_dir.iterdir()) == []  # fetch scratch included: it lives in the workspace
